@@ -1,0 +1,52 @@
+"""Operator algebra: the contract, composites, generic linear and elementwise blocks."""
+
+from .base import AdjointOperator, LinearOperator, Operator
+from .composite import (
+    BlockDiag,
+    Composition,
+    ElementwiseProduct,
+    HStack,
+    LinearBlockDiag,
+    LinearComposition,
+    LinearHStack,
+    LinearScaled,
+    LinearSum,
+    LinearVStack,
+    Scaled,
+    Sum,
+    VStack,
+    add,
+    compose,
+    scale,
+)
+from .elementwise import Abs2, Elementwise, Exp, ExpI, Log, Power
+from .linear import (
+    FFT,
+    Broadcast,
+    Conj,
+    Diagonal,
+    Identity,
+    Imag,
+    MatrixMult,
+    Real,
+    Reshape,
+    Select,
+    Slice,
+    SumAxis,
+    Take,
+    Transpose,
+    ZeroPad,
+)
+from .spaces import inner, norm, random_element, zeros
+
+__all__ = [
+    "Operator", "LinearOperator", "AdjointOperator",
+    "compose", "add", "scale",
+    "Composition", "LinearComposition", "Sum", "LinearSum", "Scaled", "LinearScaled",
+    "VStack", "LinearVStack", "HStack", "LinearHStack", "BlockDiag", "LinearBlockDiag",
+    "ElementwiseProduct",
+    "Elementwise", "Exp", "Log", "Power", "ExpI", "Abs2",
+    "Identity", "Diagonal", "MatrixMult", "Reshape", "Transpose", "Take", "Slice",
+    "ZeroPad", "FFT", "Real", "Imag", "Conj", "SumAxis", "Broadcast", "Select",
+    "inner", "norm", "random_element", "zeros",
+]

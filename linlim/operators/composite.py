@@ -1,0 +1,482 @@
+"""Operator algebra: composition, sums, scalar multiples, stacks, products.
+
+The chain rule is written here once (:class:`Composition`) and the product rule once
+(:class:`ElementwiseProduct`). Each composite has a linear twin used when all its parts
+are linear, so that ``A @ B`` of two :class:`LinearOperator` is again linear (with ``.H``).
+
+Notes
+-----
+Chain rule, for ``H = F o G``::
+
+    J_H(x) dx   = J_F(G(x)) J_G(x) dx
+    J_H(x)^H dy = J_G(x)^H J_F(G(x))^H dy
+
+Product rule, for ``P(x) = F(x) * G(x)`` (elementwise, broadcasting)::
+
+    J_P dx   = (J_F dx) G + F (J_G dx)
+    J_P^H dy = J_F^H [conj(G) dy] + J_G^H [conj(F) dy]
+
+(under ``Re <., .>``: ``Re sum conj(a G) dy = Re sum conj(a) conj(G) dy``), with broadcast
+axes summed back to each factor's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import DtypeError, ShapeError
+from .base import LinearOperator, Operator
+from .spaces import is_complex, unbroadcast, zeros
+
+__all__ = [
+    "compose",
+    "add",
+    "scale",
+    "Composition",
+    "LinearComposition",
+    "Sum",
+    "LinearSum",
+    "Scaled",
+    "LinearScaled",
+    "VStack",
+    "LinearVStack",
+    "HStack",
+    "LinearHStack",
+    "BlockDiag",
+    "LinearBlockDiag",
+    "ElementwiseProduct",
+]
+
+
+def _same_space(ops: Sequence[Operator], side: str, what: str) -> None:
+    ref = ops[0]
+    for op in ops[1:]:
+        if getattr(op, f"{side}_shape") != getattr(ref, f"{side}_shape"):
+            raise ShapeError(
+                f"{what}: all operators need the same {side}_shape; {ref.name} has "
+                f"{getattr(ref, f'{side}_shape')}, {op.name} has {getattr(op, f'{side}_shape')}"
+            )
+        if op.xp is not ref.xp:
+            raise ShapeError(f"{what}: operators were built under different backends")
+
+
+def _result_dtype(dtypes: Sequence[Any]) -> Any:
+    if isinstance(dtypes[0], tuple):
+        return tuple(np.result_type(*parts) for parts in zip(*dtypes))
+    return np.result_type(*dtypes)
+
+
+def compose(F: Operator, G: Operator) -> Operator:
+    """Return ``F @ G`` (apply G, then F); linear if both are linear."""
+    cls = LinearComposition if (F.is_linear and G.is_linear) else Composition
+    return cls(F, G)
+
+
+def add(*ops: Operator) -> Operator:
+    """Return ``F + G + ...`` (same input and output spaces)."""
+    cls = LinearSum if all(op.is_linear for op in ops) else Sum
+    return cls(ops)
+
+
+def scale(alpha: complex, F: Operator) -> Operator:
+    """Return ``alpha * F`` for a real or complex scalar ``alpha``."""
+    cls = LinearScaled if F.is_linear else Scaled
+    return cls(alpha, F)
+
+
+class _CompositionBase:
+    def _setup(self, F: Operator, G: Operator) -> tuple:
+        if F.in_shape != G.out_shape:
+            raise ShapeError(
+                f"compose {F.name} @ {G.name}: {F.name}.in_shape {F.in_shape} != "
+                f"{G.name}.out_shape {G.out_shape}"
+            )
+        if F.xp is not G.xp:
+            raise ShapeError(f"compose {F.name} @ {G.name}: built under different backends")
+        if is_complex(G.out_dtype) and not is_complex(F.in_dtype):
+            raise DtypeError(
+                f"compose {F.name} @ {G.name}: {G.name} returns {G.out_dtype} but {F.name} "
+                f"takes {F.in_dtype}; insert a Real/Imag view to make the choice explicit"
+            )
+        self.F, self.G = F, G
+        return (G.in_shape, F.out_shape, G.in_dtype, F.out_dtype, F.xp,
+                f"({F.name} @ {G.name})")
+
+
+class Composition(_CompositionBase, Operator):
+    """``F @ G``: x -> F(G(x)), with the chain rule for jvp, vjp and linearize."""
+
+    _abstract = False
+
+    def __init__(self, F: Operator, G: Operator) -> None:
+        Operator.__init__(self, *self._setup(F, G))
+
+    def _forward(self, x: Any) -> Any:
+        return self.F.forward(self.G.forward(x))
+
+    def _jvp(self, x: Any, dx: Any) -> Any:
+        gx, dg = self.G.forward(x), self.G.jvp(x, dx)
+        return self.F.jvp(gx, dg)
+
+    def _vjp(self, x: Any, dy: Any) -> Any:
+        return self.G.vjp(x, self.F.vjp(self.G.forward(x), dy))
+
+    def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
+        gx, JG = self.G.linearize(x)
+        fx, JF = self.F.linearize(gx)
+        return fx, compose(JF, JG)
+
+
+class LinearComposition(_CompositionBase, LinearOperator):
+    """``A @ B`` of two linear operators; ``(A B)^H = B^H A^H``."""
+
+    _abstract = False
+
+    def __init__(self, F: LinearOperator, G: LinearOperator) -> None:
+        LinearOperator.__init__(self, *self._setup(F, G))
+
+    def _matvec(self, x: Any) -> Any:
+        return self.F.matvec(self.G.matvec(x))
+
+    def _rmatvec(self, y: Any) -> Any:
+        return self.G.rmatvec(self.F.rmatvec(y))
+
+
+def _tree_sum(parts: Sequence[Any]) -> Any:
+    total = parts[0]
+    for p in parts[1:]:
+        total = tuple(a + b for a, b in zip(total, p)) if isinstance(total, tuple) else (
+            total + p
+        )
+    return total
+
+
+class _SumBase:
+    def _setup(self, ops: Sequence[Operator]) -> tuple:
+        ops = tuple(ops)
+        if len(ops) < 1:
+            raise ShapeError("Sum: needs at least one operator")
+        _same_space(ops, "in", "Sum")
+        _same_space(ops, "out", "Sum")
+        self.ops = ops
+        return (ops[0].in_shape, ops[0].out_shape, ops[0].in_dtype,
+                _result_dtype([op.out_dtype for op in ops]), ops[0].xp,
+                "(" + " + ".join(op.name for op in ops) + ")")
+
+
+class Sum(_SumBase, Operator):
+    """``F + G + ...``: derivatives add."""
+
+    _abstract = False
+
+    def __init__(self, ops: Sequence[Operator]) -> None:
+        Operator.__init__(self, *self._setup(ops))
+
+    def _forward(self, x: Any) -> Any:
+        return _tree_sum([op.forward(x) for op in self.ops])
+
+    def _jvp(self, x: Any, dx: Any) -> Any:
+        return _tree_sum([op.jvp(x, dx) for op in self.ops])
+
+    def _vjp(self, x: Any, dy: Any) -> Any:
+        return _tree_sum([op.vjp(x, dy) for op in self.ops])
+
+    def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
+        ys, Js = zip(*(op.linearize(x) for op in self.ops))
+        return _tree_sum(ys), add(*Js)
+
+
+class LinearSum(_SumBase, LinearOperator):
+    """Sum of linear operators; the adjoint is the sum of adjoints."""
+
+    _abstract = False
+
+    def __init__(self, ops: Sequence[LinearOperator]) -> None:
+        LinearOperator.__init__(self, *self._setup(ops))
+
+    def _matvec(self, x: Any) -> Any:
+        return _tree_sum([op.matvec(x) for op in self.ops])
+
+    def _rmatvec(self, y: Any) -> Any:
+        return _tree_sum([op.rmatvec(y) for op in self.ops])
+
+
+def _times(alpha: complex, y: Any) -> Any:
+    return tuple(alpha * a for a in y) if isinstance(y, tuple) else alpha * y
+
+
+class _ScaledBase:
+    def _setup(self, alpha: complex, F: Operator) -> tuple:
+        if not np.isscalar(alpha):
+            raise ShapeError(f"Scaled: alpha must be a scalar, received {type(alpha)}")
+        if np.iscomplexobj(alpha) and not is_complex(F.out_dtype):
+            raise DtypeError(
+                f"Scaled: complex scalar {alpha} times {F.name} whose output is real "
+                f"({F.out_dtype}); compose with a complex embedding first"
+            )
+        self.alpha, self.F = alpha, F
+        return (F.in_shape, F.out_shape, F.in_dtype, F.out_dtype, F.xp,
+                f"{alpha} * {F.name}")
+
+
+class Scaled(_ScaledBase, Operator):
+    """``alpha * F`` for a scalar alpha; ``J^H dy = J_F^H (conj(alpha) dy)``."""
+
+    _abstract = False
+
+    def __init__(self, alpha: complex, F: Operator) -> None:
+        Operator.__init__(self, *self._setup(alpha, F))
+
+    def _forward(self, x: Any) -> Any:
+        return _times(self.alpha, self.F.forward(x))
+
+    def _jvp(self, x: Any, dx: Any) -> Any:
+        return _times(self.alpha, self.F.jvp(x, dx))
+
+    def _vjp(self, x: Any, dy: Any) -> Any:
+        return self.F.vjp(x, _times(np.conj(self.alpha), dy))
+
+    def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
+        y, J = self.F.linearize(x)
+        return _times(self.alpha, y), scale(self.alpha, J)
+
+
+class LinearScaled(_ScaledBase, LinearOperator):
+    """``alpha * A`` for a linear A; adjoint ``conj(alpha) A^H``."""
+
+    _abstract = False
+
+    def __init__(self, alpha: complex, F: LinearOperator) -> None:
+        LinearOperator.__init__(self, *self._setup(alpha, F))
+
+    def _matvec(self, x: Any) -> Any:
+        return _times(self.alpha, self.F.matvec(x))
+
+    def _rmatvec(self, y: Any) -> Any:
+        return self.F.rmatvec(_times(np.conj(self.alpha), y))
+
+
+class _VStackBase:
+    def _setup(self, ops: Sequence[Operator]) -> tuple:
+        ops = tuple(ops)
+        _same_space(ops, "in", "VStack")
+        self.ops = ops
+        return (ops[0].in_shape, tuple(op.out_shape for op in ops), ops[0].in_dtype,
+                tuple(op.out_dtype for op in ops), ops[0].xp,
+                "[" + "; ".join(op.name for op in ops) + "]")
+
+
+class VStack(_VStackBase, Operator):
+    """x -> (F1(x), F2(x), ...): one input, a tuple of outputs (a product space)."""
+
+    _abstract = False
+
+    def __init__(self, ops: Sequence[Operator]) -> None:
+        Operator.__init__(self, *self._setup(ops))
+
+    def _forward(self, x: Any) -> Any:
+        return tuple(op.forward(x) for op in self.ops)
+
+    def _jvp(self, x: Any, dx: Any) -> Any:
+        return tuple(op.jvp(x, dx) for op in self.ops)
+
+    def _vjp(self, x: Any, dy: Any) -> Any:
+        return _tree_sum([op.vjp(x, d) for op, d in zip(self.ops, dy)])
+
+    def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
+        ys, Js = zip(*(op.linearize(x) for op in self.ops))
+        return tuple(ys), LinearVStack(Js)
+
+
+class LinearVStack(_VStackBase, LinearOperator):
+    """Vertical stack of linear operators; adjoint sums the parts' adjoints."""
+
+    _abstract = False
+
+    def __init__(self, ops: Sequence[LinearOperator]) -> None:
+        LinearOperator.__init__(self, *self._setup(ops))
+
+    def _matvec(self, x: Any) -> Any:
+        return tuple(op.matvec(x) for op in self.ops)
+
+    def _rmatvec(self, y: Any) -> Any:
+        return _tree_sum([op.rmatvec(d) for op, d in zip(self.ops, y)])
+
+
+class _HStackBase:
+    def _setup(self, ops: Sequence[Operator]) -> tuple:
+        ops = tuple(ops)
+        _same_space(ops, "out", "HStack")
+        self.ops = ops
+        return (tuple(op.in_shape for op in ops), ops[0].out_shape,
+                tuple(op.in_dtype for op in ops),
+                _result_dtype([op.out_dtype for op in ops]), ops[0].xp,
+                "[" + ", ".join(op.name for op in ops) + "]")
+
+
+class HStack(_HStackBase, Operator):
+    """(x1, x2, ...) -> F1(x1) + F2(x2) + ...: a tuple input, one summed output."""
+
+    _abstract = False
+
+    def __init__(self, ops: Sequence[Operator]) -> None:
+        Operator.__init__(self, *self._setup(ops))
+
+    def _forward(self, x: Any) -> Any:
+        return _tree_sum([op.forward(a) for op, a in zip(self.ops, x)])
+
+    def _jvp(self, x: Any, dx: Any) -> Any:
+        return _tree_sum([op.jvp(a, d) for op, a, d in zip(self.ops, x, dx)])
+
+    def _vjp(self, x: Any, dy: Any) -> Any:
+        return tuple(op.vjp(a, dy) for op, a in zip(self.ops, x))
+
+    def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
+        ys, Js = zip(*(op.linearize(a) for op, a in zip(self.ops, x)))
+        return _tree_sum(ys), LinearHStack(Js)
+
+
+class LinearHStack(_HStackBase, LinearOperator):
+    """Horizontal stack of linear operators; the adjoint is a vertical stack."""
+
+    _abstract = False
+
+    def __init__(self, ops: Sequence[LinearOperator]) -> None:
+        LinearOperator.__init__(self, *self._setup(ops))
+
+    def _matvec(self, x: Any) -> Any:
+        return _tree_sum([op.matvec(a) for op, a in zip(self.ops, x)])
+
+    def _rmatvec(self, y: Any) -> Any:
+        return tuple(op.rmatvec(y) for op in self.ops)
+
+
+class _BlockDiagBase:
+    def _setup(self, ops: Sequence[Operator]) -> tuple:
+        ops = tuple(ops)
+        if len({op.xp for op in ops}) != 1:
+            raise ShapeError("BlockDiag: operators were built under different backends")
+        self.ops = ops
+        return (tuple(op.in_shape for op in ops), tuple(op.out_shape for op in ops),
+                tuple(op.in_dtype for op in ops), tuple(op.out_dtype for op in ops),
+                ops[0].xp, "diag(" + ", ".join(op.name for op in ops) + ")")
+
+
+class BlockDiag(_BlockDiagBase, Operator):
+    """(x1, x2, ...) -> (F1(x1), F2(x2), ...)."""
+
+    _abstract = False
+
+    def __init__(self, ops: Sequence[Operator]) -> None:
+        Operator.__init__(self, *self._setup(ops))
+
+    def _forward(self, x: Any) -> Any:
+        return tuple(op.forward(a) for op, a in zip(self.ops, x))
+
+    def _jvp(self, x: Any, dx: Any) -> Any:
+        return tuple(op.jvp(a, d) for op, a, d in zip(self.ops, x, dx))
+
+    def _vjp(self, x: Any, dy: Any) -> Any:
+        return tuple(op.vjp(a, d) for op, a, d in zip(self.ops, x, dy))
+
+    def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
+        ys, Js = zip(*(op.linearize(a) for op, a in zip(self.ops, x)))
+        return tuple(ys), LinearBlockDiag(Js)
+
+
+class LinearBlockDiag(_BlockDiagBase, LinearOperator):
+    """Block-diagonal linear operator; the adjoint is block-diagonal of adjoints."""
+
+    _abstract = False
+
+    def __init__(self, ops: Sequence[LinearOperator]) -> None:
+        LinearOperator.__init__(self, *self._setup(ops))
+
+    def _matvec(self, x: Any) -> Any:
+        return tuple(op.matvec(a) for op, a in zip(self.ops, x))
+
+    def _rmatvec(self, y: Any) -> Any:
+        return tuple(op.rmatvec(d) for op, d in zip(self.ops, y))
+
+
+class ElementwiseProduct(Operator):
+    """``P(x) = F(x) * G(x)`` elementwise (NumPy broadcasting), with the product rule.
+
+    Both factors take the same input. Derivatives (module docstring)::
+
+        J_P dx   = (J_F dx) G + F (J_G dx)
+        J_P^H dy = J_F^H[unb(conj(G) dy)] + J_G^H[unb(conj(F) dy)]
+
+    where ``unb`` sums broadcast axes back to the factor's shape.
+    """
+
+    _abstract = False
+
+    def __init__(self, F: Operator, G: Operator) -> None:
+        if F.in_shape != G.in_shape:
+            raise ShapeError(
+                f"ElementwiseProduct: {F.name}.in_shape {F.in_shape} != "
+                f"{G.name}.in_shape {G.in_shape}"
+            )
+        try:
+            out_shape = np.broadcast_shapes(F.out_shape, G.out_shape)
+        except ValueError as exc:
+            raise ShapeError(
+                f"ElementwiseProduct: output shapes {F.out_shape} and {G.out_shape} do "
+                "not broadcast"
+            ) from exc
+        self.F, self.G = F, G
+        super().__init__(F.in_shape, out_shape, F.in_dtype,
+                         np.result_type(F.out_dtype, G.out_dtype), F.xp,
+                         name=f"({F.name} * {G.name})")
+
+    def _forward(self, x: Any) -> Any:
+        return self.F.forward(x) * self.G.forward(x)
+
+    def _jvp(self, x: Any, dx: Any) -> Any:
+        return self.F.jvp(x, dx) * self.G.forward(x) + self.F.forward(x) * self.G.jvp(x, dx)
+
+    def _vjp(self, x: Any, dy: Any) -> Any:
+        return self._vjp_from(self.F.forward(x), self.G.forward(x), dy,
+                              lambda d: self.F.vjp(x, d), lambda d: self.G.vjp(x, d))
+
+    def _vjp_from(self, f: Any, g: Any, dy: Any, vjp_f: Any, vjp_g: Any) -> Any:
+        def cast(a: Any, op: Operator) -> Any:
+            a = unbroadcast(a, op.out_shape)
+            if a.dtype.kind == "c" and not is_complex(op.out_dtype):
+                a = a.real
+            return a.astype(op.out_dtype, copy=False)
+
+        a = vjp_f(cast(g.conj() * dy, self.F))
+        b = vjp_g(cast(f.conj() * dy, self.G))
+        return _tree_sum([a, b])
+
+    def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
+        f, JF = self.F.linearize(x)
+        g, JG = self.G.linearize(x)
+        return f * g, _ProductJacobian(self, f, g, JF, JG)
+
+
+class _ProductJacobian(LinearOperator):
+    """Jacobian of an :class:`ElementwiseProduct` at a point (cached factor values)."""
+
+    _abstract = True  # built by ElementwiseProduct.linearize; checked through it
+
+    def __init__(self, prod: ElementwiseProduct, f: Any, g: Any,
+                 JF: LinearOperator, JG: LinearOperator) -> None:
+        super().__init__(prod.in_shape, prod.out_shape, prod.in_dtype, prod.out_dtype,
+                         prod.xp, name=f"J[{prod.name}]")
+        self.prod, self.f, self.g, self.JF, self.JG = prod, f, g, JF, JG
+
+    def _matvec(self, dx: Any) -> Any:
+        return self.JF.matvec(dx) * self.g + self.f * self.JG.matvec(dx)
+
+    def _rmatvec(self, dy: Any) -> Any:
+        return self.prod._vjp_from(self.f, self.g, dy, self.JF.rmatvec, self.JG.rmatvec)
+
+
+def zeros_like_space(op: Operator, side: str = "in") -> Any:
+    """Zero element of an operator's input (``side="in"``) or output space."""
+    return zeros(getattr(op, f"{side}_shape"), getattr(op, f"{side}_dtype"), op.xp)
