@@ -1,0 +1,2 @@
+"""Inference: optimisers (Gauss-Newton, Levenberg-Marquardt, L-BFGS, Adam), Fisher
+matrices, Hamiltonian Monte Carlo and MCMC diagnostics."""
