@@ -118,7 +118,8 @@ class GradCheckResult:
         verdict = "passed" if self.passed else "FAILED"
         return (f"gradcheck {verdict} for {self.operator}: jvp vs finite differences "
                 f"{self.jvp_error:.3g} (tol {self.jvp_tol:.3g}), vjp vs jvp "
-                f"{self.vjp_error:.3g} (tol {self.vjp_tol:.3g}), steps {self.steps}")
+                f"{self.vjp_error:.3g} (tol {self.vjp_tol:.3g}), steps "
+                f"{[float(f'{s:.2g}') for s in self.steps]}")
 
 
 def _rng(rng: Any) -> np.random.Generator:
@@ -219,7 +220,7 @@ def gradcheck(op: Operator, x: Any = None, *, rng: Any = 0, ndirections: int = 3
                 err = 0.0
             if err < best:
                 best, best_h = err, h
-        chosen.append(best_h)
+        chosen.append(float(best_h))
         jerr = max(jerr, best)
         w = random_element(op.out_shape, op.out_dtype, op.xp, rng)
         JHw = op.vjp(x, w)

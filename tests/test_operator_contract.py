@@ -21,7 +21,7 @@ _CASE_DIR = pathlib.Path(__file__).parent / "operator_cases"
 
 
 def _load_cases() -> None:
-    for path in sorted(_CASE_DIR.glob("*.py")):
+    for path in sorted(_CASE_DIR.glob("[!_]*.py")):
         name = f"linlim_operator_cases_{path.stem}"
         if name in globals():
             continue

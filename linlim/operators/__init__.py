@@ -16,8 +16,11 @@ from .composite import (
     Sum,
     VStack,
     add,
+    block_diag,
     compose,
+    hstack,
     scale,
+    vstack,
 )
 from .elementwise import Abs2, Elementwise, Exp, ExpI, Log, Power
 from .linear import (
@@ -41,7 +44,7 @@ from .spaces import inner, norm, random_element, zeros
 
 __all__ = [
     "Operator", "LinearOperator", "AdjointOperator",
-    "compose", "add", "scale",
+    "compose", "add", "scale", "vstack", "hstack", "block_diag",
     "Composition", "LinearComposition", "Sum", "LinearSum", "Scaled", "LinearScaled",
     "VStack", "LinearVStack", "HStack", "LinearHStack", "BlockDiag", "LinearBlockDiag",
     "ElementwiseProduct",

@@ -190,7 +190,7 @@ class Operator:
 
         if isinstance(other, Operator):
             return compose(self, other)
-        if self.is_linear and hasattr(other, "shape"):
+        if self.is_linear and (hasattr(other, "shape") or isinstance(other, tuple)):
             return self.matvec(other)
         return NotImplemented
 

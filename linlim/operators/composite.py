@@ -34,6 +34,9 @@ __all__ = [
     "compose",
     "add",
     "scale",
+    "vstack",
+    "hstack",
+    "block_diag",
     "Composition",
     "LinearComposition",
     "Sum",
@@ -78,6 +81,21 @@ def add(*ops: Operator) -> Operator:
     """Return ``F + G + ...`` (same input and output spaces)."""
     cls = LinearSum if all(op.is_linear for op in ops) else Sum
     return cls(ops)
+
+
+def vstack(ops: Sequence[Operator]) -> Operator:
+    """Return ``x -> (F1(x), F2(x), ...)``; linear if all parts are linear."""
+    return (LinearVStack if all(op.is_linear for op in ops) else VStack)(ops)
+
+
+def hstack(ops: Sequence[Operator]) -> Operator:
+    """Return ``(x1, x2, ...) -> F1(x1) + F2(x2) + ...``; linear if all parts are linear."""
+    return (LinearHStack if all(op.is_linear for op in ops) else HStack)(ops)
+
+
+def block_diag(ops: Sequence[Operator]) -> Operator:
+    """Return ``(x1, x2, ...) -> (F1(x1), F2(x2), ...)``; linear if all parts are linear."""
+    return (LinearBlockDiag if all(op.is_linear for op in ops) else BlockDiag)(ops)
 
 
 def scale(alpha: complex, F: Operator) -> Operator:
