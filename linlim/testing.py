@@ -255,6 +255,10 @@ class OperatorCase:
             raise TypeError(f"case {self.name} built {type(op).__name__}, not {self.cls.__name__}")
         if x is None:
             x = random_element(op.in_shape, op.in_dtype, op.xp, rng)
+        else:  # factories may build x with NumPy; move it to the operator's device
+            from .backend import asarray
+
+            x = tree_map(lambda a: asarray(a, op.xp), x)
         return op, x
 
 
