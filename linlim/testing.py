@@ -166,6 +166,10 @@ def dottest(op: Operator, x: Any = None, *, rng: Any = 0, rtol: float | None = N
     return res
 
 
+def _size(x: Any) -> int:
+    return sum(_size(a) for a in x) if isinstance(x, tuple) else int(np.prod(x.shape))
+
+
 def _axpy(x: Any, h: float, v: Any) -> Any:
     return tree_map(lambda a, b: a + h * b, x, v)
 
@@ -203,8 +207,7 @@ def gradcheck(op: Operator, x: Any = None, *, rng: Any = 0, ndirections: int = 3
         x = random_element(op.in_shape, op.in_dtype, op.xp, rng)
     jtol = default_tolerance(op, "fd") if rtol is None else rtol
     vtol = default_tolerance(op, "dot")
-    xs = x if isinstance(x, tuple) else (x,)
-    size = sum(int(np.prod(a.shape)) for a in xs)
+    size = _size(x)
     xscale = 1.0 + (norm(x) / np.sqrt(max(size, 1)))
     jerr, verr, chosen = 0.0, 0.0, []
     for _ in range(ndirections):

@@ -56,7 +56,7 @@ def normalize_shape(shape: Any) -> tuple:
 
 
 def normalize_dtype(dtype: Any, shape: tuple) -> Any:
-    """Return ``np.dtype`` (or a tuple of them matching a product ``shape``)."""
+    """Return ``np.dtype`` (or a tuple of them, nested like a product ``shape``)."""
     if is_product_shape(shape):
         if isinstance(dtype, (tuple, list)):
             if len(dtype) != len(shape):
@@ -64,8 +64,8 @@ def normalize_dtype(dtype: Any, shape: tuple) -> Any:
                     f"dtype: expected {len(shape)} dtypes for a product space of "
                     f"{len(shape)} parts, received {len(dtype)}"
                 )
-            return tuple(np.dtype(d) for d in dtype)
-        return tuple(np.dtype(dtype) for _ in shape)
+            return tuple(normalize_dtype(d, s) for d, s in zip(dtype, shape))
+        return tuple(normalize_dtype(dtype, s) for s in shape)
     return np.dtype(dtype)
 
 

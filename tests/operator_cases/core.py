@@ -246,3 +246,11 @@ def _params(dtype, rng):
         ParamBlock("b", (2,), transform=BoundedTransform(-1.0, 2.0)),
         ParamBlock("c", (1,)),
     ])
+
+
+@operator_case(BlockDiag, name="BlockDiag:nested_product_space")
+def _nested(dtype, rng):
+    # a product space whose second part is itself a product space
+    inner = HStack([Identity((3,), dtype), Exp((3,), dtype)])
+    return BlockDiag([Exp((2,), dtype), inner]), (
+        0.5 * _arr(rng, (2,), dtype), (_arr(rng, (3,), dtype), 0.5 * _arr(rng, (3,), dtype)))
