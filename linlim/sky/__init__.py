@@ -1,0 +1,45 @@
+"""Sky models: point-source catalogues, spectra, HEALPix diffuse skies, foregrounds.
+
+Everything a sky model hands to the RIME is a set of sources: ICRS positions ``ra, dec``
+(Nsrc,) in radians and intensities ``I`` (Nsrc, Nfreq) float64 in Jy. Diffuse HEALPix
+pixels are sources too (brightness in Jy/sr times the pixel solid angle).
+"""
+
+from .catalog import PointSourceCatalog, angular_distance, random_catalog
+from .foregrounds import (
+    BlockConcat,
+    ForegroundSky,
+    LinearBlockConcat,
+    SourceSet,
+    gaussian_random_field,
+    synthetic_diffuse_sky,
+)
+from .healpix import (
+    HealpixSky,
+    galactic_to_icrs,
+    pixel_area,
+    pixel_coords,
+    rayleigh_jeans_factor,
+    rotate_map,
+)
+from .spectra import (
+    AmplitudePowerLawSpectrum,
+    ChannelAmplitudes,
+    FixedIndexSpectrum,
+    LogPolynomialSpectrum,
+    PolynomialSpectrum,
+    PowerLawSpectrum,
+    validate_freqs,
+    validate_ref_freq,
+)
+
+__all__ = [
+    "PointSourceCatalog", "random_catalog", "angular_distance",
+    "PowerLawSpectrum", "AmplitudePowerLawSpectrum", "FixedIndexSpectrum",
+    "ChannelAmplitudes", "PolynomialSpectrum", "LogPolynomialSpectrum",
+    "validate_freqs", "validate_ref_freq",
+    "HealpixSky", "pixel_area", "pixel_coords", "galactic_to_icrs", "rotate_map",
+    "rayleigh_jeans_factor",
+    "ForegroundSky", "SourceSet", "BlockConcat", "LinearBlockConcat",
+    "gaussian_random_field", "synthetic_diffuse_sky",
+]
