@@ -230,5 +230,10 @@ def scatter_add(out: Any, index: Any, values: Any, axis: int = 0) -> Any:
     else:  # pragma: no cover - GPU only
         import cupyx
 
-        cupyx.scatter_add(out, sl, values)
+        if out.dtype.kind == "c":  # cupyx.scatter_add has no complex support
+            v = xp.asarray(values).astype(out.dtype, copy=False)
+            cupyx.scatter_add(out.real, sl, v.real)
+            cupyx.scatter_add(out.imag, sl, v.imag)
+        else:
+            cupyx.scatter_add(out, sl, values)
     return out
