@@ -10,6 +10,9 @@ chain rule lives only in :class:`~linlim.operators.Composition`:
   ``GaussianBeam(sigma=, spectral_index=, reference_frequency=)`` law).
 * :class:`DiameterToSigma`: pyuvdata's ``diameter_to_sigma``, the Gaussian sigma whose FWHM
   matches an Airy disk of diameter ``D`` at each frequency.
+* :func:`ripple_powerlaw_width`: a power law plus a sinusoidal ripple at a fixed delay (a
+  reflection-like chromatic structure), composed from the blocks above and the
+  foundation's ``Slice``/``MatrixMult``.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import numpy as np
 from ..backend import get_xp
 from ..errors import InputError
 from ..operators.base import LinearOperator, Operator
+from ..operators.linear import MatrixMult, Slice
 from .base import SPEED_OF_LIGHT, check_freqs, to_xp
 
-__all__ = ["PolynomialWidth", "PowerLawWidth", "DiameterToSigma", "AIRY_FWHM_SCALAR"]
+__all__ = ["PolynomialWidth", "PowerLawWidth", "DiameterToSigma", "ripple_powerlaw_width",
+           "AIRY_FWHM_SCALAR"]
 
 #: pyuvdata's constant in ``diameter_to_sigma`` (a Gaussian fitted to an Airy disk).
 AIRY_FWHM_SCALAR = 2.2150894
@@ -190,3 +195,47 @@ class DiameterToSigma(Operator):
 
     def _vjp(self, x: Any, dy: Any) -> Any:
         return self._deriv(x) * dy
+
+
+def ripple_powerlaw_width(freqs: Any, ripple_delay: float, nbeam: int = 1,
+                          ref_freq: float | None = None, xp: Any = None) -> Operator:
+    """Power-law width with a sinusoidal ripple at a fixed delay.
+
+    ``w[b, f] = p0 (f/f0)^gamma + a cos(2 pi tau (f - f0)) + b sin(2 pi tau (f - f0))``
+    with parameters ``p[b] = (p0, gamma, a, b)`` (width units, -, width units, width
+    units) and a fixed ripple delay ``tau`` (s). A standing-wave reflection inside the
+    antenna imprints such a ripple on the beam's frequency response; its delay ``tau``
+    places foreground power at ``|tau|`` in delay space, where the 21 cm signal is sought,
+    unless the ripple is modelled.
+
+    Parameters
+    ----------
+    freqs : array_like, shape (Nfreq,)
+        Frequencies in Hz.
+    ripple_delay : float
+        Ripple delay ``tau`` in seconds (e.g. ``600e-9``).
+    nbeam : int
+    ref_freq : float, optional
+        ``f0`` in Hz (default: mean of ``freqs``).
+    xp : module, optional
+
+    Returns
+    -------
+    Operator
+        (nbeam, 4) float64 -> (nbeam, Nfreq) float64: ``PowerLawWidth @ Slice[:, :2] +
+        MatrixMult(R) @ Slice[:, 2:]`` with ``R[f] = (cos, sin)(2 pi tau (f - f0))``.
+    """
+    freqs = check_freqs(freqs, "ripple_powerlaw_width")
+    tau = float(ripple_delay)
+    if not np.isfinite(tau) or tau <= 0 or tau > 1e-3:
+        raise InputError(f"ripple_powerlaw_width: ripple_delay must be a delay in seconds in "
+                         f"(0, 1e-3], received {ripple_delay!r}")
+    f0 = _ref_freq(freqs, ref_freq, "ripple_powerlaw_width")
+    xp = get_xp() if xp is None else xp
+    phase = 2.0 * np.pi * tau * (freqs - f0)
+    R = np.stack([np.cos(phase), np.sin(phase)], axis=1)          # (Nfreq, 2)
+    smooth = PowerLawWidth(freqs, nbeam, f0, xp=xp) @ Slice(
+        (nbeam, 4), (slice(None), slice(0, 2)), xp=xp)
+    ripple = MatrixMult(R, in_shape=(nbeam, 2), axis=1, in_dtype=np.float64, xp=xp) @ Slice(
+        (nbeam, 4), (slice(None), slice(2, 4)), xp=xp)
+    return smooth + ripple
