@@ -1,0 +1,292 @@
+"""Gain solutions to and from pyuvdata ``UVCal`` (calfits, calh5); gains on ``UVData``.
+
+Convention: ``gain_convention="divide"``, i.e. ``raw = g_i conj(g_j) V_true``, which is what
+:func:`linlim.calibration.di_gains` computes; calibrating divides, undoing multiplies.
+
+Layouts
+-------
+linlim gains: ``(Njones, Nant, Ntimes_sol, Nfreqs_sol)`` complex (feed/Jones axis first, as
+in :func:`~linlim.calibration.di_gains` with ``pols``). pyuvdata ``gain_array``:
+``(Nants_data, Nfreqs, Ntimes, Njones)``. Visibilities from ``UVData``:
+``(Npols, Ntimes, Nfreqs, Nbl)`` with antenna *indices* into ``ant_numbers``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InputError, ShapeError
+
+__all__ = [
+    "POL_TO_JONES",
+    "gains_to_uvcal",
+    "uvcal_to_gains",
+    "write_uvcal",
+    "read_uvcal",
+    "uvdata_to_vis",
+    "calibrate_uvdata",
+]
+
+#: visibility polarisation number -> (Jones of antenna 1, Jones of antenna 2)
+POL_TO_JONES = {-5: (-5, -5), -6: (-6, -6), -7: (-5, -6), -8: (-6, -5),
+                -1: (-1, -1), -2: (-2, -2), -3: (-1, -2), -4: (-2, -1)}
+
+
+def gains_to_uvcal(gains: Any, *, telescope: Any, times: Any, freqs: Any,
+                   ant_numbers: Sequence[int], jones: Sequence[int] = (-5,),
+                   flags: Any = None, integration_time: Any = None,
+                   channel_width: Any = None, ref_antenna_name: str | None = None,
+                   sky_catalog: str = "linlim model", gain_scale: str | None = "Jy",
+                   pol_convention: str | None = "avg", history: str = "") -> Any:
+    """Build a ``UVCal`` (sky calibration, ``gain_convention="divide"``) from linlim gains.
+
+    Parameters
+    ----------
+    gains : complex array, shape (Njones, Nant, Ntimes_sol, Nfreqs_sol) or (Nant, ...)
+        Solutions (a 3-D array means one Jones term).
+    telescope : pyuvdata.Telescope
+        Array metadata (e.g. ``uvdata.telescope``).
+    times : array, shape (Ntimes_sol,)
+        Julian dates of the solution cells (their centres).
+    freqs : array, shape (Nfreqs_sol,)
+        Frequencies of the solution cells in Hz.
+    ant_numbers : sequence of int, length Nant
+        Antenna numbers of the gain array's antenna axis.
+    jones : sequence of int
+        Jones numbers (-5 Jxx, -6 Jyy, ...), one per leading entry of ``gains``.
+    flags : bool array, same shape as gains, optional
+    integration_time, channel_width : float or array, optional
+        Cell durations (s) and widths (Hz); by default from the spacing.
+    ref_antenna_name : str, optional
+    sky_catalog : str
+    gain_scale : str or None
+        Units of the calibrated data ("Jy").
+    pol_convention : {"avg", "sum"} or None
+        linlim's XX = 0.5 I |A|^2 is pyuvdata's "avg" (needs ``gain_scale``).
+
+    Returns
+    -------
+    pyuvdata.UVCal
+    """
+    from pyuvdata import UVCal
+
+    g = np.asarray(gains)
+    if g.ndim == 3:
+        g = g[None]
+    if g.ndim != 4:
+        raise ShapeError(f"gains_to_uvcal: gains must be (Njones, Nant, Ntimes, Nfreqs), "
+                         f"received shape {np.asarray(gains).shape}")
+    nj, nant, nt, nf = g.shape
+    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    freqs = np.atleast_1d(np.asarray(freqs, dtype=np.float64))
+    if times.shape != (nt,) or freqs.shape != (nf,) or len(ant_numbers) != nant or \
+            len(jones) != nj:
+        raise ShapeError(
+            f"gains_to_uvcal: gains {g.shape} need {nj} jones, {nant} ant_numbers, {nt} "
+            f"times, {nf} freqs; received {len(jones)}, {len(ant_numbers)}, "
+            f"{times.size}, {freqs.size}")
+    f = np.zeros(g.shape, dtype=bool) if flags is None else np.asarray(flags, dtype=bool)
+    if f.ndim == 3:
+        f = f[None]
+    if f.shape != g.shape:
+        raise ShapeError(f"gains_to_uvcal: flags {f.shape} must match gains {g.shape}")
+    if integration_time is None:
+        integration_time = float(np.median(np.diff(times)) * 86400.0) if nt > 1 else 1.0
+    if channel_width is None:
+        channel_width = float(np.median(np.diff(freqs))) if nf > 1 else 1.0
+    if ref_antenna_name is None:
+        names = list(telescope.antenna_names)
+        nums = list(telescope.antenna_numbers)
+        ref_antenna_name = names[nums.index(int(ant_numbers[0]))]
+    uvc = UVCal.new(
+        cal_style="sky", gain_convention="divide", jones_array=np.asarray(jones),
+        telescope=telescope, time_array=times, freq_array=freqs,
+        integration_time=integration_time, channel_width=channel_width,
+        ant_array=np.asarray(ant_numbers), ref_antenna_name=ref_antenna_name,
+        sky_catalog=sky_catalog, update_telescope_from_known=False,
+        history=history or "linlim calibration",
+        **({"gain_scale": gain_scale} if gain_scale else {}),
+        **({"pol_convention": pol_convention} if gain_scale and pol_convention else {}),
+        data={"gain_array": np.transpose(g, (1, 3, 2, 0)).astype(np.complex128),
+              "flag_array": np.transpose(f, (1, 3, 2, 0))},
+    )
+    return uvc
+
+
+def uvcal_to_gains(uvc: Any, ant_numbers: Sequence[int] | None = None) -> dict:
+    """Gains and metadata from a ``UVCal`` (converted to the "divide" convention).
+
+    Parameters
+    ----------
+    uvc : pyuvdata.UVCal
+        A gain-type (``cal_type="gain"``) calibration with per-channel frequencies.
+    ant_numbers : sequence of int, optional
+        Antenna order wanted on the gain axis (default ``uvc.ant_array``); antennas missing
+        from the file get gain 1 and a flag.
+
+    Returns
+    -------
+    dict
+        ``gains`` (Njones, Nant, Ntimes, Nfreqs) complex128, ``flags`` (same, bool),
+        ``ant_numbers``, ``times`` (JD), ``freqs`` (Hz), ``jones``.
+    """
+    if uvc.cal_type != "gain" or uvc.gain_array is None:
+        raise InputError(f"uvcal_to_gains: need a gain calibration, received cal_type "
+                         f"{uvc.cal_type!r}")
+    g = np.transpose(uvc.gain_array, (3, 0, 2, 1)).astype(np.complex128)
+    fl = np.transpose(uvc.flag_array, (3, 0, 2, 1)).astype(bool)
+    if uvc.gain_convention == "multiply":
+        g = np.where(g != 0, 1.0 / np.where(g != 0, g, 1.0), 0.0)
+    have = [int(a) for a in uvc.ant_array]
+    want = have if ant_numbers is None else [int(a) for a in ant_numbers]
+    out_g = np.ones(g.shape[:1] + (len(want),) + g.shape[2:], dtype=np.complex128)
+    out_f = np.ones(out_g.shape, dtype=bool)
+    for k, a in enumerate(want):
+        if a in have:
+            out_g[:, k] = g[:, have.index(a)]
+            out_f[:, k] = fl[:, have.index(a)]
+    return {"gains": out_g, "flags": out_f, "ant_numbers": np.asarray(want),
+            "times": np.asarray(uvc.time_array), "freqs": np.asarray(uvc.freq_array),
+            "jones": np.asarray(uvc.jones_array)}
+
+
+def write_uvcal(uvc: Any, path: str | os.PathLike, clobber: bool = False) -> None:
+    """Write a ``UVCal`` to ``.calfits`` / ``.fits`` (calfits) or ``.calh5`` / ``.h5``."""
+    p = os.fspath(path)
+    if p.endswith((".calfits", ".fits")):
+        uvc.write_calfits(p, clobber=clobber)
+    elif p.endswith((".calh5", ".h5", ".hdf5")):
+        uvc.write_calh5(p, clobber=clobber)
+    else:
+        raise InputError(f"write_uvcal: extension of {p!r} must be .calfits/.fits or "
+                         ".calh5/.h5/.hdf5")
+
+
+def read_uvcal(path: str | os.PathLike) -> Any:
+    """Read a calfits or calh5 file into a ``UVCal``."""
+    from pyuvdata import UVCal
+
+    if not os.path.exists(path):
+        raise InputError(f"read_uvcal: no such file {os.fspath(path)!r}")
+    return UVCal.from_file(os.fspath(path))
+
+
+def uvdata_to_vis(uvd: Any, pols: Sequence[int] | None = None,
+                  include_autos: bool = True) -> dict:
+    """Visibilities of a ``UVData`` in linlim's layout.
+
+    Returns
+    -------
+    dict
+        ``data`` (Npols, Ntimes, Nfreqs, Nbl) complex128, ``flags`` (same, bool),
+        ``nsamples`` (same, float), ``ant1``, ``ant2`` (Nbl,) indices into
+        ``ant_numbers``, ``ant_numbers``, ``antpos`` (Nant, 3) ENU metres, ``times``
+        (Ntimes,) JD, ``freqs`` (Nfreqs,) Hz, ``pols`` (pyuvdata numbers).
+
+    Raises
+    ------
+    InputError
+        If some baseline is missing at some time (the layout needs a full grid).
+    """
+    times = np.unique(uvd.time_array)
+    pairs = [p for p in uvd.get_antpairs() if include_autos or p[0] != p[1]]
+    allpols = list(uvd.polarization_array)
+    pols = allpols if pols is None else [int(p) for p in pols]
+    for p in pols:
+        if p not in allpols:
+            raise InputError(f"uvdata_to_vis: polarisation {p} not in the data ({allpols})")
+    ants = sorted({a for p in pairs for a in p})
+    index = {a: i for i, a in enumerate(ants)}
+    nt, nf, nb, npol = times.size, uvd.Nfreqs, len(pairs), len(pols)
+    data = np.zeros((npol, nt, nf, nb), dtype=np.complex128)
+    flags = np.ones(data.shape, dtype=bool)
+    nsamp = np.zeros(data.shape, dtype=np.float64)
+    tpos = np.searchsorted(times, uvd.time_array)
+    bl_of = {uvd.antnums_to_baseline(a, b): k for k, (a, b) in enumerate(pairs)}
+    rows_b = np.array([bl_of.get(b, -1) for b in uvd.baseline_array])
+    seen = np.zeros((nt, nb), dtype=int)
+    keep = rows_b >= 0
+    np.add.at(seen, (tpos[keep], rows_b[keep]), 1)
+    if np.any(seen != 1):
+        raise InputError("uvdata_to_vis: every baseline must appear exactly once per time "
+                         f"({int(np.sum(seen == 0))} missing, {int(np.sum(seen > 1))} repeated)")
+    pidx = [allpols.index(p) for p in pols]
+    for k, pi in enumerate(pidx):
+        data[k, tpos[keep], :, rows_b[keep]] = uvd.data_array[keep, :, pi]
+        flags[k, tpos[keep], :, rows_b[keep]] = uvd.flag_array[keep, :, pi]
+        nsamp[k, tpos[keep], :, rows_b[keep]] = uvd.nsample_array[keep, :, pi]
+    tel = uvd.telescope
+    enu = tel.get_enu_antpos()
+    tel_nums = list(tel.antenna_numbers)
+    antpos = np.array([enu[tel_nums.index(a)] for a in ants])
+    return {"data": data, "flags": flags, "nsamples": nsamp,
+            "ant1": np.array([index[a] for a, _ in pairs]),
+            "ant2": np.array([index[b] for _, b in pairs]),
+            "ant_numbers": np.array(ants), "antpos": antpos, "times": times,
+            "freqs": np.asarray(uvd.freq_array).ravel(), "pols": np.array(pols)}
+
+
+def calibrate_uvdata(uvd: Any, gains: Any, *, undo: bool = False, inplace: bool = False,
+                     flag_missing: bool = True) -> Any:
+    """Apply (divide out) or undo (multiply in) antenna gains on a ``UVData``.
+
+    ``calibrated = raw / (g_i conj(g_j))`` ("divide" convention); ``undo=True`` computes
+    ``raw = calibrated g_i conj(g_j)`` (corrupting with the gains). Each data time uses the
+    solution whose time is nearest; channels must match the solution's frequencies.
+
+    Parameters
+    ----------
+    uvd : pyuvdata.UVData
+    gains : pyuvdata.UVCal or dict
+        A ``UVCal`` or the dict of :func:`uvcal_to_gains`.
+    undo : bool
+    inplace : bool
+        Modify ``uvd`` (else a copy is returned).
+    flag_missing : bool
+        Flag samples whose antennas have flagged or missing gains (else raise).
+
+    Returns
+    -------
+    pyuvdata.UVData
+    """
+    sol = uvcal_to_gains(gains) if not isinstance(gains, dict) else gains
+    out = uvd if inplace else uvd.copy()
+    freqs = np.asarray(out.freq_array).ravel()
+    if sol["freqs"].size != freqs.size or not np.allclose(sol["freqs"], freqs, rtol=0,
+                                                          atol=1e-3):
+        raise InputError(f"calibrate_uvdata: the solutions' {sol['freqs'].size} frequencies do "
+                         f"not match the data's {freqs.size} channels")
+    stimes = np.asarray(sol["times"])
+    tsel = np.abs(out.time_array[:, None] - stimes[None, :]).argmin(axis=1)   # (Nblts,)
+    ants = list(int(a) for a in sol["ant_numbers"])
+    jones = list(int(j) for j in sol["jones"])
+    a1 = np.array([ants.index(a) if a in ants else -1 for a in out.ant_1_array])
+    a2 = np.array([ants.index(a) if a in ants else -1 for a in out.ant_2_array])
+    missing = (a1 < 0) | (a2 < 0)
+    if np.any(missing) and not flag_missing:
+        raise InputError("calibrate_uvdata: some antennas have no solution")
+    a1c, a2c = np.where(a1 < 0, 0, a1), np.where(a2 < 0, 0, a2)
+    for ip, pol in enumerate(out.polarization_array):
+        j1, j2 = POL_TO_JONES[int(pol)]
+        if j1 not in jones or j2 not in jones:
+            raise InputError(f"calibrate_uvdata: polarisation {pol} needs Jones {j1}, {j2}; "
+                             f"the solutions have {jones}")
+        k1, k2 = jones.index(j1), jones.index(j2)
+        g1 = sol["gains"][k1, a1c, tsel, :]                 # (Nblts, Nfreqs)
+        g2 = sol["gains"][k2, a2c, tsel, :]
+        f = sol["flags"][k1, a1c, tsel, :] | sol["flags"][k2, a2c, tsel, :]
+        f |= missing[:, None]
+        gg = g1 * g2.conj()
+        if k1 == k2:  # autos: exactly real |g|^2 (pyuvdata refuses complex autos)
+            same = (a1c == a2c)[:, None]
+            gg = np.where(same, np.abs(g1) ** 2 + 0j, gg)
+        bad = f | (gg == 0)
+        if undo:
+            out.data_array[:, :, ip] *= np.where(bad, 1.0, gg)
+        else:
+            out.data_array[:, :, ip] /= np.where(bad, 1.0, gg)
+        out.flag_array[:, :, ip] |= bad
+    return out
