@@ -104,6 +104,15 @@ def scale(alpha: complex, F: Operator) -> Operator:
     return cls(alpha, F)
 
 
+def _to_real_if(u: Any, dtype: Any) -> Any:
+    """Keep the real part of ``u`` where ``dtype`` is real: when G returns real values
+    that F takes as complex, F^H's complex result is mapped back by the adjoint of the
+    real-to-complex embedding, which is ``Re``."""
+    if isinstance(u, tuple):
+        return tuple(_to_real_if(a, d) for a, d in zip(u, dtype))
+    return u.real if (u.dtype.kind == "c" and np.dtype(dtype).kind != "c") else u
+
+
 class _CompositionBase:
     def _setup(self, F: Operator, G: Operator) -> tuple:
         if F.in_shape != G.out_shape:
@@ -139,7 +148,8 @@ class Composition(_CompositionBase, Operator):
         return self.F.jvp(gx, dg)
 
     def _vjp(self, x: Any, dy: Any) -> Any:
-        return self.G.vjp(x, self.F.vjp(self.G.forward(x), dy))
+        u = _to_real_if(self.F.vjp(self.G.forward(x), dy), self.G.out_dtype)
+        return self.G.vjp(x, u)
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         gx, JG = self.G.linearize(x)
@@ -159,7 +169,7 @@ class LinearComposition(_CompositionBase, LinearOperator):
         return self.F.matvec(self.G.matvec(x))
 
     def _rmatvec(self, y: Any) -> Any:
-        return self.G.rmatvec(self.F.rmatvec(y))
+        return self.G.rmatvec(_to_real_if(self.F.rmatvec(y), self.G.out_dtype))
 
 
 def _tree_sum(parts: Sequence[Any]) -> Any:

@@ -254,3 +254,14 @@ def _nested(dtype, rng):
     inner = HStack([Identity((3,), dtype), Exp((3,), dtype)])
     return BlockDiag([Exp((2,), dtype), inner]), (
         0.5 * _arr(rng, (2,), dtype), (_arr(rng, (3,), dtype), 0.5 * _arr(rng, (3,), dtype)))
+
+
+@operator_case(Composition, name="Composition:real_into_complex")
+def _real_into_complex(dtype, rng):
+    # G returns real values that F takes as complex: the adjoint must map back with Re
+    return Exp((3,), "complex128") @ Power((3,), 2.0, "float64"), 0.5 * _arr(rng, (3,), "float64")
+
+
+@operator_case(LinearComposition, name="LinearComposition:real_into_complex")
+def _lin_real_into_complex(dtype, rng):
+    return MatrixMult(_arr(rng, (2, 3), "complex128")) @ Diagonal(_arr(rng, (3,), "float64"))
