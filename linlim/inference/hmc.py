@@ -1,0 +1,734 @@
+"""Hamiltonian Monte Carlo for linlim posteriors: static HMC with jittered trajectory
+lengths or multinomial NUTS, Stan's warm-up, several reproducible chains, and resumable
+HDF5 output.
+
+The sampler consumes any object with the log-posterior protocol
+
+- ``post.size`` (int), ``post.xp`` (array module, optional: NumPy when absent),
+- ``post.value(theta) -> float`` (log density, higher is better),
+- ``post.grad(theta) -> array (n,)``,
+- ``post.value_and_grad(theta) -> (float, array (n,))``,
+
+and runs on its array module (NumPy or CuPy); only random numbers (drawn on the host, one
+:class:`numpy.random.Generator` per chain) and scalars cross to the host.
+
+Algorithm
+---------
+Warm-up follows Stan exactly (see :mod:`linlim.inference.warmup`): dual averaging of the
+step size towards ``target_accept``, Stan's step-size initialisation heuristic, windowed
+estimation of a diagonal or dense inverse metric with the windows 75 / 25, 50, 100, ... /
+50, and the dual averaging restarted at ``mu = log(10 eps)`` after every metric update.
+A fixed metric (identity, or the Fisher matrix via :func:`~linlim.inference.metric.fisher_metric`,
+dense or low-rank plus diagonal) can be given instead, then only the step size is adapted.
+
+A static-HMC transition integrates for ``L = max(1, ceil(T / eps))`` leapfrog steps with the
+integration time ``T`` jittered uniformly in ``[(1 - jitter) int_time, (1 + jitter) int_time]``
+(this breaks the periodicities that make fixed-length HMC non-ergodic on near-Gaussian
+targets), then accepts with probability ``min(1, exp(H0 - H))``. NUTS is a port of Stan's.
+
+A transition is **divergent** when its energy error ``H - H0`` exceeds ``max_delta_h``
+(1000, as Stan) or becomes non-finite; static HMC also stops the trajectory as soon as the
+potential energy alone passes that bound. Divergent static transitions are rejected.
+Divergences are counted per chain, reported in :meth:`HMCResult.summary` and in a
+:class:`DivergenceWarning` after sampling.
+
+Checkpoints
+-----------
+With ``path=...`` every ``checkpoint_every`` iterations (or ``checkpoint_seconds``) the new
+draws, statistics and the complete state go to an atomic HDF5 segment
+(:mod:`linlim.io.chains`). Rerunning the same call resumes from the last checkpoint and
+produces results bit-identical to an uninterrupted run (same machine and BLAS threads),
+whatever instant the previous process was killed at.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..backend import asarray, to_numpy
+from ..errors import InputError, ShapeError
+from .metric import (
+    DenseMetric,
+    DiagonalMetric,
+    IdentityMetric,
+    Metric,
+    metric_from_state,
+)
+from .nuts import Point, leapfrog, nuts_transition
+from .warmup import DualAveraging, WelfordCovariance, WelfordVariance, WindowedAdaptation
+
+__all__ = ["HMC", "HMCResult", "DivergenceWarning", "sample", "load_result"]
+
+_STATS = ("lp", "accept_stat", "energy", "step_size", "tree_depth", "n_leapfrog", "divergent")
+_STAT_DTYPES = {"tree_depth": np.int32, "n_leapfrog": np.int64, "divergent": np.bool_}
+
+
+class DivergenceWarning(UserWarning):
+    """Issued after sampling when post-warm-up transitions diverged."""
+
+
+def static_transition(
+    post: Any,
+    metric: Metric,
+    z0: Point,
+    eps: float,
+    n_steps: int,
+    rng: np.random.Generator,
+    max_delta_h: float = 1000.0,
+) -> dict[str, Any]:
+    """One static HMC transition of ``n_steps`` leapfrog steps with Metropolis correction.
+
+    Parameters
+    ----------
+    post : object
+        Log posterior (see module docstring).
+    metric : Metric
+        Mass matrix.
+    z0 : Point
+        Current state (its momentum is redrawn).
+    eps : float
+        Step size.
+    n_steps : int
+        Number of leapfrog steps.
+    rng : numpy.random.Generator
+        Chain generator: one momentum draw and one uniform are taken from it.
+    max_delta_h : float
+        Divergence threshold on ``H - H0``.
+
+    Returns
+    -------
+    dict
+        ``point``, ``accept_stat`` (``min(1, exp(H0 - H))``, 0 if divergent), ``energy``,
+        ``n_leapfrog``, ``tree_depth`` (0), ``divergent``.
+    """
+    xp = metric.xp
+    p = metric.sample_momentum(rng)
+    u = rng.uniform()
+    H0 = -z0.logp + metric.kinetic(p)
+    z = Point(z0.theta, p, z0.logp, z0.grad)
+    divergent = False
+    n_done = 0
+    for _ in range(n_steps):
+        z = leapfrog(post, metric, z, eps)
+        n_done += 1
+        if -z.logp - H0 > max_delta_h:  # potential alone beyond the bound (or -inf log p)
+            divergent = True
+            break
+    h = math.inf
+    if not divergent:
+        h = -z.logp + 0.5 * float(xp.dot(z.p, metric.velocity(z.p)))
+        if not math.isfinite(h) or h - H0 > max_delta_h:
+            divergent = True
+            h = math.inf
+    accept_stat = 0.0 if divergent else min(1.0, math.exp(min(0.0, H0 - h)))
+    if not divergent and u < accept_stat:
+        return {"point": z, "accept_stat": accept_stat, "energy": h, "n_leapfrog": n_done,
+                "tree_depth": 0, "divergent": False}
+    return {"point": z0, "accept_stat": accept_stat, "energy": H0, "n_leapfrog": n_done,
+            "tree_depth": 0, "divergent": divergent}
+
+
+@dataclass
+class HMCResult:
+    """Output of :meth:`HMC.sample`.
+
+    Attributes
+    ----------
+    draws : ndarray (chains, num_draws, n) float64
+        Post-warm-up draws (host memory).
+    sample_stats : dict of ndarray (chains, num_draws)
+        ``lp`` (log density), ``accept_stat``, ``energy`` (Hamiltonian), ``step_size``,
+        ``tree_depth``, ``n_leapfrog``, ``divergent``.
+    warmup_stats : dict of ndarray (chains, num_warmup)
+        The same during warm-up.
+    warmup_draws : ndarray (chains, num_warmup, n) or None
+        Only with ``save_warmup=True``.
+    config : dict
+        The run configuration.
+    metrics : list of Metric
+        Final metric of each chain.
+    """
+
+    draws: np.ndarray
+    sample_stats: dict[str, np.ndarray]
+    warmup_stats: dict[str, np.ndarray]
+    config: dict[str, Any]
+    metrics: list[Metric] = field(default_factory=list)
+    warmup_draws: np.ndarray | None = None
+
+    @property
+    def chains(self) -> int:
+        return int(self.draws.shape[0])
+
+    @property
+    def num_draws(self) -> int:
+        return int(self.draws.shape[1])
+
+    @property
+    def step_size(self) -> np.ndarray:
+        """Step size used after warm-up, per chain, (chains,)."""
+        return self.sample_stats["step_size"][:, -1] if self.num_draws else np.array([])
+
+    @property
+    def n_divergent(self) -> int:
+        """Number of divergent post-warm-up transitions (all chains)."""
+        return int(np.sum(self.sample_stats["divergent"]))
+
+    @property
+    def n_divergent_warmup(self) -> int:
+        return int(np.sum(self.warmup_stats["divergent"])) if self.warmup_stats else 0
+
+    @property
+    def n_grad(self) -> int:
+        """Gradient evaluations after warm-up (leapfrog steps), all chains."""
+        return int(np.sum(self.sample_stats["n_leapfrog"]))
+
+    def summary(self, names: list[str] | None = None, **kwargs: Any):
+        """Per-parameter diagnostics and sampler statistics; see
+        :func:`linlim.inference.diagnostics.summary`."""
+        from .diagnostics import summary
+
+        return summary(self, names=names, **kwargs)
+
+    def to_inference_data(self, names: list[str] | None = None):
+        """ArviZ ``InferenceData`` (requires arviz)."""
+        from .diagnostics import to_inference_data
+
+        return to_inference_data(self, names=names)
+
+
+def load_result(path: str) -> HMCResult:
+    """Load an :class:`HMCResult` from a chain file written by :meth:`HMC.sample` (finished
+    or in progress; see :func:`linlim.io.chains.read_chains`)."""
+    from ..io.chains import read_chains
+
+    data = read_chains(path)
+    state = data.get("state", {})
+    metrics = []
+    for c in range(int(data["config"]["chains"])):
+        cs = state.get(f"chain_{c}")
+        if cs is not None:
+            metrics.append(metric_from_state(cs["metric_kind"], cs["metric"], np))
+    return HMCResult(
+        draws=np.asarray(data["draws"]),
+        sample_stats={k: np.asarray(v) for k, v in data["sample_stats"].items()},
+        warmup_stats={k: np.asarray(v) for k, v in data["warmup_stats"].items()},
+        config=data["config"],
+        metrics=metrics,
+        warmup_draws=data.get("warmup_draws"),
+    )
+
+
+class _Chain:
+    """Mutable state of one chain."""
+
+    def __init__(self) -> None:
+        self.z: Point
+        self.rng: np.random.Generator
+        self.eps: float
+        self.da: DualAveraging
+        self.window: WindowedAdaptation
+        self.est: WelfordVariance | None
+        self.metric: Metric
+
+
+class HMC:
+    """Hamiltonian Monte Carlo sampler (static with jitter, or NUTS) with Stan's warm-up.
+
+    Parameters
+    ----------
+    posterior : object
+        Log posterior implementing ``size``, ``xp``, ``value``, ``grad``,
+        ``value_and_grad``.
+    metric : {"diag", "dense", "identity"} or Metric
+        ``"diag"`` / ``"dense"``: start from the identity and adapt a diagonal / dense inverse
+        metric in Stan's windows. ``"identity"``: fixed unit metric. A :class:`Metric`
+        instance (e.g. ``fisher_metric(F)``) is used as given and not adapted unless
+        ``adapt_metric=True`` (then it is only the starting point).
+    algorithm : {"hmc", "nuts"}
+        Static HMC with jittered integration time, or multinomial NUTS.
+    target_accept : float
+        Dual-averaging target ``delta`` (Stan: 0.8).
+    int_time : float
+        Static HMC integration time ``T`` in the metric's whitened units; pi/2 is a quarter
+        period of a unit Gaussian (independent draws when the metric whitens the target).
+    jitter : float in [0, 1)
+        Relative half-width of the uniform jitter of ``T``.
+    step_size : float
+        Initial step size ``eps0`` (``mu = log(10 eps0)``), or the fixed step size when
+        ``adapt_step_size=False``.
+    adapt_step_size : bool
+        Dual averaging during warm-up.
+    adapt_metric : bool, optional
+        Default: True for "diag"/"dense", False otherwise.
+    max_depth : int
+        NUTS maximum tree depth (Stan: 10).
+    max_delta_h : float
+        Divergence threshold on the energy error (Stan: 1000).
+    init_buffer, term_buffer, base_window : int
+        Stan's warm-up windows (75, 50, 25).
+    gamma, kappa, t0 : float
+        Dual-averaging constants (Stan: 0.05, 0.75, 10).
+    """
+
+    def __init__(
+        self,
+        posterior: Any,
+        *,
+        metric: str | Metric = "diag",
+        algorithm: str = "hmc",
+        target_accept: float = 0.8,
+        int_time: float = 0.5 * math.pi,
+        jitter: float = 0.5,
+        step_size: float = 1.0,
+        adapt_step_size: bool = True,
+        adapt_metric: bool | None = None,
+        max_depth: int = 10,
+        max_delta_h: float = 1000.0,
+        init_buffer: int = 75,
+        term_buffer: int = 50,
+        base_window: int = 25,
+        gamma: float = 0.05,
+        kappa: float = 0.75,
+        t0: float = 10.0,
+    ) -> None:
+        for attr in ("size", "value_and_grad"):
+            if not hasattr(posterior, attr):
+                raise InputError(
+                    f"posterior: expected an object with size, value, grad and value_and_grad, "
+                    f"received {type(posterior).__name__} without {attr!r}"
+                )
+        self.post = posterior
+        self.size = int(posterior.size)
+        self.xp = getattr(posterior, "xp", None) or np
+        if algorithm not in ("hmc", "nuts"):
+            raise InputError(f"algorithm: expected 'hmc' or 'nuts', received {algorithm!r}")
+        if isinstance(metric, Metric):
+            if metric.size != self.size:
+                raise ShapeError(
+                    f"metric: expected size {self.size} (posterior.size), received {metric.size}")
+            if metric.xp is not self.xp:
+                raise InputError(
+                    f"metric: built on {metric.xp.__name__}, posterior uses {self.xp.__name__}; "
+                    "construct the metric with xp=posterior.xp")
+            self.metric_kind = metric.kind
+            self.metric0 = metric
+            adapt_default = False
+        elif metric in ("diag", "dense", "identity"):
+            self.metric_kind = metric
+            self.metric0 = IdentityMetric(self.size, self.xp)
+            adapt_default = metric != "identity"
+        else:
+            raise InputError(
+                f"metric: expected 'diag', 'dense', 'identity' or a Metric, received {metric!r}")
+        self.adapt_metric = adapt_default if adapt_metric is None else bool(adapt_metric)
+        if self.adapt_metric and self.metric_kind not in ("diag", "dense"):
+            self.adapt_kind = "diag" if self.metric_kind in ("identity", "lowrank") else "dense"
+        else:
+            self.adapt_kind = self.metric_kind
+        if not 0.0 < target_accept < 1.0:
+            raise InputError(f"target_accept: expected a value in (0, 1), received {target_accept}")
+        if not 0.0 <= jitter < 1.0:
+            raise InputError(f"jitter: expected a value in [0, 1), received {jitter}")
+        if not (int_time > 0 and step_size > 0 and max_delta_h > 0 and max_depth >= 1):
+            raise InputError("int_time, step_size, max_delta_h and max_depth must be positive")
+        self.algorithm = algorithm
+        self.target_accept = float(target_accept)
+        self.int_time = float(int_time)
+        self.jitter = float(jitter)
+        self.step_size0 = float(step_size)
+        self.adapt_step_size = bool(adapt_step_size)
+        self.max_depth = int(max_depth)
+        self.max_delta_h = float(max_delta_h)
+        self.windows = (int(init_buffer), int(term_buffer), int(base_window))
+        self.da_consts = (float(gamma), float(kappa), float(t0))
+
+    # ------------------------------------------------------------------------------------
+    def _config(self, num_draws: int, num_warmup: int, chains: int, seed: int,
+                save_warmup: bool, init_fp: str) -> dict[str, Any]:
+        return {
+            "size": self.size, "num_draws": int(num_draws), "num_warmup": int(num_warmup),
+            "chains": int(chains), "seed": int(seed), "algorithm": self.algorithm,
+            "metric": self.metric_kind, "adapt_metric": self.adapt_metric,
+            "metric_fingerprint": (self.metric0.fingerprint()
+                                   if self.metric_kind not in ("diag", "dense") else ""),
+            "target_accept": self.target_accept, "int_time": self.int_time,
+            "jitter": self.jitter, "step_size": self.step_size0,
+            "adapt_step_size": self.adapt_step_size, "max_depth": self.max_depth,
+            "max_delta_h": self.max_delta_h, "windows": list(self.windows),
+            "dual_averaging": list(self.da_consts), "save_warmup": bool(save_warmup),
+            "init": init_fp,
+        }
+
+    def _eval(self, theta: Any) -> Point:
+        logp, grad = self.post.value_and_grad(theta)
+        return Point(theta, None, float(logp), grad)
+
+    def _init_chain(self, c: int, seed_seq: np.random.SeedSequence, init: np.ndarray | None,
+                    num_warmup: int) -> _Chain:
+        ch = _Chain()
+        ch.rng = np.random.Generator(np.random.PCG64(seed_seq))
+        if init is not None:
+            theta = asarray(init[c], self.xp)
+            z = self._eval(theta)
+            if not (math.isfinite(z.logp) and bool(self.xp.all(self.xp.isfinite(z.grad)))):
+                raise InputError(
+                    f"init: log density or gradient not finite at the initial point of chain {c}")
+        else:
+            for _ in range(100):
+                theta = asarray(ch.rng.uniform(-2.0, 2.0, self.size), self.xp)
+                z = self._eval(theta)
+                if math.isfinite(z.logp) and bool(self.xp.all(self.xp.isfinite(z.grad))):
+                    break
+            else:
+                raise InputError(
+                    "init: no finite log density found in 100 uniform(-2, 2) draws; pass init=")
+        ch.z = z
+        ch.metric = self.metric0
+        gamma, kappa, t0 = self.da_consts
+        ch.da = DualAveraging(self.target_accept, gamma, kappa, t0,
+                              mu=math.log(10.0 * self.step_size0))
+        ch.window = WindowedAdaptation(num_warmup, *self.windows)
+        ch.est = None
+        if self.adapt_metric:
+            cls = WelfordCovariance if self.adapt_kind == "dense" else WelfordVariance
+            ch.est = cls(self.size, self.xp)
+        ch.eps = self.step_size0
+        if num_warmup > 0 and self.adapt_step_size:
+            ch.eps = self._init_stepsize(ch, ch.eps)
+        return ch
+
+    def _init_stepsize(self, ch: _Chain, eps: float) -> float:
+        """Stan's heuristic: double or halve ``eps`` until one leapfrog step's acceptance
+        probability crosses 0.8."""
+        if eps == 0 or eps > 1e7 or math.isnan(eps):
+            return eps
+        log08 = math.log(0.8)
+
+        def delta_h() -> float:
+            p = ch.metric.sample_momentum(ch.rng)
+            H0 = -ch.z.logp + ch.metric.kinetic(p)
+            z1 = leapfrog(self.post, ch.metric, Point(ch.z.theta, p, ch.z.logp, ch.z.grad), eps)
+            h = -z1.logp + ch.metric.kinetic(z1.p)
+            if math.isnan(h):
+                h = math.inf
+            return H0 - h
+
+        direction = 1 if delta_h() > log08 else -1
+        while True:
+            dh = delta_h()
+            if direction == 1 and not dh > log08:
+                break
+            if direction == -1 and not dh < log08:
+                break
+            eps = 2.0 * eps if direction == 1 else 0.5 * eps
+            if eps > 1e7:
+                raise InputError("posterior: step size diverged above 1e7; the posterior "
+                                 "looks improper")
+            if eps == 0:
+                raise InputError("posterior: no acceptably small step size; is the log "
+                                 "density continuous?")
+        return eps
+
+    def _transition(self, ch: _Chain, eps: float) -> dict[str, Any]:
+        if self.algorithm == "nuts":
+            return nuts_transition(self.post, ch.metric, ch.z, eps, ch.rng,
+                                   self.max_depth, self.max_delta_h)
+        t = self.int_time * (1.0 + self.jitter * (2.0 * ch.rng.uniform() - 1.0))
+        n_steps = max(1, math.ceil(t / eps))
+        return static_transition(self.post, ch.metric, ch.z, eps, n_steps, ch.rng,
+                                 self.max_delta_h)
+
+    def _adapt(self, ch: _Chain, it: int, num_warmup: int, accept_stat: float) -> None:
+        if self.adapt_step_size:
+            ch.eps = ch.da.learn(accept_stat)
+        add, end = ch.window.step()
+        if ch.est is not None:
+            if add:
+                ch.est.add_sample(ch.z.theta)
+            if end:
+                cov = ch.est.regularized()
+                if not bool(self.xp.all(self.xp.isfinite(cov))):
+                    raise InputError(
+                        "metric adaptation: non-finite covariance estimate; the posterior may "
+                        "be improper or the chain diverged")
+                ch.metric = (DenseMetric(inv_mass=cov, xp=self.xp) if self.adapt_kind == "dense"
+                             else DiagonalMetric(cov, self.xp))
+                ch.est.restart()
+                if self.adapt_step_size:
+                    ch.eps = self._init_stepsize(ch, ch.eps)
+                    ch.da.mu = math.log(10.0 * ch.eps)
+                    ch.da.restart()
+        if it == num_warmup - 1 and self.adapt_step_size:
+            ch.eps = ch.da.final()
+
+    # -- checkpoint state -------------------------------------------------------------------
+    def _chain_state(self, ch: _Chain) -> dict[str, Any]:
+        st: dict[str, Any] = {
+            "theta": to_numpy(ch.z.theta), "grad": to_numpy(ch.z.grad),
+            "logp": np.float64(ch.z.logp), "eps": np.float64(ch.eps),
+            "rng": json.dumps(ch.rng.bit_generator.state),
+            "da": {k: np.float64(v) for k, v in ch.da.state().items()},
+            "window": {k: np.int64(v) for k, v in ch.window.state().items()},
+            "metric_kind": ch.metric.kind, "metric": ch.metric.state(),
+        }
+        if ch.est is not None:
+            st["est"] = ch.est.state()
+        return st
+
+    def _restore_chain(self, st: dict[str, Any], num_warmup: int) -> _Chain:
+        ch = _Chain()
+        ch.rng = np.random.Generator(np.random.PCG64())
+        ch.rng.bit_generator.state = json.loads(st["rng"])
+        ch.z = Point(asarray(np.asarray(st["theta"]), self.xp), None, float(st["logp"]),
+                     asarray(np.asarray(st["grad"]), self.xp))
+        ch.eps = float(st["eps"])
+        ch.da = DualAveraging()
+        ch.da.set_state(st["da"])
+        ch.window = WindowedAdaptation(num_warmup, *self.windows)
+        ch.window.set_state(st["window"])
+        if st["metric_kind"] == self.metric0.kind and st["metric_kind"] not in ("diag", "dense"):
+            ch.metric = self.metric0
+        else:
+            ch.metric = metric_from_state(st["metric_kind"], st["metric"], self.xp)
+        ch.est = None
+        if self.adapt_metric:
+            cls = WelfordCovariance if self.adapt_kind == "dense" else WelfordVariance
+            ch.est = cls(self.size, self.xp)
+            ch.est.set_state(st["est"])
+        return ch
+
+    # ------------------------------------------------------------------------------------
+    def sample(
+        self,
+        num_draws: int = 1000,
+        num_warmup: int = 1000,
+        chains: int = 4,
+        seed: int = 0,
+        init: Any | None = None,
+        path: str | None = None,
+        resume: bool = True,
+        save_warmup: bool = False,
+        checkpoint_every: int = 100,
+        checkpoint_seconds: float = 60.0,
+        progress: bool | None = None,
+    ) -> HMCResult:
+        """Run ``chains`` chains (one after the other within each iteration).
+
+        Parameters
+        ----------
+        num_draws, num_warmup : int
+            Post-warm-up draws and warm-up iterations per chain.
+        chains : int
+            Number of chains; chain ``c`` uses ``SeedSequence(seed).spawn(chains)[c]``.
+        seed : int
+            Master seed.
+        init : array (n,) or (chains, n), optional
+            Initial positions; default uniform(-2, 2) per coordinate, as Stan.
+        path : str, optional
+            HDF5 output file; checkpoints go to ``<path>.parts`` while running.
+        resume : bool
+            Continue from the checkpoints at ``path`` (or load the finished file) when the
+            configuration matches; with False any previous output at ``path`` is removed.
+        save_warmup : bool
+            Also store warm-up draws.
+        checkpoint_every : int
+            Iterations between checkpoints.
+        checkpoint_seconds : float
+            Also checkpoint when this much wall time passed since the last one.
+        progress : bool, optional
+            tqdm progress bar with mean acceptance and step sizes (default: if stderr is a
+            terminal).
+
+        Returns
+        -------
+        HMCResult
+        """
+        if int(num_draws) < 0 or int(num_warmup) < 0 or int(chains) < 1:
+            raise InputError(
+                f"num_draws, num_warmup >= 0 and chains >= 1 expected, received "
+                f"{num_draws}, {num_warmup}, {chains}")
+        num_draws, num_warmup, chains = int(num_draws), int(num_warmup), int(chains)
+        init_np = None
+        init_fp = ""
+        if init is not None:
+            init_np = np.asarray(to_numpy(init), dtype=np.float64)
+            if init_np.shape == (self.size,):
+                init_np = np.broadcast_to(init_np, (chains, self.size))
+            if init_np.shape != (chains, self.size):
+                raise ShapeError(
+                    f"init: expected shape ({self.size},) or ({chains}, {self.size}), "
+                    f"received {init_np.shape}")
+            import hashlib
+
+            init_fp = hashlib.sha256(np.ascontiguousarray(init_np).tobytes()).hexdigest()[:16]
+        config = self._config(num_draws, num_warmup, chains, seed, save_warmup, init_fp)
+        total = num_warmup + num_draws
+
+        store = None
+        start = 0
+        chs: list[_Chain] = []
+        if path is not None:
+            from ..io.chains import ChainStore
+
+            store = ChainStore(path)
+            if not resume:
+                store.reset()
+            old = store.config()
+            if old is not None and old != json.loads(json.dumps(config, sort_keys=True)):
+                diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+                raise InputError(
+                    f"path: {path} holds a run with a different configuration (differs in "
+                    f"{diff}); use another path or resume=False")
+            if store.is_complete():
+                if store.parts.exists():  # killed between consolidation and clean-up
+                    import shutil
+
+                    shutil.rmtree(store.parts)
+                return self._finish(load_result(path))
+            last = store.last_state()
+            if last is not None:
+                start, state = last
+                chs = [self._restore_chain(state[f"chain_{c}"], num_warmup)
+                       for c in range(chains)]
+        if not chs:
+            seqs = np.random.SeedSequence(int(seed)).spawn(chains)
+            chs = [self._init_chain(c, seqs[c], init_np, num_warmup) for c in range(chains)]
+
+        keep = (lambda it: True) if save_warmup else (lambda it: it >= num_warmup)
+        in_memory = path is None
+        buf_it: list[int] = []
+        buf_stats: dict[str, list[list[Any]]] = {k: [[] for _ in range(chains)] for k in _STATS}
+        buf_draws: list[list[np.ndarray]] = [[] for _ in range(chains)]
+        buf_dit: list[int] = []
+
+        def flush(it_end: int) -> None:
+            if store is None or not buf_it:
+                return
+            arrays = {
+                "iteration": np.asarray(buf_it, dtype=np.int64),
+                "draw_iteration": np.asarray(buf_dit, dtype=np.int64),
+                "stats": {k: np.asarray(v, dtype=_STAT_DTYPES.get(k, np.float64))
+                          for k, v in buf_stats.items()},
+                "draws": (np.asarray(buf_draws, dtype=np.float64) if buf_dit
+                          else np.zeros((chains, 0, self.size))),
+            }
+            state = {f"chain_{c}": self._chain_state(ch) for c, ch in enumerate(chs)}
+            store.write_segment(config, buf_it[0], it_end, arrays, state)
+            buf_it.clear()
+            buf_dit.clear()
+            for v in buf_stats.values():
+                for lst in v:
+                    lst.clear()
+            for lst in buf_draws:
+                lst.clear()
+
+        show = sys.stderr.isatty() if progress is None else bool(progress)
+        bar = None
+        if show and start < total:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, initial=start, desc=f"{self.algorithm} x{chains}",
+                       unit="it")
+        acc_recent = np.zeros(chains)
+        t_last = time.monotonic()
+        since = 0
+        for it in range(start, total):
+            warm = it < num_warmup
+            for c, ch in enumerate(chs):
+                eps = ch.eps
+                res = self._transition(ch, eps)
+                pt = res["point"]
+                ch.z = Point(pt.theta, None, pt.logp, pt.grad)
+                if warm:
+                    self._adapt(ch, it, num_warmup, res["accept_stat"])
+                st = buf_stats
+                st["lp"][c].append(ch.z.logp)
+                st["accept_stat"][c].append(res["accept_stat"])
+                st["energy"][c].append(res["energy"])
+                st["step_size"][c].append(eps)
+                st["tree_depth"][c].append(res["tree_depth"])
+                st["n_leapfrog"][c].append(res["n_leapfrog"])
+                st["divergent"][c].append(res["divergent"])
+                if keep(it):
+                    buf_draws[c].append(to_numpy(ch.z.theta).astype(np.float64, copy=True))
+                acc_recent[c] = 0.9 * acc_recent[c] + 0.1 * res["accept_stat"]
+            buf_it.append(it)
+            if keep(it):
+                buf_dit.append(it)
+            since += 1
+            now = time.monotonic()
+            if not in_memory and (since >= checkpoint_every or now - t_last >= checkpoint_seconds
+                                  or it == total - 1):
+                flush(it + 1)
+                since = 0
+                t_last = now
+            if bar is not None:
+                bar.update(1)
+                if it % 10 == 0 or it == total - 1:
+                    bar.set_postfix(accept=f"{acc_recent.mean():.2f}",
+                                    eps=",".join(f"{ch.eps:.3g}" for ch in chs),
+                                    phase="warmup" if warm else "sampling", refresh=False)
+        if bar is not None:
+            bar.close()
+
+        if store is not None:
+            if store.segments():
+                store.consolidate(num_warmup, save_warmup)
+            result = load_result(path)
+            result.metrics = [ch.metric for ch in chs] if chs else result.metrics
+            return self._finish(result)
+
+        stats_all = {k: np.asarray(v, dtype=_STAT_DTYPES.get(k, np.float64))
+                     for k, v in buf_stats.items()}
+        its = np.asarray(buf_it, dtype=np.int64)
+        w = its < num_warmup
+        draws_all = (np.asarray(buf_draws, dtype=np.float64) if buf_dit
+                     else np.zeros((chains, 0, self.size)))
+        dit = np.asarray(buf_dit, dtype=np.int64)
+        result = HMCResult(
+            draws=draws_all[:, dit >= num_warmup, :],
+            sample_stats={k: v[:, ~w] for k, v in stats_all.items()},
+            warmup_stats={k: v[:, w] for k, v in stats_all.items()},
+            config=config,
+            metrics=[ch.metric for ch in chs],
+            warmup_draws=draws_all[:, dit < num_warmup, :] if save_warmup else None,
+        )
+        return self._finish(result)
+
+    @staticmethod
+    def _finish(result: HMCResult) -> HMCResult:
+        nd = result.n_divergent
+        if nd:
+            per_chain = np.sum(result.sample_stats["divergent"], axis=1).tolist()
+            total = result.sample_stats["divergent"].size
+            warnings.warn(
+                f"{nd} of {total} post-warm-up transitions diverged (per chain: {per_chain}); "
+                "the draws may be biased. Reparametrise, raise target_accept, or use a better "
+                "metric.",
+                DivergenceWarning,
+                stacklevel=3,
+            )
+        return result
+
+
+def sample(posterior: Any, num_draws: int = 1000, num_warmup: int = 1000, chains: int = 4,
+           seed: int = 0, **kwargs: Any) -> HMCResult:
+    """Convenience wrapper: ``HMC(posterior, **sampler_options).sample(...)``.
+
+    Keyword arguments accepted by :meth:`HMC.sample` (``init``, ``path``, ``resume``,
+    ``save_warmup``, ``checkpoint_every``, ``checkpoint_seconds``, ``progress``) go there, all
+    others to :class:`HMC`.
+    """
+    run_keys = {"init", "path", "resume", "save_warmup", "checkpoint_every",
+                "checkpoint_seconds", "progress"}
+    run = {k: kwargs.pop(k) for k in list(kwargs) if k in run_keys}
+    return HMC(posterior, **kwargs).sample(num_draws, num_warmup, chains, seed, **run)

@@ -1,0 +1,344 @@
+"""Mass matrices (metrics) for Hamiltonian Monte Carlo.
+
+The kinetic energy is ``K(p) = p^T M^{-1} p / 2`` with momentum ``p ~ N(0, M)``. A sampler
+needs three things from a metric, all written against the array module ``xp`` of the
+posterior (NumPy or CuPy):
+
+- ``velocity(p) = M^{-1} p``   (the leapfrog position update and the NUTS "sharp" momentum),
+- ``kinetic(p) = p . M^{-1} p / 2``,
+- ``sample_momentum(rng)``, a draw from ``N(0, M)``.
+
+Random numbers are always drawn on the host from a :class:`numpy.random.Generator` (one
+stream per chain) and moved to the device once per draw, so a chain is reproducible bit for
+bit whichever backend runs it and its generator state can be checkpointed.
+
+In Stan's language the *inverse metric* ``M^{-1}`` is the posterior covariance estimate:
+:class:`DiagonalMetric` and :class:`DenseMetric` are built from a covariance (adapted in
+warm-up); the Fisher-matrix metrics take ``M = F`` (a precision), dense or in the low-rank
+plus diagonal form of :class:`LowRankMetric` that never forms an ``n x n`` matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..backend import asarray, get_xp, to_numpy
+from ..errors import InputError, ShapeError
+
+__all__ = [
+    "Metric",
+    "IdentityMetric",
+    "DiagonalMetric",
+    "DenseMetric",
+    "LowRankMetric",
+    "fisher_metric",
+    "metric_from_state",
+]
+
+
+def _check_finite(name: str, a: np.ndarray) -> None:
+    if not np.all(np.isfinite(a)):
+        raise InputError(f"{name}: expected finite values, received non-finite entries")
+
+
+class Metric:
+    """Base class: a symmetric positive-definite mass matrix ``M`` of size ``n``.
+
+    Parameters
+    ----------
+    size : int
+        Number of parameters ``n``.
+    xp : module, optional
+        Array module of the posterior (default: the active backend).
+    """
+
+    kind = "abstract"
+
+    def __init__(self, size: int, xp: ModuleType | None = None) -> None:
+        if int(size) < 1:
+            raise InputError(f"metric size: expected a positive integer, received {size!r}")
+        self.size = int(size)
+        self.xp = xp if xp is not None else get_xp()
+
+    # -- what the sampler uses -------------------------------------------------------
+    def velocity(self, p: Any) -> Any:
+        """``M^{-1} p``; ``p`` is an array (n,) float64 on ``xp``."""
+        raise NotImplementedError
+
+    def sample_momentum(self, rng: np.random.Generator) -> Any:
+        """A draw ``p ~ N(0, M)``, array (n,) float64 on ``xp``."""
+        z = asarray(rng.standard_normal(self.size), self.xp)
+        return self._sqrt_mass(z)
+
+    def _sqrt_mass(self, z: Any) -> Any:
+        """``B z`` with ``B B^T = M``."""
+        raise NotImplementedError
+
+    def kinetic(self, p: Any, v: Any | None = None) -> float:
+        """Kinetic energy ``p . M^{-1} p / 2`` (pass ``v = M^{-1} p`` if already known)."""
+        if v is None:
+            v = self.velocity(p)
+        return 0.5 * float(self.xp.dot(p, v))
+
+    # -- checkpointing ---------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """Host arrays that rebuild this metric with :func:`metric_from_state`."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """A short hash of the metric's arrays (used to check a resumed run)."""
+        h = hashlib.sha256(self.kind.encode())
+        for key, val in sorted(self.state().items()):
+            h.update(key.encode())
+            h.update(np.ascontiguousarray(val).tobytes())
+        return h.hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, xp={self.xp.__name__})"
+
+
+class IdentityMetric(Metric):
+    """``M = I``: velocity equals momentum, ``p ~ N(0, I)``."""
+
+    kind = "identity"
+
+    def velocity(self, p: Any) -> Any:
+        return p
+
+    def _sqrt_mass(self, z: Any) -> Any:
+        return z
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"size": np.array(self.size)}
+
+
+class DiagonalMetric(Metric):
+    """Diagonal metric from an inverse-mass (variance) vector.
+
+    Parameters
+    ----------
+    inv_mass : array (n,) float64
+        ``diag(M^{-1})``, the posterior variance estimate (Stan's ``inv_metric``), > 0.
+    xp : module, optional
+        Array module.
+
+    Notes
+    -----
+    ``M^{-1} p = inv_mass * p`` and ``p = z / sqrt(inv_mass)`` with ``z ~ N(0, I)``.
+    """
+
+    kind = "diag"
+
+    def __init__(self, inv_mass: Any, xp: ModuleType | None = None) -> None:
+        a = np.asarray(to_numpy(inv_mass), dtype=np.float64)
+        if a.ndim != 1:
+            raise ShapeError(f"inv_mass: expected shape (n,), received {a.shape}")
+        _check_finite("inv_mass", a)
+        if np.any(a <= 0):
+            raise InputError("inv_mass: expected strictly positive variances")
+        super().__init__(a.size, xp)
+        self._inv_mass_host = a
+        self.inv_mass = asarray(a, self.xp)
+        self._inv_sqrt = asarray(1.0 / np.sqrt(a), self.xp)
+
+    def velocity(self, p: Any) -> Any:
+        return self.inv_mass * p
+
+    def _sqrt_mass(self, z: Any) -> Any:
+        return self._inv_sqrt * z
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"inv_mass": self._inv_mass_host}
+
+
+class DenseMetric(Metric):
+    """Dense metric, from a covariance ``M^{-1}`` or from a precision ``M`` (a Fisher matrix).
+
+    Parameters
+    ----------
+    inv_mass : array (n, n) float64, optional
+        Covariance estimate ``M^{-1}`` (what warm-up adapts). Exactly one of ``inv_mass``
+        and ``mass`` is given.
+    mass : array (n, n) float64, optional
+        Mass matrix ``M`` itself, e.g. the Fisher matrix ``F`` at the MAP.
+    xp : module, optional
+        Array module.
+
+    Notes
+    -----
+    With ``Sigma = M^{-1} = L L^T`` (Cholesky), ``p = L^{-T} z`` has covariance
+    ``L^{-T} L^{-1} = Sigma^{-1} = M``. Given ``M = C C^T`` instead, ``p = C z`` and
+    ``M^{-1} = C^{-T} C^{-1}``. Both matrices are formed once, so each application costs one
+    ``n x n`` matrix-vector product; use :class:`LowRankMetric` when ``n`` is large.
+    """
+
+    kind = "dense"
+
+    def __init__(
+        self,
+        inv_mass: Any | None = None,
+        mass: Any | None = None,
+        xp: ModuleType | None = None,
+    ) -> None:
+        if (inv_mass is None) == (mass is None):
+            raise InputError("DenseMetric: expected exactly one of inv_mass and mass")
+        given = inv_mass if inv_mass is not None else mass
+        name = "inv_mass" if inv_mass is not None else "mass"
+        a = np.asarray(to_numpy(given), dtype=np.float64)
+        if a.ndim != 2 or a.shape[0] != a.shape[1]:
+            raise ShapeError(f"{name}: expected a square matrix (n, n), received {a.shape}")
+        _check_finite(name, a)
+        a = 0.5 * (a + a.T)
+        super().__init__(a.shape[0], xp)
+        try:
+            chol = np.linalg.cholesky(a)
+        except np.linalg.LinAlgError as exc:
+            raise InputError(f"{name}: expected a positive-definite matrix ({exc})") from exc
+        eye = np.eye(self.size)
+        chol_inv = np.linalg.solve(chol, eye)  # L^{-1}
+        if inv_mass is not None:
+            minv = a
+            sqrt_mass = chol_inv.T  # L^{-T}
+        else:
+            minv = chol_inv.T @ chol_inv  # C^{-T} C^{-1}
+            minv = 0.5 * (minv + minv.T)
+            sqrt_mass = chol
+        self._given = {name: a}
+        self.inv_mass = asarray(minv, self.xp)
+        self._sqrt = asarray(np.ascontiguousarray(sqrt_mass), self.xp)
+
+    def velocity(self, p: Any) -> Any:
+        return self.inv_mass @ p
+
+    def _sqrt_mass(self, z: Any) -> Any:
+        return self._sqrt @ z
+
+    def state(self) -> dict[str, np.ndarray]:
+        return dict(self._given)
+
+
+class LowRankMetric(Metric):
+    r"""Low-rank plus diagonal metric ``M = diag(d) + U diag(s) U^T``, never formed densely.
+
+    Parameters
+    ----------
+    diag : array (n,) float64
+        ``d > 0``, e.g. the diagonal of a Fisher matrix or a prior precision.
+    U : array (n, k) float64
+        Low-rank factor (any columns; need not be orthonormal), ``k << n``.
+    s : array (k,) float64
+        Weights of the low-rank part; may be negative as long as ``M`` stays positive
+        definite.
+    xp : module, optional
+        Array module.
+
+    Notes
+    -----
+    Whiten by the diagonal: ``M = D^{1/2} (I + W S W^T) D^{1/2}`` with
+    ``W = D^{-1/2} U``. A thin QR ``W = Q R`` (``Q`` n x k orthonormal) and the small
+    eigendecomposition ``R S R^T = V diag(lam) V^T`` give ``W S W^T = Y diag(lam) Y^T``
+    with ``Y = Q V`` orthonormal. Every function ``f`` of ``A = I + Y diag(lam) Y^T``
+    then acts as ``f(A) = I + Y diag(f(1 + lam) - 1) Y^T`` (``A`` is the identity on the
+    complement of span(Y)), so
+
+    - ``M^{-1} p = D^{-1/2} [u + Y ((1 + lam)^{-1} - 1) (Y^T u)]``, ``u = D^{-1/2} p``
+      (the Woodbury identity in an orthonormal basis),
+    - ``p = D^{1/2} [z + Y ((1 + lam)^{1/2} - 1) (Y^T z)]`` has covariance
+      ``D^{1/2} A D^{1/2} = M`` for ``z ~ N(0, I)`` (a symmetric square root of ``A``),
+    - ``M`` is positive definite iff ``1 + lam > 0``.
+
+    Set-up costs ``O(n k^2)``, each application ``O(n k)`` and memory ``O(n k)``.
+    """
+
+    kind = "lowrank"
+
+    def __init__(self, diag: Any, U: Any, s: Any, xp: ModuleType | None = None) -> None:
+        d = np.asarray(to_numpy(diag), dtype=np.float64)
+        u = np.asarray(to_numpy(U), dtype=np.float64)
+        w = np.asarray(to_numpy(s), dtype=np.float64)
+        if d.ndim != 1:
+            raise ShapeError(f"diag: expected shape (n,), received {d.shape}")
+        if u.ndim != 2 or u.shape[0] != d.size:
+            raise ShapeError(f"U: expected shape ({d.size}, k), received {u.shape}")
+        if w.shape != (u.shape[1],):
+            raise ShapeError(f"s: expected shape ({u.shape[1]},), received {w.shape}")
+        for name, a in (("diag", d), ("U", u), ("s", w)):
+            _check_finite(name, a)
+        if np.any(d <= 0):
+            raise InputError("diag: expected strictly positive entries")
+        super().__init__(d.size, xp)
+        self._host = {"diag": d, "U": u, "s": w}
+        wmat = u / np.sqrt(d)[:, None]
+        q, r = np.linalg.qr(wmat, mode="reduced")
+        small = r @ (w[:, None] * r.T)
+        lam, v = np.linalg.eigh(0.5 * (small + small.T))
+        if np.any(1.0 + lam <= 0):
+            raise InputError(
+                "LowRankMetric: diag(d) + U diag(s) U^T is not positive definite "
+                f"(smallest eigenvalue factor 1 + lam = {1.0 + lam.min():.3g})"
+            )
+        y = q @ v
+        self.eigenvalues = 1.0 + lam  # eigenvalues of the diagonally whitened M, (k,)
+        xp_ = self.xp
+        self._y = asarray(np.ascontiguousarray(y), xp_)
+        self._inv_fac = asarray(1.0 / (1.0 + lam) - 1.0, xp_)
+        self._sqrt_fac = asarray(np.sqrt(1.0 + lam) - 1.0, xp_)
+        self._d_isqrt = asarray(1.0 / np.sqrt(d), xp_)
+        self._d_sqrt = asarray(np.sqrt(d), xp_)
+
+    def velocity(self, p: Any) -> Any:
+        u = self._d_isqrt * p
+        u = u + self._y @ (self._inv_fac * (self._y.T @ u))
+        return self._d_isqrt * u
+
+    def _sqrt_mass(self, z: Any) -> Any:
+        t = z + self._y @ (self._sqrt_fac * (self._y.T @ z))
+        return self._d_sqrt * t
+
+    def state(self) -> dict[str, np.ndarray]:
+        return dict(self._host)
+
+
+def fisher_metric(fisher: Any, xp: ModuleType | None = None) -> Metric:
+    """Metric ``M = F`` from a Fisher (or Gauss-Newton) matrix.
+
+    Parameters
+    ----------
+    fisher : array (n, n) float64, or tuple (diag, U, s)
+        A dense positive-definite precision matrix, or the low-rank plus diagonal
+        description ``F ~ diag(diag) + U diag(s) U^T`` with shapes (n,), (n, k), (k,).
+    xp : module, optional
+        Array module of the posterior.
+
+    Returns
+    -------
+    Metric
+        :class:`DenseMetric` (``mass=F``) or :class:`LowRankMetric`.
+    """
+    if isinstance(fisher, (tuple, list)):
+        if len(fisher) != 3:
+            raise InputError(
+                f"fisher: expected an (n, n) array or a (diag, U, s) tuple, received a "
+                f"sequence of length {len(fisher)}"
+            )
+        return LowRankMetric(*fisher, xp=xp)
+    return DenseMetric(mass=fisher, xp=xp)
+
+
+def metric_from_state(kind: str, state: dict[str, np.ndarray], xp: ModuleType) -> Metric:
+    """Rebuild a metric from :meth:`Metric.state` (used when resuming a checkpoint)."""
+    if kind == "identity":
+        return IdentityMetric(int(state["size"]), xp)
+    if kind == "diag":
+        return DiagonalMetric(state["inv_mass"], xp)
+    if kind == "dense":
+        if "mass" in state:
+            return DenseMetric(mass=state["mass"], xp=xp)
+        return DenseMetric(inv_mass=state["inv_mass"], xp=xp)
+    if kind == "lowrank":
+        return LowRankMetric(state["diag"], state["U"], state["s"], xp)
+    raise InputError(f"metric kind: expected identity, diag, dense or lowrank, received {kind!r}")

@@ -1,0 +1,331 @@
+"""HDF5 chain store with atomic checkpoints.
+
+A running sampler writes its output in *segments*: every checkpoint creates one small HDF5
+file ``<path>.parts/seg_000012.h5`` holding the iterations since the previous checkpoint
+(draws and per-iteration statistics) and the complete sampler state at its end (positions,
+gradients, generator states, step sizes, adaptation state, metric). Each segment is written
+to a temporary name, flushed, ``fsync``-ed and renamed with :func:`os.replace`, which is
+atomic on POSIX: a process killed at any instant (``SIGKILL`` included) leaves either the
+complete new segment or none of it, never a half-written file that a reader would open.
+Writing costs ``O(new draws)`` per checkpoint, not ``O(all draws)``.
+
+When the run finishes, the segments are consolidated into a single HDF5 file ``<path>``
+(again via a temporary file and ``os.replace``) and the ``.parts`` directory is removed. A
+kill during consolidation is harmless: the segments are deleted only after the final file
+is in place, and a resumed run that finds a complete final file simply loads it.
+
+Layout of the final file::
+
+    /draws                (chains, num_draws, n) float64
+    /sample_stats/<name>  (chains, num_draws)     lp, accept_stat, energy, step_size,
+                                                   tree_depth, n_leapfrog, divergent
+    /warmup_stats/<name>  (chains, num_warmup)
+    /warmup_draws         (chains, num_warmup, n)  only with save_warmup
+    /state/...            sampler state after the last iteration
+    attrs: config (JSON), complete = True, format = "linlim-chains-1"
+
+:func:`read_chains` reads either form (a finished file, or the segments of a run in
+progress), so a run can be inspected while it goes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["ChainStore", "read_chains", "write_tree", "read_tree"]
+
+FORMAT = "linlim-chains-1"
+_SEG_RE = re.compile(r"^seg_(\d{6})\.h5$")
+STAT_NAMES = ("lp", "accept_stat", "energy", "step_size", "tree_depth", "n_leapfrog",
+              "divergent")
+
+
+def write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
+    """Write a nested dict of arrays / scalars / strings into an HDF5 group.
+
+    Strings become attributes ``str:<key>`` (exact round trip, e.g. JSON); everything else a
+    dataset, so floats are stored bit-exactly as float64.
+    """
+    for key, val in tree.items():
+        if isinstance(val, dict):
+            write_tree(group.create_group(key), val)
+        elif isinstance(val, str):
+            group.attrs["str:" + key] = val
+        else:
+            group.create_dataset(key, data=np.asarray(val))
+
+
+def read_tree(group: h5py.Group) -> dict[str, Any]:
+    """Inverse of :func:`write_tree`."""
+    out: dict[str, Any] = {}
+    for key, val in group.attrs.items():
+        if key.startswith("str:"):
+            out[key[4:]] = val if isinstance(val, str) else val.decode()
+    for key, item in group.items():
+        if isinstance(item, h5py.Group):
+            out[key] = read_tree(item)
+        else:
+            out[key] = item[()]
+    return out
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_h5(final: Path, fill: Any) -> None:
+    """Create ``final`` atomically: write to a temporary file, fsync, ``os.replace``."""
+    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            fill(f)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(final.parent)
+
+
+class ChainStore:
+    """Segment-based HDF5 store for one sampling run.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final output file (``.h5``); segments live in ``<path>.parts/`` while running.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.parts = Path(str(self.path) + ".parts")
+
+    # -- state of the store -------------------------------------------------------------
+    def is_complete(self) -> bool:
+        """True if the consolidated final file exists and is marked complete."""
+        if not self.path.exists():
+            return False
+        try:
+            with h5py.File(self.path, "r") as f:
+                return bool(f.attrs.get("complete", False))
+        except OSError:
+            return False
+
+    def segments(self) -> list[Path]:
+        """Readable segment files, in order, stopping at the first gap."""
+        if not self.parts.is_dir():
+            return []
+        found = {}
+        for entry in self.parts.iterdir():
+            m = _SEG_RE.match(entry.name)
+            if m:
+                found[int(m.group(1))] = entry
+        out = []
+        for k in range(len(found)):
+            if k not in found:
+                break
+            out.append(found[k])
+        return out
+
+    def config(self) -> dict[str, Any] | None:
+        """The run configuration recorded in the store, or None if it is empty."""
+        if self.is_complete():
+            with h5py.File(self.path, "r") as f:
+                return json.loads(f.attrs["config"])
+        segs = self.segments()
+        if not segs:
+            return None
+        with h5py.File(segs[0], "r") as f:
+            return json.loads(f.attrs["config"])
+
+    def last_state(self) -> tuple[int, dict[str, Any]] | None:
+        """``(iterations_done, state)`` from the newest segment, or None."""
+        segs = self.segments()
+        if not segs:
+            return None
+        with h5py.File(segs[-1], "r") as f:
+            return int(f.attrs["iteration_end"]), read_tree(f["state"])
+
+    # -- writing ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Remove a previous run's output (final file and segments)."""
+        if self.parts.exists():
+            shutil.rmtree(self.parts)
+        if self.path.exists():
+            self.path.unlink()
+
+    def write_segment(
+        self,
+        config: dict[str, Any],
+        iteration_start: int,
+        iteration_end: int,
+        arrays: dict[str, Any],
+        state: dict[str, Any],
+    ) -> None:
+        """Append one checkpoint atomically.
+
+        Parameters
+        ----------
+        config : dict
+            JSON-serialisable run configuration (checked on resume).
+        iteration_start, iteration_end : int
+            Global iterations ``[start, end)`` covered by this segment.
+        arrays : dict
+            ``"iteration"`` (m,), ``"stats"`` {name: (chains, m)}, ``"draws"``
+            (chains, m_draws, n) and ``"draw_iteration"`` (m_draws,).
+        state : dict
+            Nested dict with the complete sampler state after ``iteration_end``.
+        """
+        self.parts.mkdir(parents=True, exist_ok=True)
+        k = len(self.segments())
+        cfg = json.dumps(config, sort_keys=True)
+
+        def fill(f: h5py.File) -> None:
+            f.attrs["format"] = FORMAT
+            f.attrs["config"] = cfg
+            f.attrs["segment"] = k
+            f.attrs["iteration_start"] = int(iteration_start)
+            f.attrs["iteration_end"] = int(iteration_end)
+            write_tree(f.create_group("data"), arrays)
+            write_tree(f.create_group("state"), state)
+
+        _atomic_h5(self.parts / f"seg_{k:06d}.h5", fill)
+
+    def consolidate(self, num_warmup: int, save_warmup: bool) -> None:
+        """Merge the segments into the final file atomically, then delete them.
+
+        Datasets are filled segment by segment, so memory stays ``O(one segment)``.
+        """
+        segs = self.segments()
+        if not segs:
+            raise InputError(f"{self.parts}: no segments to consolidate")
+        with h5py.File(segs[0], "r") as f0:
+            cfg = f0.attrs["config"]
+            config = json.loads(cfg)
+        with h5py.File(segs[-1], "r") as fl:
+            state = read_tree(fl["state"])
+        chains, n = int(config["chains"]), int(config["size"])
+        num_draws = int(config["num_draws"])
+
+        def fill(f: h5py.File) -> None:
+            f.attrs["format"] = FORMAT
+            f.attrs["config"] = cfg
+            d_draws = f.create_dataset("draws", (chains, num_draws, n), dtype="f8")
+            d_wdraws = (f.create_dataset("warmup_draws", (chains, num_warmup, n), dtype="f8")
+                        if save_warmup else None)
+            g_s, g_w = f.create_group("sample_stats"), f.create_group("warmup_stats")
+            stat_ds: dict[str, tuple[Any, Any]] = {}
+            for seg in segs:
+                with h5py.File(seg, "r") as s:
+                    data = s["data"]
+                    it = data["iteration"][()]
+                    for name, ds in data["stats"].items():
+                        if name not in stat_ds:
+                            dt = ds.dtype
+                            stat_ds[name] = (
+                                g_w.create_dataset(name, (chains, num_warmup), dtype=dt),
+                                g_s.create_dataset(name, (chains, num_draws), dtype=dt),
+                            )
+                        vals = ds[()]
+                        w = it < num_warmup
+                        if w.any():
+                            stat_ds[name][0][:, it[w]] = vals[:, w]
+                        if (~w).any():
+                            stat_ds[name][1][:, it[~w] - num_warmup] = vals[:, ~w]
+                    dit = data["draw_iteration"][()]
+                    if dit.size:
+                        dr = data["draws"][()]
+                        w = dit < num_warmup
+                        if w.any() and d_wdraws is not None:
+                            d_wdraws[:, dit[w], :] = dr[:, w, :]
+                        if (~w).any():
+                            d_draws[:, dit[~w] - num_warmup, :] = dr[:, ~w, :]
+            write_tree(f.create_group("state"), state)
+            f.attrs["complete"] = True
+
+        _atomic_h5(self.path, fill)
+        shutil.rmtree(self.parts)
+
+
+def read_chains(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a chain file, finished or in progress.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run's output path (as given to the sampler).
+
+    Returns
+    -------
+    dict
+        ``config`` (dict), ``complete`` (bool), ``draws`` (chains, m, n) float64,
+        ``sample_stats`` {name: (chains, m)}, ``warmup_stats`` {name: (chains, m_w)},
+        ``warmup_draws`` if saved, and ``state`` (the last checkpoint's sampler state).
+        For a run in progress only the iterations checkpointed so far are returned.
+    """
+    store = ChainStore(path)
+    if store.is_complete():
+        with h5py.File(store.path, "r") as f:
+            out = read_tree(f)
+            out["config"] = json.loads(f.attrs["config"])
+        out["complete"] = True
+        return out
+    segs = store.segments()
+    if not segs:
+        raise InputError(f"path: no chain file or checkpoints found at {store.path}")
+    config = store.config()
+    if config is None:  # pragma: no cover - segments() found files, so this cannot happen
+        raise InputError(f"path: unreadable checkpoints at {store.parts}")
+    num_warmup = int(config["num_warmup"])
+    its, draws, dits = [], [], []
+    stats: dict[str, list[np.ndarray]] = {}
+    state: dict[str, Any] = {}
+    for seg in segs:
+        with h5py.File(seg, "r") as s:
+            data = read_tree(s["data"])
+            state = read_tree(s["state"])
+        its.append(data["iteration"])
+        dits.append(data["draw_iteration"])
+        draws.append(data["draws"])
+        for name, v in data["stats"].items():
+            stats.setdefault(name, []).append(v)
+    it = np.concatenate(its)
+    dit = np.concatenate(dits)
+    allst = {k: np.concatenate(v, axis=1) for k, v in stats.items()}
+    alldr = np.concatenate(draws, axis=1)
+    w = it < num_warmup
+    wd = dit < num_warmup
+    out = {
+        "config": config,
+        "complete": False,
+        "draws": alldr[:, ~wd, :],
+        "sample_stats": {k: v[:, ~w] for k, v in allst.items()},
+        "warmup_stats": {k: v[:, w] for k, v in allst.items()},
+        "state": state,
+    }
+    if config.get("save_warmup"):
+        out["warmup_draws"] = alldr[:, wd, :]
+    return out
