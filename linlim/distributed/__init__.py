@@ -1,0 +1,9 @@
+"""Scale-out with Dask: chunked log posteriors and chunked simulation.
+
+Needs the ``dist`` extra (``pip install 'linlim[dist]'``); without it everything else in
+linlim runs in-process.
+"""
+
+from .posterior import DistributedLogPosterior, chunk_call, resident_chunks
+
+__all__ = ["DistributedLogPosterior", "chunk_call", "resident_chunks"]
