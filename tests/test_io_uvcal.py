@@ -46,7 +46,7 @@ def uvdata(telescope, rng):
                      times=times, telescope=telescope, antpairs=pairs, empty=True,
                      time_axis_faster_than_bls=False)
     uvd.vis_units = "Jy"
-    uvd.pol_convention = "avg"
+    uvd.pol_convention = "sum"
     shape = uvd.data_array.shape
     uvd.data_array[:] = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
     return uvd

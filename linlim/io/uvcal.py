@@ -40,7 +40,7 @@ def gains_to_uvcal(gains: Any, *, telescope: Any, times: Any, freqs: Any,
                    flags: Any = None, integration_time: Any = None,
                    channel_width: Any = None, ref_antenna_name: str | None = None,
                    sky_catalog: str = "linlim model", gain_scale: str | None = "Jy",
-                   pol_convention: str | None = "avg", history: str = "") -> Any:
+                   pol_convention: str | None = "sum", history: str = "") -> Any:
     """Build a ``UVCal`` (sky calibration, ``gain_convention="divide"``) from linlim gains.
 
     Parameters
@@ -64,8 +64,8 @@ def gains_to_uvcal(gains: Any, *, telescope: Any, times: Any, freqs: Any,
     sky_catalog : str
     gain_scale : str or None
         Units of the calibrated data ("Jy").
-    pol_convention : {"avg", "sum"} or None
-        linlim's XX = 0.5 I |A|^2 is pyuvdata's "avg" (needs ``gain_scale``).
+    pol_convention : {"sum", "avg"} or None
+        linlim's XX = 0.5 I |A|^2 means I = XX + YY, pyuvdata's "sum" (needs ``gain_scale``).
 
     Returns
     -------
