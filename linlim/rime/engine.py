@@ -1,0 +1,287 @@
+"""The RIME engine: geometry, per-(time, channel-block) phasors, the GEMM products.
+
+This module holds the arithmetic shared by :class:`~linlim.rime.operator.RIME` and
+:class:`~linlim.rime.operator.RIMEIntensity`; it is not an operator itself. Everything is
+written against the bound array module ``xp`` (NumPy or CuPy); the only backend branch is
+the choice of the kernel twin (numba on NumPy, the ``xp`` reference on CuPy).
+
+Layout of one (time ``t``, channel block ``F``) work unit, with ``Nup`` the sources above
+the horizon at ``t``, ``R = Nant Nfeed`` rows and ``C = Nax Nup`` columns:
+
+* ``e[f, a, s] = exp(-2 pi i nu_f x_a . s_hat / c)`` (Nf_blk, Nant, Nup),
+* ``Z[f, (a, p), (k, s)] = A[beam(a), p, k, s, f] e[f, a, s]`` (Nf_blk, R, C),
+* ``V_full = pf Z diag(I) Z^H`` (Nf_blk, R, R), one batched GEMM,
+
+so ``V_ij = pf sum_s A_i conj(A_j) I_s exp(+2 pi i nu (x_j - x_i) . s_hat / c)`` with
+``pf = 1/2`` (the unpolarised sky split evenly between two linear feeds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backend import asarray, backend_name_of, scatter_add
+from ..errors import InputError, ShapeError
+from . import kernels_numpy
+from .chunking import default_memory_budget, plan_frequency_chunks
+
+__all__ = ["RimeEngine", "C_LIGHT", "METHODS"]
+
+#: Speed of light in m/s (the value astropy, matvis and fftvis use).
+C_LIGHT = 299792458.0
+METHODS = ("auto", "gemm", "direct")
+TWO_PI = 2.0 * np.pi
+
+
+def _kernels(xp: Any) -> Any:
+    if backend_name_of(xp) == "numpy":
+        from . import kernels_numba
+
+        return kernels_numba
+    return kernels_numpy
+
+
+class RimeEngine:
+    """Fixed geometry of a visibility simulation and its per-chunk products.
+
+    Parameters
+    ----------
+    enu : array, shape (Ntimes, 3, Nsrc), float64
+        Topocentric unit vectors (east, north, up) of each source at each time. Sources
+        with ``up <= 0`` are below the horizon and excluded (as matvis does).
+    antpos : array, shape (Nant, 3), float64
+        Antenna positions, ENU metres.
+    freqs : array, shape (Nfreq,), float64
+        Frequencies in Hz.
+    ant1, ant2 : array, shape (Nbl,), int
+        Antenna indices (rows of ``antpos``) of each baseline, pyuvdata order.
+    beam_index : array, shape (Nant,), int, optional
+        Beam of each antenna (default: all antennas share beam 0).
+    nbeam : int, optional
+        Number of distinct beams (default ``max(beam_index) + 1``).
+    nfeed : {1, 2}
+        One feed (unpolarised beam) or two feeds (Jones beam with two sky axes).
+    dtype : {"complex128", "complex64"}
+        Working and output precision.
+    method : {"auto", "gemm", "direct"}
+        Per-antenna factorisation with GEMMs, or a direct sum over sources per baseline.
+    memory_budget : int, optional
+        Bytes of working memory per (time, channel block); default
+        :func:`~linlim.rime.chunking.default_memory_budget`.
+    reseed : int
+        Phasor recurrence re-seeding interval (uniform channels only).
+    xp : module
+    """
+
+    def __init__(self, enu: Any, antpos: Any, freqs: Any, ant1: Any, ant2: Any, *,
+                 beam_index: Any = None, nbeam: int | None = None, nfeed: int = 1,
+                 dtype: Any = "complex128", method: str = "auto",
+                 memory_budget: int | None = None, reseed: int = 16, xp: Any = np) -> None:
+        self.xp = xp
+        enu = np.asarray(_host(enu), dtype=np.float64)
+        antpos_h = np.asarray(_host(antpos), dtype=np.float64)
+        freqs_h = np.asarray(_host(freqs), dtype=np.float64).ravel()
+        ant1 = np.asarray(_host(ant1), dtype=np.int64).ravel()
+        ant2 = np.asarray(_host(ant2), dtype=np.int64).ravel()
+        if enu.ndim != 3 or enu.shape[1] != 3:
+            raise ShapeError(f"enu: expected shape (Ntimes, 3, Nsrc), received {enu.shape}")
+        if antpos_h.ndim != 2 or antpos_h.shape[1] != 3:
+            raise ShapeError(f"antpos: expected shape (Nant, 3), received {antpos_h.shape}")
+        if ant1.shape != ant2.shape:
+            raise ShapeError(f"ant2: expected shape {ant1.shape} like ant1, received {ant2.shape}")
+        self.nt, _, self.ns = enu.shape
+        self.na = antpos_h.shape[0]
+        self.nf = freqs_h.size
+        self.nbl = ant1.size
+        for name, a in (("ant1", ant1), ("ant2", ant2)):
+            if a.size and (a.min() < 0 or a.max() >= self.na):
+                raise InputError(f"{name}: expected antenna indices in [0, {self.na}), "
+                                 f"received values in [{a.min()}, {a.max()}]")
+        if beam_index is None:
+            beam_index = np.zeros(self.na, dtype=np.int64)
+        beam_index = np.asarray(_host(beam_index), dtype=np.int64).ravel()
+        if beam_index.shape != (self.na,):
+            raise ShapeError(f"beam_index: expected shape ({self.na},), received "
+                             f"{beam_index.shape}")
+        self.nbeam = int(beam_index.max()) + 1 if nbeam is None else int(nbeam)
+        if beam_index.min() < 0 or beam_index.max() >= self.nbeam:
+            raise InputError(f"beam_index: expected values in [0, {self.nbeam}), received "
+                             f"[{beam_index.min()}, {beam_index.max()}]")
+        if nfeed not in (1, 2):
+            raise InputError(f"nfeed: expected 1 or 2, received {nfeed}")
+        self.nfeed = self.nax = int(nfeed)
+        self.cdtype = np.dtype(dtype)
+        if self.cdtype not in (np.complex64, np.complex128):
+            raise InputError(f"dtype: expected 'complex128' or 'complex64', received {dtype!r}")
+        self.rdtype = np.dtype(np.float32 if self.cdtype == np.complex64 else np.float64)
+        self.pf = 0.5
+        self.reseed = int(reseed)
+
+        # geometry, on the device once
+        self.up_idx = []
+        self.enu_up = []
+        for t in range(self.nt):
+            idx = np.nonzero(enu[t, 2] > 0)[0]
+            self.up_idx.append(asarray(idx, xp))
+            self.enu_up.append(asarray(np.ascontiguousarray(enu[t][:, idx]), xp))
+        self.nup = [int(i.size) for i in self.up_idx]
+        self.nup_max = max(self.nup) if self.nup else 0
+        self.antpos = asarray(antpos_h, xp)
+        self.freqs = asarray(freqs_h, xp)
+        self.freqs_host = freqs_h
+        d = np.diff(freqs_h)
+        self.df = float(d.mean()) if d.size and np.all(
+            np.abs(d - d.mean()) <= 1e-9 * abs(d.mean())) else None
+        self.ant1_h, self.ant2_h = ant1, ant2
+        self.beam_index_h = beam_index
+        self.beam_index = asarray(beam_index, xp)
+        self.b1 = asarray(beam_index[ant1], xp)
+        self.b2 = asarray(beam_index[ant2], xp)
+        self.ant1, self.ant2 = asarray(ant1, xp), asarray(ant2, xp)
+        nfd = self.nfeed
+        p = np.arange(nfd)
+        r1 = ant1[None, None, :] * nfd + p[:, None, None]  # (p, q, bl): row of (ant1, p)
+        r2 = ant2[None, None, :] * nfd + p[None, :, None]  # column of (ant2, q)
+        r1, r2 = np.broadcast_arrays(r1, r2)
+        self.r1, self.r2 = asarray(r1.copy(), xp), asarray(r2.copy(), xp)
+        self.flat = asarray((r1 * (self.na * nfd) + r2).ravel(), xp)
+        self.flat_unique = np.unique(r1 * (self.na * nfd) + r2).size == r1.size
+
+        self.R = self.na * nfd
+        if method not in METHODS:
+            raise InputError(f"method: expected one of {METHODS}, received {method!r}")
+        if method == "direct" and nfd != 1:
+            raise InputError("method: 'direct' supports one feed only; use 'gemm' with "
+                             "nfeed=2")
+        self.method = self._choose(method)
+        self.memory_budget = (default_memory_budget(xp) if memory_budget is None
+                              else int(memory_budget))
+        csize = self.cdtype.itemsize
+        per_f = csize * (3 * self.R * self.nax * max(self.nup_max, 1)
+                         + self.na * max(self.nup_max, 1) + 2 * self.R * self.R)
+        self.bytes_per_channel = per_f
+        self.chunks = plan_frequency_chunks(self.nf, per_f, self.memory_budget)
+        self.kern = _kernels(xp)
+        self._bufs: dict = {}
+
+    def _choose(self, method: str) -> str:
+        if method != "auto":
+            return method
+        # measured on 2 cores (docs/benchmarks.md): the direct sum (numba) wins when few
+        # baselines are wanted from many antennas; it costs ~20 ns per (bl, src, chan),
+        # the factorisation ~ (8 Nant + 0.1 Nant^2) ns per (src, chan).
+        if backend_name_of(self.xp) != "numpy" or self.nfeed != 1:
+            return "gemm"
+        return "direct" if 20.0 * self.nbl < 8.0 * self.na + 0.1 * self.na**2 else "gemm"
+
+    # ---- per time ------------------------------------------------------------------------
+    def tau(self, t: int, pos: Any) -> Any:
+        """Delays ``x_a . s_hat / c`` (Nant, Nup) in seconds."""
+        return self.xp.matmul(pos, self.enu_up[t]) * (1.0 / C_LIGHT)
+
+    def beam_t(self, A6: Any, t: int) -> Any:
+        """Beam at time ``t`` above the horizon, (Nfreq, Nbeam, Nfeed, Nax, Nup)."""
+        xp = self.xp
+        a = xp.take(A6[:, :, :, t], self.up_idx[t], axis=3)  # (Nb, Nfd, Nax, Nup, Nf)
+        return xp.ascontiguousarray(xp.moveaxis(a, -1, 0))
+
+    def intens_t(self, I: Any, t: int) -> Any:
+        """Intensities at time ``t`` above the horizon, (Nfreq, Nup)."""
+        xp = self.xp
+        return xp.ascontiguousarray(xp.take(I, self.up_idx[t], axis=0).T)
+
+    # ---- per chunk -----------------------------------------------------------------------
+    def buffer(self, name: str, shape: tuple, dtype: Any) -> Any:
+        """A reusable work array (kept between calls; grown when too small)."""
+        n = int(np.prod(shape))
+        buf = self._bufs.get(name)
+        if buf is None or buf.size < n or buf.dtype != np.dtype(dtype):
+            buf = self._bufs[name] = self.xp.empty(n, dtype=dtype)
+        return buf[:n].reshape(shape)
+
+    def zw(self, tau: Any, fsl: slice, Ab: Any, It: Any, *, want_e: bool, want_w: bool,
+           fresh: bool) -> tuple:
+        """``(e, Z, W)`` of one block via the fused kernel; ``W = conj(Z) I``; ``e`` and
+        ``W`` are ``None`` unless wanted. ``fresh`` allocates new arrays (for caches)."""
+        xp = self.xp
+        nfc, nup = fsl.stop - fsl.start, int(tau.shape[1])
+        shp = (nfc, self.R, self.nax * nup)
+        if fresh:
+            Z = xp.empty(shp, dtype=self.cdtype)
+            e = xp.empty((nfc, self.na, nup), dtype=self.cdtype) if want_e else None
+        else:
+            Z = self.buffer("Z", shp, self.cdtype)
+            e = self.buffer("e", (nfc, self.na, nup), self.cdtype) if want_e else None
+        W = self.buffer("W", shp, self.cdtype) if want_w else None
+        self.kern.zmatrix(tau, self.freqs[fsl], self.df, self.reseed, Ab[fsl],
+                          self.beam_index, It if want_w else None, e, Z, W)
+        return e, Z, W
+
+    def phasors(self, tau: Any, fsl: slice, out: Any = None) -> Any:
+        """``e`` (Nf_blk, Nant, Nup) for channel block ``fsl``."""
+        nfc = fsl.stop - fsl.start
+        if out is None:
+            out = self.xp.empty((nfc, self.na, tau.shape[1]), dtype=self.cdtype)
+        return self.kern.phasors(tau, self.freqs[fsl], self.df, self.reseed, out)
+
+    def zmat(self, e: Any, Ab: Any, out: Any = None) -> Any:
+        """``Z`` (Nf_blk, R, C) from phasors and the block's beams (Nf_blk, Nb, Nfd, Nax, Nup)."""
+        xp = self.xp
+        nfc, na, nup = e.shape
+        if out is None:
+            out = xp.empty((nfc, self.R, self.nax * nup), dtype=self.cdtype)
+        Aant = Ab if self.nbeam == 1 else xp.take(Ab, self.beam_index, axis=1)
+        xp.multiply(e[:, :, None, None, :], Aant,
+                    out=out.reshape(nfc, na, self.nfeed, self.nax, nup))
+        return out
+
+    def gram(self, Z: Any, W: Any) -> Any:
+        """``conj(W Z^H)``, i.e. ``conj(W) Z^T`` (Nf_blk, R, R) by one batched GEMM."""
+        xp = self.xp
+        return xp.matmul(xp.conj(W), Z.swapaxes(1, 2))
+
+    def scale_cols(self, Z: Any, It: Any) -> Any:
+        """``Z * I`` with ``I`` (Nf_blk, Nup) broadcast over rows and sky axes."""
+        nfc, R, C = Z.shape
+        nup = C // self.nax
+        return (Z.reshape(nfc, R, self.nax, nup) * It[:, None, None, :]).reshape(nfc, R, C)
+
+    def gather(self, Mc: Any, conj: bool = True, swap: bool = False) -> Any:
+        """Baseline entries ``Mc[r1, r2]`` (``Mc[r2, r1]`` with ``swap``), conjugated with
+        ``conj``, as (Nfeed, Nfeed, Nf_blk, Nbl)."""
+        xp = self.xp
+        g = Mc[:, self.r2, self.r1] if swap else Mc[:, self.r1, self.r2]
+        g = xp.moveaxis(g, 0, 2)
+        return xp.conj(g) if conj else g
+
+    def scatter_h(self, dV: Any, nfc: int) -> Any:
+        """``H = D + D^H`` (Nf_blk, R, R) with ``D`` the baselines' ``dV`` placed at
+        (r1, r2) (repeated baselines add); ``dV`` is (Nfeed, Nfeed, Nf_blk, Nbl)."""
+        xp = self.xp
+        R = self.R
+        H = xp.zeros((nfc, R * R), dtype=self.cdtype)
+        vals = xp.moveaxis(dV, 2, 0).reshape(nfc, -1)
+        if self.flat_unique:
+            H[:, self.flat] = vals
+        else:
+            scatter_add(H, self.flat, vals, axis=1)
+        H = H.reshape(nfc, R, R)
+        return H + xp.conj(H.swapaxes(1, 2))
+
+    def direct(self, I: Any, A6: Any, pos: Any, out: Any) -> Any:
+        """Forward by the direct sum (one feed): fills ``out`` (Ntimes, Nfreq, Nbl)."""
+        xp = self.xp
+        for t in range(self.nt):
+            idx = self.up_idx[t]
+            delay = xp.matmul(pos[self.ant2] - pos[self.ant1], self.enu_up[t]) / C_LIGHT
+            At = xp.ascontiguousarray(xp.take(A6[:, 0, 0, t], idx, axis=1))
+            It = xp.ascontiguousarray(xp.take(I, idx, axis=0))
+            self.kern.direct_sum(It, At, self.b1, self.b2, delay, self.freqs, self.pf,
+                                 out[t])
+        return out
+
+
+def _host(a: Any) -> Any:
+    return a.get() if type(a).__module__.startswith("cupy") else a

@@ -1,0 +1,420 @@
+"""The visibility operator (RIME) and its intensity-only linear twin.
+
+Convention (DESIGN.md, the one matvis, fftvis and pyuvsim share)::
+
+    V_ij(nu, t) = 1/2 sum_s A_i(s) conj(A_j(s)) I_s(nu) exp(+2 pi i nu (x_j - x_i) . s_hat(t) / c)
+
+over the sources above the horizon (``s_hat . up > 0``), the factor 1/2 splitting the
+unpolarised sky evenly between two linear feeds (XX = I |A|^2 / 2 for identical beams).
+With two feeds, ``A`` is a Jones matrix ``J[p, k]`` (feed ``p``, sky axis ``k``) and
+``V_pq,ij = 1/2 sum_s sum_k J_i[p, k] conj(J_j[q, k]) I_s exp(...)``.
+
+Both operators evaluate it through the per-antenna factorisation ``V = pf Z diag(I) Z^H``
+(one batched GEMM per time and channel block, :mod:`.engine`), or through a direct sum
+over sources per baseline (numba on the CPU) when few baselines are wanted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backend import get_xp, scatter_add
+from ..errors import InputError
+from ..operators.base import LinearOperator, Operator
+from .chunking import available_memory
+from .engine import C_LIGHT, TWO_PI, RimeEngine
+
+__all__ = ["RIME", "RIMEIntensity"]
+
+DEFAULT_CACHE_FRACTION = 0.25
+
+
+def _cache_budget(xp: Any, cache_budget: int | None) -> int:
+    return int(DEFAULT_CACHE_FRACTION * available_memory(xp)) if cache_budget is None \
+        else int(cache_budget)
+
+
+def _cache_bytes(eng: RimeEngine, with_phasors: bool) -> int:
+    per_src_chan = eng.R * eng.nax + (eng.na if with_phasors else 0)
+    return int(sum(eng.nup) * eng.nf * per_src_chan * eng.cdtype.itemsize)
+
+
+class _RimeBase:
+    """Shared set-up of :class:`RIME` and :class:`RIMEIntensity`."""
+
+    def _setup(self, enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized, dtype,
+               method, memory_budget, reseed, xp) -> RimeEngine:
+        eng = RimeEngine(enu, antpos, freqs, ant1, ant2, beam_index=beam_index, nbeam=nbeam,
+                         nfeed=2 if polarized else 1, dtype=dtype, method=method,
+                         memory_budget=memory_budget, reseed=reseed, xp=xp)
+        self.engine = eng
+        self.polarized = bool(polarized)
+        if self.polarized:
+            self._a_shape = (eng.nbeam, 2, 2, eng.nt, eng.ns, eng.nf)
+            self._v_shape = (2, 2, eng.nt, eng.nf, eng.nbl)
+        else:
+            self._a_shape = (eng.nbeam, eng.nt, eng.ns, eng.nf)
+            self._v_shape = (eng.nt, eng.nf, eng.nbl)
+        self._a6_shape = (eng.nbeam, eng.nfeed, eng.nax, eng.nt, eng.ns, eng.nf)
+        return eng
+
+    def _units(self, I, A6, pos, cache=None, store=None, want_e=True, want_w=False):
+        """Yield ``(t, fsl, e, Z, It, W)`` per (time, channel block), from ``cache`` when
+        present, storing computed ``(e, Z)`` into ``store`` when given; ``W = conj(Z) I``
+        only with ``want_w`` (``None`` otherwise), ``e`` may be ``None`` without
+        ``want_e``."""
+        eng = self.engine
+        for t in range(eng.nt):
+            It = eng.intens_t(I, t)
+            tau = Ab = None
+            for ci, fsl in enumerate(eng.chunks):
+                hit = cache.get((t, ci)) if cache is not None else None
+                if hit is None:
+                    if tau is None:
+                        tau, Ab = eng.tau(t, pos), eng.beam_t(A6, t)
+                    e, Z, W = eng.zw(tau, fsl, Ab, It[fsl], want_e=want_e,
+                                     want_w=want_w, fresh=store is not None)
+                    if store is not None:
+                        store[(t, ci)] = (e, Z)
+                else:
+                    e, Z = hit
+                    W = self.xp.conj(eng.scale_cols(Z, It[fsl])) if want_w else None
+                yield t, fsl, e, Z, It[fsl], W
+
+    def _forward_units(self, units) -> Any:
+        eng, xp = self.engine, self.xp
+        V = xp.empty((eng.nfeed, eng.nfeed, eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
+        for t, fsl, _e, Z, _It, W in units:
+            nfc = Z.shape[0]
+            Vc = xp.matmul(W, Z.swapaxes(1, 2),
+                           out=eng.buffer("V", (nfc, eng.R, eng.R), eng.cdtype))
+            V[:, :, t, fsl] = eng.pf * eng.gather(Vc)      # conj(conj(Z) I Z^T)
+        return V.reshape(self._v_shape)
+
+    def _adjoint_units(self, units, dV, want_I=True, want_A=False, want_pos=False,
+                       a_dtype=np.complex128):
+        """``J^H dV`` parts: dI (Nsrc, Nfreq), dA (A6 shape), dpos (Nant, 3)."""
+        eng, xp = self.engine, self.xp
+        dV = dV.reshape(eng.nfeed, eng.nfeed, eng.nt, eng.nf, eng.nbl)
+        dI = xp.zeros((eng.ns, eng.nf), dtype=eng.rdtype) if want_I else None
+        dA = xp.zeros(self._a6_shape, dtype=a_dtype) if want_A else None
+        dpos = xp.zeros((eng.na, 3), dtype=np.float64) if want_pos else None
+        for t, fsl, e, Z, It, _W in units:
+            nfc, R, C = Z.shape
+            nup = C // eng.nax
+            idx = eng.up_idx[t]
+            H = eng.scatter_h(eng.pf * dV[:, :, t, fsl], nfc)   # pf (D + D^H)
+            G = xp.matmul(H, Z)                                  # (H Z)[f, r, c]
+            ZG = (xp.conj(Z) * G).reshape(nfc, eng.na, eng.nfeed, eng.nax, nup)
+            if want_I:   # dI_s = 1/2 Re sum_r conj(Z_rs) (H Z)_rs
+                dI[idx, fsl] += 0.5 * ZG.real.sum(axis=(1, 2, 3)).T
+            if want_A:   # dA_b += sum_{a in b} conj(e_a) I (H Z)_a
+                gZ = eng.scale_cols(G, It).reshape(nfc, eng.na, eng.nfeed, eng.nax, nup)
+                gA = xp.conj(e)[:, :, None, None, :] * gZ
+                if eng.nbeam == 1:
+                    gB = gA.sum(axis=1, keepdims=True)
+                else:
+                    gB = xp.zeros((nfc, eng.nbeam) + gA.shape[2:], dtype=gA.dtype)
+                    scatter_add(gB, eng.beam_index, gA, axis=1)
+                dA[:, :, :, t, idx, fsl] = xp.moveaxis(gB, 0, -1)
+            if want_pos:  # dx_a = -(2 pi / c) sum_{f,s} nu_f Im(conj(Z) I (H Z))_a s_hat
+                q = (ZG.imag.sum(axis=(2, 3)) * It[:, None, :])      # (nfc, Na, Nup)
+                w = xp.tensordot(eng.freqs[fsl], q, axes=(0, 0))      # (Na, Nup)
+                dpos += xp.matmul(w, eng.enu_up[t].T) * (-TWO_PI / C_LIGHT)
+        return dI, dA, dpos
+
+
+class RIME(_RimeBase, Operator):
+    """Visibilities from intensities, beams and (optionally) antenna positions.
+
+    ``F(I, A[, x]) = V`` with ``V[t, f, bl]`` (one feed) or ``V[p, q, t, f, bl]`` (two
+    feeds), in the convention of the module docstring.
+
+    Parameters
+    ----------
+    enu : array, shape (Ntimes, 3, Nsrc), float64
+        Topocentric unit vectors (east, north, up) of each source at each time (see
+        ``linlim.telescope.coordinates.source_enu``). Sources below the horizon
+        (``up <= 0``) contribute nothing.
+    antpos : array, shape (Nant, 3), float64
+        Antenna positions in ENU metres (the fixed positions, or the reference when
+        ``fit_positions``; then they are an input).
+    freqs : array, shape (Nfreq,), float64
+        Frequencies in Hz. Uniform channels use phasors by recurrence in frequency.
+    ant1, ant2 : array, shape (Nbl,), int
+        Antenna indices of each baseline (pyuvdata order; autos allowed).
+    beam_index : array, shape (Nant,), int, optional
+        Distinct beam of each antenna (default: one shared beam).
+    nbeam : int, optional
+        Number of distinct beams (default ``max(beam_index) + 1``).
+    beam_dtype : dtype, optional
+        ``"float64"`` (real beams) or ``"complex128"``; the single-precision twins with
+        ``dtype="complex64"``.
+    polarized : bool
+        Two feeds: ``A`` has shape (Nbeam, 2, 2, Ntimes, Nsrc, Nfreq) (feed, sky axis).
+    fit_positions : bool
+        Take antenna positions (Nant, 3) as a third input.
+    dtype : {"complex128", "complex64"}
+        Output precision; intensities and real beams are float64 or float32 to match.
+    method : {"auto", "gemm", "direct"}
+        Forward by per-antenna GEMMs or by a direct sum per baseline (numba; one feed).
+        Jacobian products always use the GEMM form.
+    memory_budget : int, optional
+        Working bytes per (time, channel block); default 10% of free memory (capped at
+        256 MiB on the CPU).
+    cache_budget : int, optional
+        Bytes that :meth:`linearize` may keep (phasors and ``Z`` for every time and
+        channel); default 25% of free memory. Above it, J products recompute them.
+    reseed : int
+        Re-seeding interval of the phasor recurrence.
+    xp : module, optional
+        Array module (default: the active backend).
+
+    Notes
+    -----
+    With ``Z[(a, p), (k, s)] = A_b(a)[p, k, s] e_a(s)``, ``e_a = exp(-2 pi i nu x_a.s/c)``,
+    the forward is ``V_full = pf Z diag(I) Z^H``, read at the baselines' (row, column).
+
+    *JVP.* ``dZ = dA e + Z (-2 pi i nu / c)(dx . s)``; with ``Y = dZ I + Z dI / 2``,
+    ``dV_full = pf (Y Z^H + Z Y^H)`` (one GEMM; ``I``, ``dI`` real).
+
+    *VJP* under ``Re <., .>``. Scatter ``pf dV`` at the baselines into ``D`` and let
+    ``H = D + D^H`` (Hermitian). Since ``V`` depends on ``Z`` and ``conj(Z)``,
+    ``d/dZ* <V, dV> = I (H Z) =: g`` and, with ``G = H Z`` (one GEMM),
+
+    * ``dI_s = 1/2 Re sum_r conj(Z_rs) G_rs``,
+    * ``dA_b = sum_{a: beam(a) = b} conj(e_a) g_a`` (real part for real beams),
+    * ``dx_a = -(2 pi / c) sum_{s, nu} nu Im(conj(Z_a) g_a) s_hat``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> enu = np.array([[[0.0], [0.0], [1.0]]])           # one source at zenith, one time
+    >>> op = RIME(enu, np.zeros((2, 3)), np.array([1e8]), [0, 0], [0, 1])
+    >>> V = op((np.full((1, 1), 2.0), np.ones((1, 1, 1, 1))))
+    >>> V.ravel()
+    array([1.+0.j, 1.+0.j])
+    """
+
+    _abstract = False
+
+    def __init__(self, enu: Any, antpos: Any, freqs: Any, ant1: Any, ant2: Any, *,
+                 beam_index: Any = None, nbeam: int | None = None,
+                 beam_dtype: Any = None, polarized: bool = False,
+                 fit_positions: bool = False, dtype: Any = "complex128",
+                 method: str = "auto", memory_budget: int | None = None,
+                 cache_budget: int | None = None, reseed: int = 16, xp: Any = None,
+                 name: str | None = None) -> None:
+        xp = get_xp() if xp is None else xp
+        eng = self._setup(enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized,
+                          dtype, method, memory_budget, reseed, xp)
+        bd = np.dtype(eng.rdtype if beam_dtype is None else beam_dtype)
+        if bd.kind not in "fc" or bd.itemsize not in (eng.rdtype.itemsize,
+                                                      eng.cdtype.itemsize):
+            raise InputError(f"beam_dtype: expected {eng.rdtype.name} or {eng.cdtype.name} "
+                             f"for dtype={eng.cdtype.name}, received {bd.name}")
+        self.fit_positions = bool(fit_positions)
+        in_shape = [(eng.ns, eng.nf), self._a_shape]
+        in_dtype = [eng.rdtype, bd]
+        if self.fit_positions:
+            in_shape.append((eng.na, 3))
+            in_dtype.append(np.float64)
+        super().__init__(tuple(in_shape), self._v_shape, tuple(in_dtype), eng.cdtype,
+                         xp=xp, name=name or "RIME")
+        self.cache_budget = _cache_budget(xp, cache_budget)
+
+    def __repr__(self) -> str:
+        e = self.engine
+        return (f"RIME(Ntimes={e.nt}, Nsrc={e.ns}, Nfreq={e.nf}, Nant={e.na}, Nbl={e.nbl}, "
+                f"Nbeam={e.nbeam}, polarized={self.polarized}, "
+                f"fit_positions={self.fit_positions}, dtype={e.cdtype.name}, "
+                f"method={e.method!r})")
+
+    @property
+    def method(self) -> str:
+        """The forward method in use (``"gemm"`` or ``"direct"``)."""
+        return self.engine.method
+
+    def _split(self, x: Any) -> tuple:
+        I, A = x[0], x[1].reshape(self._a6_shape)
+        pos = x[2] if self.fit_positions else self.engine.antpos
+        return I, A, pos
+
+    def _forward(self, x: Any) -> Any:
+        I, A6, pos = self._split(x)
+        eng = self.engine
+        if eng.method == "direct":
+            out = self.xp.empty((eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
+            return eng.direct(I, A6, pos, out)
+        return self._forward_units(self._units(I, A6, pos, want_e=False, want_w=True))
+
+    def _jvp_units(self, units, dx: Any) -> Any:
+        eng, xp = self.engine, self.xp
+        dI, dA6 = dx[0], dx[1].reshape(self._a6_shape)
+        dpos = dx[2] if self.fit_positions else None
+        dV = xp.empty((eng.nfeed, eng.nfeed, eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
+        tcur = -1
+        for t, fsl, e, Z, It, _W in units:
+            if t != tcur:
+                tcur, dIt, dAb = t, eng.intens_t(dI, t), eng.beam_t(dA6, t)
+                dtau = eng.tau(t, dpos) if dpos is not None else None
+            nfc, R, C = Z.shape
+            dZ = eng.zmat(e, dAb[fsl])
+            if dtau is not None:   # dZ += Z (-2 pi i nu / c) (dx . s)
+                ph = (-1j * TWO_PI) * (eng.freqs[fsl][:, None, None] * dtau[None])
+                dZ5 = dZ.reshape(nfc, eng.na, eng.nfeed, eng.nax, -1)
+                dZ5 += Z.reshape(dZ5.shape) * ph[:, :, None, None, :].astype(eng.cdtype)
+            Y = eng.scale_cols(dZ, It) + 0.5 * eng.scale_cols(Z, dIt[fsl])
+            Xc = eng.gram(Z, Y)                                   # conj(Y Z^H)
+            dV[:, :, t, fsl] = eng.pf * (eng.gather(Xc) + eng.gather(Xc, conj=False,
+                                                                      swap=True))
+        return dV.reshape(self._v_shape)
+
+    def _vjp_units(self, units, dy: Any) -> Any:
+        dI, dA6, dpos = self._adjoint_units(
+            units, dy, want_I=True, want_A=True, want_pos=self.fit_positions,
+            a_dtype=self.engine.cdtype)
+        out = (dI, dA6.reshape(self._a_shape))
+        return out + (dpos,) if self.fit_positions else out
+
+    def _jvp(self, x: Any, dx: Any) -> Any:
+        return self._jvp_units(self._units(*self._split(x)), dx)
+
+    def _vjp(self, x: Any, dy: Any) -> Any:
+        return self._vjp_units(self._units(*self._split(x)), dy)  # e needed for dA
+
+    def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
+        I, A6, pos = self._split(x)
+        store = {} if _cache_bytes(self.engine, True) <= self.cache_budget else None
+        if self.engine.method == "direct" or store is None:
+            y = self._forward(x)
+        else:
+            y = self._forward_units(self._units(I, A6, pos, store=store, want_w=True))
+        return y, _RIMEJacobian(self, x, store)
+
+
+class _RIMEJacobian(LinearOperator):
+    """Jacobian of :class:`RIME` at ``x``, keeping phasors and ``Z`` per (time, block)."""
+
+    _abstract = True  # built only by RIME.linearize; checked through its parent
+
+    def __init__(self, op: RIME, x: Any, cache: dict | None) -> None:
+        super().__init__(op.in_shape, op.out_shape, op.in_dtype, op.out_dtype, op.xp,
+                         name=f"J[{op.name}]")
+        self.op, self.x, self.cache = op, x, cache
+
+    def _units(self):
+        I, A6, pos = self.op._split(self.x)
+        return self.op._units(I, A6, pos, cache=self.cache or None)
+
+    def _matvec(self, dx: Any) -> Any:
+        return self.op._jvp_units(self._units(), dx)
+
+    def _rmatvec(self, dy: Any) -> Any:
+        return self.op._vjp_units(self._units(), dy)
+
+
+class RIMEIntensity(_RimeBase, LinearOperator):
+    """Visibilities as a linear function of intensities, beams fixed (imaging, sky fits).
+
+    ``V = K I`` with ``K`` the :class:`RIME` at fixed beams and positions; ``Z`` is cached
+    per (time, channel block) when it fits ``cache_budget``, so a product costs one GEMM
+    per block.
+
+    Parameters
+    ----------
+    enu, antpos, freqs, ant1, ant2, beam_index, polarized, dtype, method, memory_budget,
+    cache_budget, reseed, xp
+        As in :class:`RIME`.
+    beam : array or None
+        Fixed beam values, shape (Nbeam, Ntimes, Nsrc, Nfreq) (or (Nbeam, 2, 2, Ntimes,
+        Nsrc, Nfreq) when polarized), float or complex; ``None`` means ``A = 1``.
+
+    Notes
+    -----
+    Forward ``V_full = pf Z diag(I) Z^H``; adjoint ``dI_s = 1/2 Re sum_r conj(Z_rs)
+    (H Z)_rs`` with ``H = pf (D + D^H)`` (see :class:`RIME`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> enu = np.array([[[0.6], [0.0], [0.8]]])
+    >>> K = RIMEIntensity(enu, np.array([[0.0, 0, 0], [3.0, 0, 0]]), np.array([1e8]),
+    ...                   [0], [1], beam=None)
+    >>> V = K.matvec(np.ones((1, 1)))
+    >>> bool(np.isclose(abs(V[0, 0, 0]), 0.5))
+    True
+    """
+
+    _abstract = False
+
+    def __init__(self, enu: Any, antpos: Any, freqs: Any, ant1: Any, ant2: Any,
+                 beam: Any = None, *, beam_index: Any = None, polarized: bool = False,
+                 dtype: Any = "complex128", method: str = "auto",
+                 memory_budget: int | None = None, cache_budget: int | None = None,
+                 reseed: int = 16, xp: Any = None, name: str | None = None) -> None:
+        xp = get_xp() if xp is None else xp
+        nbeam = None if beam is None else int(np.shape(beam)[0])
+        eng = self._setup(enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized,
+                          dtype, method, memory_budget, reseed, xp)
+        if beam is None:
+            if eng.nbeam != 1:
+                raise InputError("beam: None (A = 1) needs a single beam, but beam_index "
+                                 f"names {eng.nbeam}")
+            beam = xp.ones((1, eng.nfeed, eng.nax, eng.nt, eng.ns, eng.nf), dtype=eng.rdtype)
+            if eng.nfeed == 2:   # identity Jones matrix
+                beam[:, 0, 1] = 0
+                beam[:, 1, 0] = 0
+        from ..backend import asarray
+
+        beam = asarray(beam, xp)
+        if tuple(beam.shape) not in (self._a_shape, self._a6_shape):
+            raise InputError(f"beam: expected shape {self._a_shape}, received "
+                             f"{tuple(beam.shape)}")
+        bdt = eng.cdtype if beam.dtype.kind == "c" else eng.rdtype
+        self.A6 = beam.astype(bdt, copy=False).reshape(self._a6_shape)
+        super().__init__((eng.ns, eng.nf), self._v_shape, eng.rdtype, eng.cdtype, xp=xp,
+                         name=name or "RIMEIntensity")
+        fits = _cache_bytes(eng, False) <= _cache_budget(xp, cache_budget)
+        self._cache: dict | None = {} if fits and eng.method == "gemm" else None
+        self._cache_full = False
+
+    def __repr__(self) -> str:
+        e = self.engine
+        return (f"RIMEIntensity(Ntimes={e.nt}, Nsrc={e.ns}, Nfreq={e.nf}, Nbl={e.nbl}, "
+                f"polarized={self.polarized}, dtype={e.cdtype.name}, method={e.method!r}, "
+                f"cached={self._cache is not None})")
+
+    @property
+    def method(self) -> str:
+        """The forward method in use (``"gemm"`` or ``"direct"``)."""
+        return self.engine.method
+
+    def _zunits(self, I: Any, want_w: bool):
+        """Units with ``Z`` from the cache (filled on the first product)."""
+        eng = self.engine
+        if self._cache is None:
+            yield from self._units(I, self.A6, eng.antpos, want_e=False, want_w=want_w)
+            return
+        if not self._cache_full:
+            store: dict = {}
+            yield from self._units(I, self.A6, eng.antpos, store=store, want_e=False,
+                                   want_w=want_w)
+            self._cache = store
+            self._cache_full = True
+            return
+        yield from self._units(I, self.A6, eng.antpos, cache=self._cache, want_e=False,
+                               want_w=want_w)
+
+    def _matvec(self, x: Any) -> Any:
+        eng = self.engine
+        if eng.method == "direct":
+            out = self.xp.empty((eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
+            return eng.direct(x, self.A6, eng.antpos, out)
+        return self._forward_units(self._zunits(x, True))
+
+    def _rmatvec(self, y: Any) -> Any:
+        zeros = self.xp.zeros((self.engine.ns, self.engine.nf), dtype=self.engine.rdtype)
+        return self._adjoint_units(self._zunits(zeros, False), y, want_I=True)[0]

@@ -1,0 +1,264 @@
+"""Tests of linlim.rime: agreement with matvis, symmetries, kernels, chunking, caching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from linlim.errors import InputError, ShapeError
+from linlim.rime import RIME, RIMEIntensity, kernels_numba, kernels_numpy
+from linlim.rime.simulate import evaluate_beams, simulate_vis
+from linlim.testing import dottest, gradcheck
+
+HERA = (21.428303826863015, -30.72152612068957, 1051.6900000218302)
+
+
+def _enu(rng, nt, ns):
+    v = rng.standard_normal((nt, 3, ns))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _astropy_enu(ra, dec, times, loc):
+    """Topocentric unit vectors exactly as matvis' CoordinateRotationAstropy computes them."""
+    import astropy.units as u
+    from astropy.coordinates import AltAz, SkyCoord
+
+    sc = SkyCoord(ra=ra * u.rad, dec=dec * u.rad, frame="icrs")
+    out = np.empty((len(times), 3, ra.size))
+    for t in range(len(times)):
+        aa = sc.transform_to(AltAz(obstime=times[t], location=loc))
+        el, az = aa.alt.rad, aa.az.rad
+        out[t] = [np.cos(el) * np.sin(az), np.cos(el) * np.cos(az), np.sin(el)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_problem():
+    """7 antennas, 50 sources (half below the horizon), 4 channels, 3 times, HERA site."""
+    import astropy.units as u
+    from astropy.coordinates import EarthLocation
+    from astropy.time import Time
+
+    rng = np.random.default_rng(20240601)
+    loc = EarthLocation.from_geodetic(HERA[0] * u.deg, HERA[1] * u.deg, HERA[2] * u.m)
+    na, ns = 7, 50
+    antpos = rng.uniform(-40, 40, (na, 3))
+    antpos[:, 2] = rng.uniform(-1, 1, na)
+    ra = rng.uniform(0, 2 * np.pi, ns)
+    dec = np.arcsin(rng.uniform(-1, 1, ns))
+    freqs = np.linspace(100e6, 130e6, 4)
+    times = Time(2459855.0 + np.arange(3) * 0.01, format="jd")
+    flux = rng.uniform(0.5, 2.0, (ns, 4)) * (freqs / 1e8) ** -0.8
+    return dict(loc=loc, antpos=antpos, ra=ra, dec=dec, freqs=freqs, times=times,
+                flux=flux, enu=_astropy_enu(ra, dec, times, loc))
+
+
+def _matvis(p, precision):
+    matvis = pytest.importorskip("matvis")
+    from pyuvdata.analytic_beam import AiryBeam
+
+    return matvis.simulate_vis(
+        ants={i: p["antpos"][i] for i in range(len(p["antpos"]))}, fluxes=p["flux"],
+        ra=p["ra"], dec=p["dec"], freqs=p["freqs"], times=p["times"],
+        beams=[AiryBeam(diameter=14.0)], telescope_loc=p["loc"], precision=precision)
+
+
+def _cross_reldiff(V, ref, a1, a2):
+    cross = a1 != a2
+    d = np.abs(V - ref)[..., cross]
+    return float(d.max() / np.abs(ref[..., cross]).max())
+
+
+@pytest.mark.parametrize("precision,tol", [(2, 1e-10), (1, 1e-4)])
+@pytest.mark.parametrize("method", ["gemm", "direct"])
+def test_agrees_with_matvis(small_problem, precision, tol, method):
+    from pyuvdata.analytic_beam import AiryBeam
+
+    p = small_problem
+    na = len(p["antpos"])
+    ref = np.moveaxis(_matvis(p, precision), 0, 1)          # (Nt, Nf, Na^2)
+    a1, a2 = np.divmod(np.arange(na * na), na)
+    A = evaluate_beams([AiryBeam(diameter=14.0)], p["enu"], p["freqs"])
+    dtype = "complex64" if precision == 1 else "complex128"
+    rd = np.float32 if precision == 1 else np.float64
+    op = RIME(p["enu"], p["antpos"], p["freqs"], a1, a2, dtype=dtype, method=method)
+    V = op((p["flux"].astype(rd), A.astype(rd)))
+    assert V.dtype == np.dtype(dtype)
+    assert _cross_reldiff(V, ref, a1, a2) < tol
+    # symmetries: V_ji = conj(V_ij); autos real and positive
+    Vm = V.reshape(3, 4, na, na)
+    np.testing.assert_allclose(Vm, np.conj(np.swapaxes(Vm, 2, 3)), rtol=0,
+                               atol=10 * np.finfo(rd).eps * np.abs(Vm).max())
+    autos = np.diagonal(Vm, axis1=2, axis2=3)
+    assert np.all(autos.real > 0)
+    assert np.abs(autos.imag).max() <= 10 * np.finfo(rd).eps * autos.real.max()
+
+
+def test_simulate_vis_matches_matvis(small_problem):
+    """End to end: linlim's own coordinates, beams and RIME against matvis."""
+    from pyuvdata.analytic_beam import AiryBeam
+
+    p = small_problem
+    ref = _matvis(p, 2)
+    V = simulate_vis({i: x for i, x in enumerate(p["antpos"])}, p["flux"], p["ra"],
+                     p["dec"], p["freqs"], p["times"], [AiryBeam(diameter=14.0)], p["loc"])
+    na = len(p["antpos"])
+    a1, a2 = np.divmod(np.arange(na * na), na)
+    assert V.shape == ref.shape
+    assert _cross_reldiff(V, ref, a1, a2) < 1e-10
+
+
+def test_polarized_matches_matvis(small_problem):
+    matvis = pytest.importorskip("matvis")
+    from pyuvdata.analytic_beam import AiryBeam
+
+    p = small_problem
+    kw = dict(fluxes=p["flux"], ra=p["ra"], dec=p["dec"], freqs=p["freqs"],
+              times=p["times"], beams=[AiryBeam(diameter=14.0)], telescope_loc=p["loc"],
+              polarized=True)
+    ants = {i: x for i, x in enumerate(p["antpos"])}
+    ref = matvis.simulate_vis(ants=ants, precision=2, **kw)
+    V = simulate_vis(ants, **kw)
+    assert V.shape == ref.shape
+    assert np.abs(V - ref).max() <= 1e-10 * np.abs(ref).max()
+
+
+def test_horizon_zero_flux_and_zero_sources(rng):
+    enu = _enu(rng, 2, 5)
+    enu[0, :, 0] = [1.0, 0.0, 0.0]    # exactly on the horizon: excluded
+    enu[1, 2, :] = -np.abs(enu[1, 2, :])  # all below the horizon at t = 1
+    antpos = rng.uniform(-10, 10, (3, 3))
+    a1, a2 = np.triu_indices(3)
+    freqs = np.array([150e6])          # one channel
+    I = rng.uniform(1, 2, (5, 1))
+    I[1] = 0.0
+    A = np.ones((1, 2, 5, 1))
+    for method in ("gemm", "direct"):
+        op = RIME(enu, antpos, freqs, a1, a2, method=method)
+        V = op((I, A))
+        assert np.all(V[1] == 0)
+        I2 = I.copy()
+        I2[0] = 1e6                    # the horizon source does not contribute
+        np.testing.assert_array_equal(op((I2, A)), V)
+        # zero-flux source contributes nothing: compare with it removed
+        keep = [0, 2, 3, 4]
+        op2 = RIME(enu[:, :, keep], antpos, freqs, a1, a2, method=method)
+        np.testing.assert_allclose(op2((I[keep], A[:, :, keep])), V, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("nf,df", [(1, None), (7, None), (40, 97.65625e3)])
+@pytest.mark.parametrize("dtype", ["complex128", "complex64"])
+def test_kernel_twins(rng, nf, df, dtype):
+    na, ns = 4, 9
+    tau = rng.standard_normal((na, ns)) * 1e-7
+    tau[:, 0] = 0.0                                # a source whose delay vanishes
+    freqs = 1e8 + (np.arange(nf) * df if df else np.sort(rng.uniform(0, 5e7, nf)))
+    tol = 1e-12 if dtype == "complex128" else 2e-5
+    outs = []
+    for kern in (kernels_numpy, kernels_numba):
+        outs.append(kern.phasors(tau, freqs, df, 8, np.empty((nf, na, ns), dtype)))
+    exact = np.exp(-2j * np.pi * freqs[:, None, None] * tau)
+    for o in outs:
+        np.testing.assert_allclose(o, exact, rtol=0, atol=tol)
+    # fused Z / conj(Z) I kernel, two beams, two feeds
+    A = rng.standard_normal((nf, 2, 2, 2, ns)) + 1j * rng.standard_normal((nf, 2, 2, 2, ns))
+    I = rng.uniform(0, 1, (nf, ns))
+    I[:, 1] = 0.0
+    bidx = np.array([0, 1, 1, 0])
+    res = []
+    for kern in (kernels_numpy, kernels_numba):
+        e = np.empty((nf, na, ns), dtype)
+        z = np.empty((nf, na * 2, 2 * ns), dtype)
+        w = np.empty_like(z)
+        kern.zmatrix(tau, freqs, df, 8, A.astype(dtype), bidx, I, e, z, w)
+        res.append((e, z, w))
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=0, atol=5 * tol)
+    # direct sum with autos (b1 == b2 and zero delay) and zero flux
+    nbl = 3
+    delay = rng.standard_normal((nbl, ns)) * 1e-7
+    delay[0] = 0.0
+    Ab = rng.standard_normal((2, ns, nf))
+    I2 = rng.uniform(0, 1, (ns, nf))
+    I2[2] = 0
+    b1, b2 = np.array([0, 0, 1]), np.array([0, 1, 1])
+    o1 = kernels_numpy.direct_sum(I2, Ab, b1, b2, delay, freqs, 0.5, np.empty((nf, nbl), dtype))
+    o2 = kernels_numba.direct_sum(I2, Ab, b1, b2, delay, freqs, 0.5, np.empty((nf, nbl), dtype))
+    np.testing.assert_allclose(o1, o2, rtol=0, atol=tol * np.abs(o1).max())
+    assert np.all(np.abs(o1[:, 0].imag) <= tol * np.abs(o1).max())
+
+
+def test_recurrence_accuracy_many_channels(rng):
+    tau = rng.uniform(-1, 1, (5, 20)) * 300.0 / 299792458.0   # 300 m baselines
+    freqs = 50e6 + np.arange(1024) * 0.1e6
+    exact = np.exp(-2j * np.pi * freqs[:, None, None] * tau)
+    out = kernels_numba.phasors(tau, freqs, 0.1e6, 16, np.empty((1024, 5, 20), complex))
+    assert np.abs(out - exact).max() < 1e-12
+
+
+def test_chunked_equals_unchunked_and_linearize(rng):
+    enu = _enu(rng, 3, 30)
+    antpos = rng.uniform(-30, 30, (6, 3))
+    a1, a2 = np.triu_indices(6)
+    freqs = np.linspace(100e6, 150e6, 11)
+    x = (rng.standard_normal((30, 11)), rng.standard_normal((2, 3, 30, 11)), antpos)
+    kw = dict(beam_index=[0, 1, 0, 1, 0, 1], fit_positions=True)
+    big = RIME(enu, antpos, freqs, a1, a2, **kw)
+    small = RIME(enu, antpos, freqs, a1, a2, memory_budget=1, **kw)
+    assert len(big.engine.chunks) == 1 and len(small.engine.chunks) == 11
+    np.testing.assert_allclose(small(x), big(x), rtol=0, atol=1e-13 * np.abs(big(x)).max())
+    y, J = big.linearize(x)
+    assert J.cache
+    dx = (rng.standard_normal((30, 11)), rng.standard_normal((2, 3, 30, 11)),
+          rng.standard_normal((6, 3)))
+    dy = rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape)
+    np.testing.assert_allclose(J.matvec(dx), small.jvp(x, dx), rtol=1e-12, atol=1e-12)
+    for a, b in zip(J.rmatvec(dy), small.vjp(x, dy)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+    # no cache when the budget is too small: same products, recomputed
+    nocache = RIME(enu, antpos, freqs, a1, a2, cache_budget=0, **kw)
+    _, J0 = nocache.linearize(x)
+    assert J0.cache is None
+    np.testing.assert_allclose(J0.matvec(dx), J.matvec(dx), rtol=1e-12, atol=1e-12)
+
+
+def test_intensity_operator_matches_rime(rng):
+    enu = _enu(rng, 2, 20)
+    antpos = rng.uniform(-30, 30, (5, 3))
+    a1, a2 = np.triu_indices(5)
+    freqs = np.linspace(100e6, 150e6, 6)
+    A = rng.uniform(0, 1, (1, 2, 20, 6))
+    I = rng.standard_normal((20, 6))    # negative intensities are fine (no sqrt)
+    ref = RIME(enu, antpos, freqs, a1, a2)((I, A))
+    for method, cache in (("gemm", None), ("gemm", 0), ("direct", None)):
+        K = RIMEIntensity(enu, antpos, freqs, a1, a2, beam=A, method=method,
+                          cache_budget=cache)
+        for _ in range(2):   # second call uses the cache
+            np.testing.assert_allclose(K.matvec(I), ref, rtol=0, atol=1e-13)
+        assert dottest(K).passed
+
+
+def test_direct_used_for_few_baselines(rng):
+    enu = _enu(rng, 1, 10)
+    antpos = rng.uniform(-30, 30, (40, 3))
+    op = RIME(enu, antpos, np.array([1e8, 1.1e8]), [0, 1], [5, 7])
+    assert op.method == "direct"
+    a1, a2 = np.triu_indices(40)
+    assert RIME(enu, antpos, np.array([1e8]), a1, a2).method == "gemm"
+    assert gradcheck(op, rng=1).passed   # Jacobians use the GEMM form
+
+
+def test_input_errors(rng):
+    enu = _enu(rng, 2, 4)
+    antpos = np.zeros((3, 3))
+    with pytest.raises(ShapeError, match="enu"):
+        RIME(enu[:, :2], antpos, [1e8], [0], [1])
+    with pytest.raises(InputError, match="ant2"):
+        RIME(enu, antpos, [1e8], [0], [3])
+    with pytest.raises(InputError, match="method"):
+        RIME(enu, antpos, [1e8], [0], [1], method="fft")
+    with pytest.raises(InputError, match="direct"):
+        RIME(enu, antpos, [1e8], [0], [1], method="direct", polarized=True)
+    op = RIME(enu, antpos, [1e8], [0], [1])
+    with pytest.raises(ShapeError):
+        op((np.ones((4, 2)), np.ones((1, 2, 4, 1))))
