@@ -22,13 +22,13 @@ from .base import (
     check_freqs,
 )
 from .basis import BasisBeam, legendre_matrix, zernike_matrix, zernike_modes
-from .chromatic import DiameterToSigma, PolynomialWidth, PowerLawWidth
+from .chromatic import DiameterToSigma, PolynomialWidth, PowerLawWidth, ripple_powerlaw_width
 from .uvbeam import PixelBeam, load_beam
 
 __all__ = [
     "AiryBeam", "GaussianBeam", "AiryProfile", "GaussianProfile",
     "BasisBeam", "PixelBeam", "load_beam",
-    "PolynomialWidth", "PowerLawWidth", "DiameterToSigma",
+    "PolynomialWidth", "PowerLawWidth", "DiameterToSigma", "ripple_powerlaw_width",
     "UnpolarizedJones", "airy_and_derivative", "az_from_astropy", "az_za_from_enu",
     "check_directions", "check_freqs", "SPEED_OF_LIGHT",
     "zernike_modes", "zernike_matrix", "legendre_matrix",

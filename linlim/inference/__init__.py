@@ -1,2 +1,69 @@
 """Inference: optimisers (Gauss-Newton, Levenberg-Marquardt, L-BFGS, Adam), Fisher
-matrices, Hamiltonian Monte Carlo and MCMC diagnostics."""
+matrices, Hamiltonian Monte Carlo and MCMC diagnostics.
+
+All of them consume the log-posterior protocol of :class:`linlim.likelihood.LogPosterior`
+(``size``, ``xp``, ``value``, ``grad``, ``value_and_grad``, ``gn_product``,
+``linearize_gn``), so they run unchanged on a Dask-distributed posterior.
+"""
+
+from .adam import adam
+from .cg import CGResult, conjugate_gradient
+from .checkpoint import load_checkpoint, save_checkpoint
+from .diagnostics import (
+    Summary,
+    autocorrelation,
+    autocovariance,
+    ebfmi,
+    ess_bulk,
+    ess_mean,
+    ess_quantile,
+    ess_sd,
+    ess_tail,
+    integrated_autocorr_time,
+    mcse_mean,
+    mcse_quantile,
+    mcse_sd,
+    rhat,
+    summary,
+    to_inference_data,
+)
+from .fisher import (
+    FisherEigen,
+    LowRankFisher,
+    correlation_matrix,
+    fisher_block_diagonal,
+    fisher_covariance,
+    fisher_diagonal,
+    fisher_eigen,
+    fisher_matrix,
+    fisher_operator,
+    jacobian_columns,
+    low_rank_fisher,
+    marginal_errors,
+)
+from .gauss_newton import gauss_newton, levenberg_marquardt
+from .hmc import HMC, DivergenceWarning, HMCResult, load_result, sample
+from .lbfgs import lbfgs
+from .metric import (
+    DenseMetric,
+    DiagonalMetric,
+    IdentityMetric,
+    LowRankMetric,
+    Metric,
+    fisher_metric,
+)
+from .optimize import OptimizeResult
+
+__all__ = [
+    "gauss_newton", "levenberg_marquardt", "lbfgs", "adam", "conjugate_gradient",
+    "CGResult", "OptimizeResult", "save_checkpoint", "load_checkpoint",
+    "fisher_matrix", "fisher_block_diagonal", "fisher_operator", "fisher_diagonal",
+    "jacobian_columns", "low_rank_fisher", "LowRankFisher", "fisher_covariance",
+    "marginal_errors", "correlation_matrix", "fisher_eigen", "FisherEigen",
+    "HMC", "HMCResult", "sample", "load_result", "DivergenceWarning",
+    "Metric", "IdentityMetric", "DiagonalMetric", "DenseMetric", "LowRankMetric",
+    "fisher_metric",
+    "rhat", "ess_bulk", "ess_tail", "ess_mean", "ess_sd", "ess_quantile", "mcse_mean",
+    "mcse_sd", "mcse_quantile", "autocovariance", "autocorrelation",
+    "integrated_autocorr_time", "ebfmi", "Summary", "summary", "to_inference_data",
+]

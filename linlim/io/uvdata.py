@@ -32,7 +32,7 @@ def vis_to_uvdata(vis: Any, *, antpos: Any, freqs: Any, times_jd: Any, ant1: Any
                   telescope_name: str = "linlim", instrument: str = "linlim",
                   integration_time: float | None = None, channel_width: float | None = None,
                   pol_convention: str = DEFAULT_POL_CONVENTION, vis_units: str = "Jy",
-                  history: str = "simulated with linlim") -> Any:
+                  history: str = "simulated with linlim", x_orientation: str = "east") -> Any:
     """Build a ``UVData`` holding linlim visibilities.
 
     Parameters
@@ -56,7 +56,12 @@ def vis_to_uvdata(vis: Any, *, antpos: Any, freqs: Any, times_jd: Any, ant1: Any
     integration_time, channel_width : float, optional
         Seconds and Hz; default: the time step and channel step (or 1 s / 1 Hz).
     pol_convention : {"sum", "avg"}
+        ``"sum"`` (default): I = XX + YY, which is linlim's XX = 0.5 I |A|^2.
     vis_units : str
+    history : str
+    x_orientation : {"east", "north"}
+        Orientation of the x feed (HERA: "east"); sets the Telescope's feed_array and
+        feed_angle, which pyuvdata's UVCal needs.
 
     Returns
     -------
@@ -93,6 +98,9 @@ def vis_to_uvdata(vis: Any, *, antpos: Any, freqs: Any, times_jd: Any, ant1: Any
                         antenna_names=names, antenna_numbers=numbers,
                         antenna_diameters=np.full(na, float(antenna_diameter)))
     polnums = [p if isinstance(p, (int, np.integer)) else polstr2num(p) for p in pols]
+    # feeds (pyuvdata >= 3.2 keeps them on the Telescope; UVCal.new requires them)
+    tel.mount_type = ["fixed"] * na          # drift-scan dishes
+    tel.set_feeds_from_x_orientation(x_orientation, polarization_array=np.asarray(polnums))
     itime = integration_time if integration_time is not None else (
         float(np.median(np.diff(times_jd))) * 86400.0 if nt > 1 else 1.0)
     cw = channel_width if channel_width is not None else (

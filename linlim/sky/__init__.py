@@ -22,6 +22,15 @@ from .healpix import (
     rayleigh_jeans_factor,
     rotate_map,
 )
+from .signal import (
+    HealpixFreqBasis,
+    SphericalHarmonicFreqBasis,
+    dense_coefficient_covariance,
+    drift_stripe_pixels,
+    frequency_modes,
+    gaussian_random_sky,
+    kelvin_to_jy_per_pixel,
+)
 from .spectra import (
     AmplitudePowerLawSpectrum,
     ChannelAmplitudes,
@@ -42,4 +51,7 @@ __all__ = [
     "rayleigh_jeans_factor",
     "ForegroundSky", "SourceSet", "BlockConcat", "LinearBlockConcat",
     "gaussian_random_field", "synthetic_diffuse_sky",
+    "HealpixFreqBasis", "SphericalHarmonicFreqBasis", "frequency_modes",
+    "drift_stripe_pixels", "gaussian_random_sky", "kelvin_to_jy_per_pixel",
+    "dense_coefficient_covariance",
 ]

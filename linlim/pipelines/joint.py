@@ -1,0 +1,132 @@
+"""The joint forward model: foreground spectra, a chromatic beam and antenna gains.
+
+``theta -> Params -> (ln S0, alpha, beam, gains) -> V``, assembled entirely by composing
+operators (so its Jacobian is the chain rule of theirs)::
+
+    I   = PowerLawSpectrum @ vstack(Select[ln S0], Select[alpha])          (Nsrc, Nfreq)
+    A   = Reshape @ AiryProfile @ ripple_powerlaw_width @ Select[beam]     (1, Nt, Nsrc, Nf)
+    V0  = RIME @ vstack(I, A)                                              (Nt, Nf, Nbl)
+    V   = di_gains @ vstack(amplitude_phase_gains @ Select[gains], V0)   (gains fitted)
+
+With ``beam="fixed"`` the beam is held at given values and the model is linear in the
+intensities: ``V0 = RIMEIntensity(beam=A_fixed) @ I``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..beam.analytic import AiryProfile
+from ..beam.chromatic import ripple_powerlaw_width
+from ..calibration.gains import di_gains
+from ..calibration.parameterizations import amplitude_phase_gains
+from ..errors import InputError
+from ..operators import Operator, Reshape, Select, vstack
+from ..params import ParamBlock, Params
+from ..rime.operator import RIME, RIMEIntensity
+from ..sky.spectra import PowerLawSpectrum
+from .scenario import Observation
+
+__all__ = ["JointModel", "build_joint_model", "beam_values"]
+
+
+@dataclass
+class JointModel:
+    """A joint model and its parameter layout.
+
+    Attributes
+    ----------
+    params : Params
+        Blocks ``fg_logflux`` (Nsrc,), ``fg_index`` (Nsrc,), ``beam`` (1, 4) when the beam
+        is fitted, ``gains`` (2, Nant, 1, 1) when gains are fitted: log-amplitude and
+        phase (rad) of one complex gain per antenna. In these coordinates the gauge (an
+        overall phase) and the flux-gain amplitude degeneracy are straight lines, so the
+        posterior stays close to Gaussian (complex Re/Im gains would bend the phase gauge
+        into a thin curved ridge that defeats HMC).
+    model : Operator
+        ``theta`` (n,) float64 -> visibilities (Ntimes, Nfreq, Nbl) complex128.
+    names : list of str
+        A readable name per entry of ``theta``.
+    """
+
+    params: Params
+    model: Operator
+    names: list
+
+
+def _beam_operator(obs: Observation, az: np.ndarray, za: np.ndarray, ref_freq: float,
+                   ripple_delay: float) -> Operator:
+    width = ripple_powerlaw_width(obs.freqs, ripple_delay, 1, ref_freq)
+    return AiryProfile(az, za, obs.freqs, 1) @ width
+
+
+def beam_values(obs: Observation, az: np.ndarray, za: np.ndarray, ref_freq: float,
+                ripple_delay: float, beam_params: np.ndarray) -> np.ndarray:
+    """Beam values (1, Ntimes, Nsrc, Nfreq) for ``beam_params`` (1, 4) at directions
+    flattened time-major (``az``, ``za`` of shape (Ntimes * Nsrc,))."""
+    op = _beam_operator(obs, az, za, ref_freq, ripple_delay)
+    nt = obs.times_jd.size
+    return np.asarray(op(np.asarray(beam_params, float))).reshape(1, nt, -1, obs.freqs.size)
+
+
+def build_joint_model(obs: Observation, ra: np.ndarray, dec: np.ndarray, ref_freq: float,
+                      ripple_delay: float, *, beam: str = "fit",
+                      fixed_beam: np.ndarray | None = None, fit_gains: bool = True
+                      ) -> JointModel:
+    """Build the joint model for sources at (``ra``, ``dec``).
+
+    Parameters
+    ----------
+    obs : Observation
+    ra, dec : ndarray (Nsrc,), radians
+    ref_freq : float
+        Reference frequency of the spectra and the beam law (Hz).
+    ripple_delay : float
+        Delay of the beam's ripple term (s).
+    beam : {"fit", "fixed"}
+        Fit the beam's ``(D0, gamma, ripple_cos, ripple_sin)``, or hold it at
+        ``fixed_beam``.
+    fixed_beam : ndarray (1, 4), optional
+        Beam parameters when ``beam="fixed"``.
+    fit_gains : bool
+        Fit one complex gain per antenna (constant over the observation).
+    """
+    if beam not in ("fit", "fixed"):
+        raise InputError(f"build_joint_model: beam must be 'fit' or 'fixed', received {beam!r}")
+    if beam == "fixed" and fixed_beam is None:
+        raise InputError("build_joint_model: beam='fixed' needs fixed_beam (1, 4)")
+    ns, na = ra.size, obs.antpos.shape[0]
+    nt, nf, nbl = obs.shape
+    enu, az, za = obs.directions(ra, dec)
+    blocks = [ParamBlock("fg_logflux", (ns,)), ParamBlock("fg_index", (ns,))]
+    if beam == "fit":
+        blocks.append(ParamBlock("beam", (1, 4)))
+    if fit_gains:
+        blocks.append(ParamBlock("gains", (2, na, 1, 1)))
+    params = Params(blocks)
+
+    def sel(name: str) -> Select:
+        return Select(params.out_shape, params.out_dtype, params.index(name))
+
+    sky = PowerLawSpectrum(obs.freqs, ref_freq, ns) @ vstack([sel("fg_logflux"),
+                                                              sel("fg_index")])
+    if beam == "fit":
+        A = Reshape((1, nt * ns, nf), (1, nt, ns, nf)) @ _beam_operator(
+            obs, az, za, ref_freq, ripple_delay) @ sel("beam")
+        vis = RIME(enu, obs.antpos, obs.freqs, obs.ant1, obs.ant2) @ vstack([sky, A])
+    else:
+        A = beam_values(obs, az, za, ref_freq, ripple_delay, fixed_beam)
+        vis = RIMEIntensity(enu, obs.antpos, obs.freqs, obs.ant1, obs.ant2, beam=A) @ sky
+    if fit_gains:
+        G = di_gains(obs.ant1, obs.ant2, na, nt, nf, time_interval=nt, freq_interval=nf)
+        gains = amplitude_phase_gains((na, 1, 1)) @ sel("gains")
+        vis = G @ vstack([gains, vis])
+    model = vis @ params
+    names = [f"lnS0[{i}]" for i in range(ns)] + [f"alpha[{i}]" for i in range(ns)]
+    if beam == "fit":
+        names += ["D0", "gamma", "ripple_cos", "ripple_sin"]
+    if fit_gains:
+        names += [f"{part}(g[{a}])" for part in ("ln|g|", "arg") for a in range(na)]
+    return JointModel(params, model, names)

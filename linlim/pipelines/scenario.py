@@ -1,0 +1,252 @@
+"""A synthetic observation from a config: array, band, times, foregrounds, beam, signal.
+
+This is what ``linlim simulate`` and ``linlim demo`` observe when no files are given: a
+HERA-like hexagon at the HERA site drift-scanning a field of point-source foregrounds with
+power-law spectra, through an Airy beam whose diameter follows a power law in frequency
+with a small reflection ripple (the "unknown chromatic beam"), plus a mock 21 cm signal (a
+Gaussian random field with a power-law P(k), on HEALPix pixels) and thermal noise.
+
+Every random draw comes from one seed, so a config fully determines the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..sky.catalog import PointSourceCatalog
+from ..telescope.baselines import cross_antpairs
+from ..telescope.coordinates import enu_to_az_za, source_enu
+from ..telescope.layout import ArrayLayout, hex_array
+from ..telescope.site import get_site
+from ..telescope.times import jd_array, lst
+
+__all__ = ["SCENARIO_DEFAULTS", "Observation", "Scenario", "build_scenario"]
+
+#: Built-in defaults of the synthetic scenario (the ``scenario`` section of a config).
+SCENARIO_DEFAULTS: dict[str, Any] = {
+    "seed": 2026,
+    "array": {"hex_num": 3, "spacing_m": 14.6, "site": "HERA"},
+    "band": {"freq_min_hz": 140.0e6, "freq_max_hz": 160.0e6, "nfreq": 96},
+    "times": {"start_jd": 2459500.25, "ntimes": 8, "integration_s": 60.0},
+    "foregrounds": {
+        "nsources": 30,            # brightest sources kept
+        "radius_deg": 25.0,        # field radius around the pointing centre
+        "flux_min_jy": 2.0,
+        "flux_max_jy": 40.0,
+        "index_mean": -0.8,
+        "index_std": 0.15,
+        "catalog": None,           # optional BayesLIM-style YAML catalogue (GLEAM + A-team)
+    },
+    "beam": {
+        "diameter_m": 14.0,
+        "spectral_index": 0.05,    # D(f) = D0 (f/f0)^gamma + ripple
+        "ripple_delay_s": 650e-9,
+        "ripple_cos_m": 0.15,
+        "ripple_sin_m": -0.10,
+    },
+    "signal": {
+        "enabled": True,
+        "nside": 32,
+        "radius_deg": 30.0,
+        "rms_mk": 5.0,             # brighter than the real signal so a short demo detects it
+        "pk_slope": -2.0,
+    },
+    "noise": {"sigma_jy": 0.005},
+    "gains": {"enabled": True, "amplitude_rms": 0.05, "phase_rms_rad": 0.2},
+}
+
+
+@dataclass
+class Observation:
+    """Array, band and times of an observation.
+
+    Attributes
+    ----------
+    layout : ArrayLayout
+    site : astropy.coordinates.EarthLocation
+    antpos : ndarray (Nant, 3), ENU metres
+    ant1, ant2 : ndarray (Nbl,), antenna indices of the cross-correlations (pyuvdata order)
+    freqs : ndarray (Nfreq,), Hz
+    times_jd : ndarray (Ntimes,), JD
+    """
+
+    layout: ArrayLayout
+    site: Any
+    antpos: np.ndarray
+    ant1: np.ndarray
+    ant2: np.ndarray
+    freqs: np.ndarray
+    times_jd: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Visibility shape (Ntimes, Nfreq, Nbl)."""
+        return (self.times_jd.size, self.freqs.size, self.ant1.size)
+
+    def directions(self, ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, ...]:
+        """ENU unit vectors (Ntimes, 3, Nsrc) and beam angles ``az`` (uvbeam convention)
+        and ``za``, each flattened time-major to (Ntimes * Nsrc,)."""
+        enu = source_enu(ra, dec, self.times_jd, self.site, method="precise")
+        az, za = enu_to_az_za(enu, axis=1, orientation="uvbeam")
+        return enu, np.asarray(az).ravel(), np.asarray(za).ravel()
+
+
+@dataclass
+class Scenario:
+    """The truth of a synthetic observation (what a fit should recover).
+
+    Attributes
+    ----------
+    obs : Observation
+    catalog : PointSourceCatalog
+        Foreground point sources (fluxes at ``ref_freq``, power-law indices).
+    ref_freq : float
+        Reference frequency of spectra and beam (Hz), the band centre.
+    beam_params : ndarray (1, 4)
+        True ``(D0 [m], gamma, ripple_cos [m], ripple_sin [m])``.
+    ripple_delay : float
+        Ripple delay (s).
+    gains : ndarray (Nant,) complex or None
+        True direction-independent gains.
+    signal_ra, signal_dec : ndarray (Npix,)
+        Signal pixel centres (radians); empty when the signal is disabled.
+    signal_jy : ndarray (Npix, Nfreq)
+        Signal intensity per pixel (Jy).
+    signal_pixel_sr : float
+        Solid angle of a signal pixel.
+    sigma : float
+        Noise rms per complex visibility (Jy), ``E|n|^2 = sigma^2``.
+    rng : numpy.random.Generator
+        The generator after the truth was drawn (for noise).
+    """
+
+    obs: Observation
+    catalog: PointSourceCatalog
+    ref_freq: float
+    beam_params: np.ndarray
+    ripple_delay: float
+    gains: np.ndarray | None
+    signal_ra: np.ndarray
+    signal_dec: np.ndarray
+    signal_jy: np.ndarray
+    signal_pixel_sr: float
+    sigma: float
+    rng: np.random.Generator = field(repr=False)
+
+
+def _observation(cfg: dict) -> Observation:
+    site = get_site(cfg["array"]["site"])
+    layout = hex_array(int(cfg["array"]["hex_num"]), float(cfg["array"]["spacing_m"]),
+                       site=site)
+    pairs = cross_antpairs(layout)
+    index = {int(n): i for i, n in enumerate(layout.antnums)}
+    ant1 = np.array([index[int(a)] for a in pairs[:, 0]])
+    ant2 = np.array([index[int(b)] for b in pairs[:, 1]])
+    band = cfg["band"]
+    if band["freq_min_hz"] < 1e6 or band["freq_max_hz"] <= band["freq_min_hz"]:
+        raise InputError(
+            f"config scenario.band: expected 1e6 <= freq_min_hz < freq_max_hz (Hz), received "
+            f"{band['freq_min_hz']!r}, {band['freq_max_hz']!r}")
+    freqs = np.linspace(float(band["freq_min_hz"]), float(band["freq_max_hz"]),
+                        int(band["nfreq"]))
+    t = cfg["times"]
+    times_jd = jd_array(float(t["start_jd"]), float(t["integration_s"]), int(t["ntimes"]))
+    return Observation(layout, site, np.asarray(layout.antpos, float), ant1, ant2, freqs,
+                       times_jd)
+
+
+def _field_centre(obs: Observation) -> tuple[float, float]:
+    """RA/Dec (radians) of the zenith at the middle of the observation."""
+    mid = obs.times_jd[obs.times_jd.size // 2]
+    return float(lst(np.array([mid]), obs.site)[0]), float(obs.site.lat.rad)
+
+
+def _cap(rng: np.random.Generator, n: int, ra0: float, dec0: float, radius: float
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` directions uniform inside a spherical cap."""
+    cosr = rng.uniform(np.cos(radius), 1.0, n)
+    phi = rng.uniform(0, 2 * np.pi, n)
+    sinr = np.sqrt(1 - cosr**2)
+    # cap around the pole, then rotate the pole to (ra0, dec0)
+    v = np.stack([sinr * np.cos(phi), sinr * np.sin(phi), cosr])
+    th = np.pi / 2 - dec0
+    ry = np.array([[np.cos(th), 0, np.sin(th)], [0, 1, 0], [-np.sin(th), 0, np.cos(th)]])
+    rz = np.array([[np.cos(ra0), -np.sin(ra0), 0], [np.sin(ra0), np.cos(ra0), 0], [0, 0, 1]])
+    x, y, z = rz @ ry @ v
+    return np.mod(np.arctan2(y, x), 2 * np.pi), np.arcsin(np.clip(z, -1, 1))
+
+
+def _foregrounds(cfg: dict, obs: Observation, ref_freq: float, rng: np.random.Generator
+                 ) -> PointSourceCatalog:
+    fg = cfg["foregrounds"]
+    ra0, dec0 = _field_centre(obs)
+    radius = np.deg2rad(float(fg["radius_deg"]))
+    n = int(fg["nsources"])
+    if fg["catalog"]:
+        cat = PointSourceCatalog.from_bayeslim_yaml(fg["catalog"])
+        cat = cat.within_radius(ra0, dec0, radius).with_ref_freq(ref_freq).brightest(n)
+        return cat
+    ra, dec = _cap(rng, n, ra0, dec0, radius)
+    lo, hi = np.log(float(fg["flux_min_jy"])), np.log(float(fg["flux_max_jy"]))
+    flux = np.exp(rng.uniform(lo, hi, n))
+    index = rng.normal(float(fg["index_mean"]), float(fg["index_std"]), n)
+    return PointSourceCatalog(ra=ra, dec=dec, flux=flux, ref_freq=ref_freq,
+                              spectral_index=index)
+
+
+def _signal(cfg: dict, obs: Observation, rng: np.random.Generator) -> tuple:
+    sig = cfg["signal"]
+    if not sig["enabled"]:
+        return np.zeros(0), np.zeros(0), np.zeros((0, obs.freqs.size)), 0.0
+    import healpy as hp
+
+    from ..sky.signal import comoving_distance, gaussian_random_sky, kelvin_to_jy_per_pixel
+
+    nside = int(sig["nside"])
+    ra0, dec0 = _field_centre(obs)
+    vec = hp.ang2vec(np.pi / 2 - dec0, ra0)
+    pix = hp.query_disc(nside, vec, np.deg2rad(float(sig["radius_deg"])))
+    theta, phi = hp.pix2ang(nside, pix)
+    ra, dec = phi, np.pi / 2 - theta
+    slope = float(sig["pk_slope"])
+
+    def pk(k: np.ndarray) -> np.ndarray:  # K^2 Mpc^3, normalised below
+        return np.where(k > 0, (np.maximum(k, 1e-3) / 0.1) ** slope, 0.0)
+
+    omega = hp.nside2pixarea(nside)
+    # cells: half a pixel across, one channel deep along the line of sight
+    r = comoving_distance(obs.freqs)
+    cell_los = float(np.abs(np.diff(r)).mean())
+    cell_t = 0.5 * float(r.mean()) * np.sqrt(omega)
+    T = gaussian_random_sky(pk, ra, dec, obs.freqs, rng, cell_size=(cell_t, cell_t, cell_los))
+    T *= 1e-3 * float(sig["rms_mk"]) / T.std()
+    jy = kelvin_to_jy_per_pixel(ra.size, obs.freqs, omega).matvec(T)
+    return ra, dec, np.asarray(jy), float(omega)
+
+
+def build_scenario(cfg: dict) -> Scenario:
+    """Draw the truth of a synthetic observation from the ``scenario`` config section."""
+    rng = np.random.default_rng(int(cfg["seed"]))
+    obs = _observation(cfg)
+    ref_freq = float(np.mean(obs.freqs))
+    cat = _foregrounds(cfg, obs, ref_freq, rng)
+    b = cfg["beam"]
+    beam_params = np.array([[b["diameter_m"], b["spectral_index"], b["ripple_cos_m"],
+                             b["ripple_sin_m"]]], dtype=float)
+    g = cfg["gains"]
+    gains = None
+    if g["enabled"]:
+        na = obs.antpos.shape[0]
+        amp = 1 + float(g["amplitude_rms"]) * rng.standard_normal(na)
+        phase = float(g["phase_rms_rad"]) * rng.standard_normal(na)
+        gains = amp * np.exp(1j * (phase - phase.mean()))
+    sra, sdec, sjy, omega = _signal(cfg, obs, rng)
+    sigma = float(cfg["noise"]["sigma_jy"])
+    if not sigma > 0:
+        raise InputError(f"config scenario.noise.sigma_jy: expected > 0 Jy, received {sigma!r}")
+    return Scenario(obs, cat, ref_freq, beam_params, float(b["ripple_delay_s"]), gains,
+                    sra, sdec, sjy, omega, sigma, rng)
