@@ -54,8 +54,13 @@ def _conj_changes(op: Operator, x, rng, side: str) -> bool:
         r = op.jvp(x, random_element(op.in_shape, op.in_dtype, op.xp, rng))
     else:
         r = op.vjp(x, random_element(op.out_shape, op.out_dtype, op.xp, rng))
-    parts = r if isinstance(r, tuple) else (r,)
-    return any(p.dtype.kind == "c" and float(abs(p.imag).max()) > 1e-12 for p in parts)
+    return any(p.dtype.kind == "c" and float(abs(p.imag).max()) > 1e-12 for p in _leaves(r))
+
+
+def _leaves(r):
+    if isinstance(r, tuple):
+        return [leaf for part in r for leaf in _leaves(part)]
+    return [r]
 
 
 PARAMS = [pytest.param(case, dtype, m, id=f"{case.name}-{dtype}-{m}")

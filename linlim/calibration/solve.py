@@ -219,7 +219,7 @@ def solve_gains(problem: GainProblem, theta0: Any = None, *, method: str = "gn",
     **options
         Passed to the optimiser (``tol``, ``maxiter``, ...).
     """
-    from ..inference import gauss_newton as gnmod
+    from ..inference.gauss_newton import gauss_newton, levenberg_marquardt
 
     p = problem.params
     if theta0 is None:
@@ -229,9 +229,9 @@ def solve_gains(problem: GainProblem, theta0: Any = None, *, method: str = "gn",
             theta0 = p.xp.zeros(p.size, dtype=np.float64)
     null = check_degeneracy(problem, theta0) if check else None
     if method == "gn":
-        res = gnmod.gauss_newton(problem.posterior, theta0, **options)
+        res = gauss_newton(problem.posterior, theta0, **options)
     elif method == "lm":
-        res = gnmod.levenberg_marquardt(problem.posterior, theta0, **options)
+        res = levenberg_marquardt(problem.posterior, theta0, **options)
     else:
         raise InputError(f"solve_gains: method must be 'gn' or 'lm', received {method!r}")
     gains = problem.theta_to_gains.forward(res.x)
