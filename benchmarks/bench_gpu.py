@@ -21,15 +21,7 @@ import numpy as np
 
 import linlim
 from linlim.rime import RIME
-
-
-def hexagon(sep: float = 14.6, rings: int = 3) -> np.ndarray:
-    pos = []
-    for r in range(-rings, rings + 1):
-        n = 2 * rings + 1 - abs(r)
-        for c in range(n):
-            pos.append([(c - (n - 1) / 2) * sep, r * sep * np.sqrt(3) / 2, 0.0])
-    return np.array(pos)
+from linlim.telescope import hex_positions
 
 
 def best(f, sync, repeat: int = 3) -> float:
@@ -50,7 +42,7 @@ def run(backend: str, nsrc: int) -> dict:
     v = rng.standard_normal((nt, 3, nsrc))
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     freqs = np.linspace(100e6, 200e6, nf, endpoint=False)
-    antpos = hexagon()
+    antpos = hex_positions(4)                    # 37 antennas, 14.6 m
     a1, a2 = np.triu_indices(antpos.shape[0])
     with linlim.use_backend(backend) as xp:
         sync = (lambda: xp.cuda.Device().synchronize()) if backend == "cupy" else (lambda: None)

@@ -25,7 +25,7 @@ from .scenario import SCENARIO_DEFAULTS, Scenario, build_scenario
 from .simulate import simulate_data, uvh5_metadata
 
 __all__ = ["FIT_DEFAULTS", "FIT_OPTIONS", "start_and_priors", "fit_scenario", "run_fit",
-           "load_data"]
+           "load_data", "fit_from_config"]
 
 #: Options of the joint fit (the ``fit`` section of the fit, sample and demo configs).
 FIT_OPTIONS: dict[str, Any] = {
@@ -104,9 +104,12 @@ def load_data(path: str, sc: Scenario) -> np.ndarray:
     return vis
 
 
-def run_fit(config: dict | None = None, output: str | None = None) -> dict[str, Any]:
-    """Run the joint fit and write its files; returns a summary dict."""
-    cfg = merge_config(FIT_DEFAULTS, config or {})
+def fit_from_config(cfg: dict, defaults: dict, output: str | None
+                    ) -> tuple[pathlib.Path, Scenario, dict, dict, np.ndarray]:
+    """Shared start of ``fit`` and ``sample``: merge the config, prepare the output folder,
+    build the scenario and its data (simulated, or read from ``cfg["data"]``), fit the MAP
+    and compute the Fisher matrix there. Returns ``(out, scenario, sim, fit, F)``."""
+    cfg.update(merge_config(defaults, dict(cfg)))
     out = pathlib.Path(output or cfg["output"])
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
@@ -114,8 +117,14 @@ def run_fit(config: dict | None = None, output: str | None = None) -> dict[str, 
     sim = simulate_data(sc)
     data = sim["data"] if cfg["data"] is None else load_data(cfg["data"], sc)
     fit = fit_scenario(sc, data, cfg["fit"], beam="fit", seed=int(cfg["scenario"]["seed"]) + 1)
+    return out, sc, sim, fit, fisher_matrix(fit["post"], fit["result"].x)
+
+
+def run_fit(config: dict | None = None, output: str | None = None) -> dict[str, Any]:
+    """Run the joint fit and write its files; returns a summary dict."""
+    cfg = dict(config or {})
+    out, sc, sim, fit, F = fit_from_config(cfg, FIT_DEFAULTS, output)
     res = fit["result"]
-    F = fisher_matrix(fit["post"], res.x)
     err = np.asarray(marginal_errors(cov=fisher_covariance(F)))
     write_uvh5(out / "model.uvh5", np.asarray(fit["model"].model(res.x)), clobber=True,
                **uvh5_metadata(sc))

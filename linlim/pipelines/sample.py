@@ -8,16 +8,12 @@ corner plots of the beam parameters.
 
 from __future__ import annotations
 
-import pathlib
 from typing import Any
 
 import numpy as np
 
-from ..inference.fisher import fisher_matrix
-from ..io.config import dump_config, merge_config
-from .fit import FIT_OPTIONS, fit_scenario, load_data
-from .scenario import SCENARIO_DEFAULTS, build_scenario
-from .simulate import simulate_data
+from .fit import FIT_OPTIONS, fit_from_config
+from .scenario import SCENARIO_DEFAULTS
 
 __all__ = ["SAMPLE_DEFAULTS", "run_sample"]
 
@@ -39,16 +35,9 @@ def run_sample(config: dict | None = None, output: str | None = None) -> dict[st
     from ..inference.hmc import sample
     from ..inference.metric import fisher_metric
 
-    cfg = merge_config(SAMPLE_DEFAULTS, config or {})
-    out = pathlib.Path(output or cfg["output"])
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / "config.yaml")
-    sc = build_scenario(cfg["scenario"])
-    sim = simulate_data(sc)
-    data = sim["data"] if cfg["data"] is None else load_data(cfg["data"], sc)
-    fit = fit_scenario(sc, data, cfg["fit"], beam="fit", seed=int(cfg["scenario"]["seed"]) + 1)
+    cfg = dict(config or {})
+    out, _, sim, fit, F = fit_from_config(cfg, SAMPLE_DEFAULTS, output)
     theta_map = fit["result"].x
-    F = fisher_matrix(fit["post"], theta_map)
     h = cfg["hmc"]
     res = sample(fit["post"], num_draws=int(h["draws"]), num_warmup=int(h["warmup"]),
                  chains=int(h["chains"]), seed=int(h["seed"]), metric=fisher_metric(F),
