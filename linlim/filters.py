@@ -25,12 +25,22 @@ import numpy as np
 
 from .backend import asarray, get_xp, to_numpy, xp_of
 from .errors import InputError, ShapeError
+from .gp import (  # the GP / Wiener filter is part of the filters API
+    KERNELS,
+    FrequencyKernel,
+    WienerFilter,
+    kernel_covariance,
+    posterior_covariance,
+    wiener_matrices,
+)
 from .operators.base import LinearOperator
 from .operators.composite import LinearComposition
 from .operators.linear import FFT, Diagonal, Take
 from .operators.spaces import normalize_shape
 
 __all__ = [
+    "FrequencyKernel", "KERNELS", "kernel_covariance", "WienerFilter",
+    "wiener_matrices", "posterior_covariance",
     "TAPERS",
     "taper",
     "delays",
