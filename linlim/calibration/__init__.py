@@ -9,6 +9,7 @@
 * :mod:`.pipeline` -- :func:`calibrate_from_config` behind ``linlim calibrate``.
 """
 
+from .coupling import CouplingPowerLaw, MutualCoupling, coupling_pair_model, pair_separations
 from .fisher import (
     DegenerateCalibrationError,
     antenna_variance,
@@ -30,10 +31,26 @@ from .parameterizations import (
     phase_slope_gains,
     reim_gains,
 )
+from .redundant import (
+    RedcalProblem,
+    RedcalSolution,
+    RedundantVisibilities,
+    degeneracy_count,
+    drop_small_groups,
+    fix_degeneracies,
+    logcal,
+    redcal,
+    redcal_problem,
+    redundant_visibilities,
+)
 from .stefcal import StefcalResult, stefcal
 from .weights import clean_data, make_weights
 
 __all__ = [
+    "MutualCoupling", "CouplingPowerLaw", "coupling_pair_model", "pair_separations",
+    "RedundantVisibilities", "redundant_visibilities", "drop_small_groups", "logcal",
+    "redcal_problem", "RedcalProblem", "redcal", "RedcalSolution", "fix_degeneracies",
+    "degeneracy_count",
     "GainProduct", "di_gains", "dd_gains", "solution_index", "POL_FEEDS",
     "reim_gains", "amplitude_phase_gains", "phase_gains", "delay_gains",
     "phase_slope_gains", "bandpass_basis", "bandpass_gains", "multiply_gains",
