@@ -27,6 +27,7 @@ from .diagnostics import (
     summary,
     to_inference_data,
 )
+from .emcee_bridge import EmceeResult, emcee_log_prob, emcee_sample
 from .fisher import (
     FisherEigen,
     LowRankFisher,
@@ -66,4 +67,5 @@ __all__ = [
     "rhat", "ess_bulk", "ess_tail", "ess_mean", "ess_sd", "ess_quantile", "mcse_mean",
     "mcse_sd", "mcse_quantile", "autocovariance", "autocorrelation",
     "integrated_autocorr_time", "ebfmi", "Summary", "summary", "to_inference_data",
+    "emcee_sample", "EmceeResult", "emcee_log_prob",
 ]

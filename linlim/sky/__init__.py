@@ -41,6 +41,16 @@ from .spectra import (
     validate_freqs,
     validate_ref_freq,
 )
+from .stripe import (
+    SphericalFourierBesselBasis,
+    StripeHarmonicFreqBasis,
+    fourier_bessel_k,
+    fourier_bessel_radial,
+    stripe_degrees,
+    stripe_harmonics,
+    stripe_radial,
+    stripe_theta_range,
+)
 
 __all__ = [
     "PointSourceCatalog", "random_catalog", "angular_distance",
@@ -54,4 +64,7 @@ __all__ = [
     "HealpixFreqBasis", "SphericalHarmonicFreqBasis", "frequency_modes",
     "drift_stripe_pixels", "gaussian_random_sky", "kelvin_to_jy_per_pixel",
     "dense_coefficient_covariance",
+    "StripeHarmonicFreqBasis", "SphericalFourierBesselBasis", "stripe_harmonics",
+    "stripe_degrees", "stripe_radial", "stripe_theta_range", "fourier_bessel_k",
+    "fourier_bessel_radial",
 ]
