@@ -54,6 +54,10 @@ SCENARIO_DEFAULTS: dict[str, Any] = {
         "radius_deg": 30.0,
         "rms_mk": 5.0,             # brighter than the real signal so a short demo detects it
         "pk_slope": -2.0,
+        "basis": "grf",            # "grf": Gaussian random field with P(k) ~ k^pk_slope;
+        #                            "stripe": random stripe-harmonic x frequency-mode field
+        "lmax": 40,                # (stripe) largest angular degree
+        "nk": 24,                  # (stripe) frequency modes
     },
     "noise": {"sigma_jy": 0.005},
     "gains": {"enabled": True, "amplitude_rms": 0.05, "phase_rms_rad": 0.2},
@@ -204,7 +208,7 @@ def _signal(cfg: dict, obs: Observation, rng: np.random.Generator) -> tuple:
         return np.zeros(0), np.zeros(0), np.zeros((0, obs.freqs.size)), 0.0
     import healpy as hp
 
-    from ..sky.signal import comoving_distance, gaussian_random_sky, kelvin_to_jy_per_pixel
+    from ..sky.signal import kelvin_to_jy_per_pixel
 
     nside = int(sig["nside"])
     ra0, dec0 = _field_centre(obs)
@@ -212,20 +216,50 @@ def _signal(cfg: dict, obs: Observation, rng: np.random.Generator) -> tuple:
     pix = hp.query_disc(nside, vec, np.deg2rad(float(sig["radius_deg"])))
     theta, phi = hp.pix2ang(nside, pix)
     ra, dec = phi, np.pi / 2 - theta
+    omega = hp.nside2pixarea(nside)
+    if sig["basis"] == "stripe":
+        T = _stripe_signal(sig, ra, dec, obs.freqs, rng)
+    elif sig["basis"] == "grf":
+        T = _grf_signal(sig, ra, dec, obs.freqs, omega, rng)
+    else:
+        raise InputError(f"config scenario.signal.basis: expected 'grf' or 'stripe', "
+                         f"received {sig['basis']!r}")
+    T *= 1e-3 * float(sig["rms_mk"]) / T.std()
+    jy = kelvin_to_jy_per_pixel(ra.size, obs.freqs, omega).matvec(T)
+    return ra, dec, np.asarray(jy), float(omega)
+
+
+def _stripe_signal(sig: dict, ra: np.ndarray, dec: np.ndarray, freqs: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """A random field in the stripe-harmonic x frequency-mode basis over the declination
+    band the pixels span: coefficients ~ N(0, 1) / (1 + nu) (a red angular spectrum)."""
+    from ..sky.stripe import StripeHarmonicFreqBasis
+
+    theta = np.pi / 2 - dec
+    pad = 1e-6
+    op = StripeHarmonicFreqBasis(ra, dec, freqs, float(theta.min()) - pad,
+                                 float(theta.max()) + pad, lmax=float(sig["lmax"]),
+                                 nk=int(sig["nk"]))
+    nu = np.asarray(op.lm)[:, 0]
+    coeffs = rng.standard_normal(op.in_shape) / (1.0 + nu)[:, None]
+    return np.asarray(op.matvec(coeffs))
+
+
+def _grf_signal(sig: dict, ra: np.ndarray, dec: np.ndarray, freqs: np.ndarray, omega: float,
+                rng: np.random.Generator) -> np.ndarray:
+    """A Gaussian random field with P(k) ~ k^pk_slope sampled at the pixels (K)."""
+    from ..sky.signal import comoving_distance, gaussian_random_sky
+
     slope = float(sig["pk_slope"])
 
     def pk(k: np.ndarray) -> np.ndarray:  # K^2 Mpc^3, normalised below
         return np.where(k > 0, (np.maximum(k, 1e-3) / 0.1) ** slope, 0.0)
 
-    omega = hp.nside2pixarea(nside)
     # cells: half a pixel across, one channel deep along the line of sight
-    r = comoving_distance(obs.freqs)
+    r = comoving_distance(freqs)
     cell_los = float(np.abs(np.diff(r)).mean())
     cell_t = 0.5 * float(r.mean()) * np.sqrt(omega)
-    T = gaussian_random_sky(pk, ra, dec, obs.freqs, rng, cell_size=(cell_t, cell_t, cell_los))
-    T *= 1e-3 * float(sig["rms_mk"]) / T.std()
-    jy = kelvin_to_jy_per_pixel(ra.size, obs.freqs, omega).matvec(T)
-    return ra, dec, np.asarray(jy), float(omega)
+    return gaussian_random_sky(pk, ra, dec, freqs, rng, cell_size=(cell_t, cell_t, cell_los))
 
 
 def build_scenario(cfg: dict) -> Scenario:
