@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -33,11 +34,12 @@ def test_unknown_backend_names_the_choices() -> None:
 
 def test_environment_variable_selects_backend() -> None:
     code = "import linlim; print(linlim.get_backend())"
+    base = {"PATH": "", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={"LINLIM_BACKEND": "numpy", "PATH": ""}, check=True)
+                         env={**base, "LINLIM_BACKEND": "numpy"}, check=True)
     assert out.stdout.strip() == "numpy"
     bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={"LINLIM_BACKEND": "fortran", "PATH": ""})
+                         env={**base, "LINLIM_BACKEND": "fortran"})
     assert bad.returncode != 0 and "received 'fortran'" in bad.stderr
 
 
