@@ -14,6 +14,6 @@ fi
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 nvidia-smi -L
 python3 -c "import cupy, numpy, scipy, numba; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'numba', numba.__version__)"
-LINLIM_TEST_BACKEND=cupy timeout 420 python3 -m pytest -q -p no:cacheprovider -n 8 \
+LINLIM_TEST_BACKEND=cupy timeout 300 python3 -m pytest -q -p no:cacheprovider -n 12 -rfE \
   tests 2>&1 | tee "$OUTDIR/gpu_tests.log" | tail -25
-timeout 120 python3 benchmarks/bench_gpu.py 2>&1 | tee "$OUTDIR/gpu_bench.md"
+timeout 100 python3 benchmarks/bench_gpu.py 2>&1 | tee "$OUTDIR/gpu_bench.md"
