@@ -156,8 +156,11 @@ def test_airy_function_and_derivative_against_scipy(xp):
     xs = np.where(x == 0, 1.0, x)
     ref_a = np.where(x == 0, 1.0, 2 * j1(xs) / xs)
     ref_da = np.where(x == 0, 0.0, -2.0 * jv(2, xs) / xs)     # independent: scipy's jv
-    np.testing.assert_allclose(a, ref_a, rtol=0, atol=2e-16)
-    np.testing.assert_allclose(da, ref_da, rtol=1e-12, atol=1e-15)
+    # scipy's j1 on the CPU; CuPy's own j1 kernel differs from scipy by up to 1.7e-14
+    # (measured on an H100), far below anything a beam-parameter gradient could feel
+    atol = 2e-16 if xp is np else 5e-14
+    np.testing.assert_allclose(a, ref_a, rtol=0, atol=atol)
+    np.testing.assert_allclose(da, ref_da, rtol=1e-12, atol=max(atol, 1e-15))
     assert a[0] == 1.0 and da[0] == 0.0
     # continuity across the series switch at x = 0.1 (value and slope)
     assert abs(da[6] - da[5]) < 2e-4 and abs(da[7] - da[6]) < 2e-4

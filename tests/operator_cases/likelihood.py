@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from linlim.backend import get_xp
 from linlim.likelihood import GaussianLikelihood, GaussNewtonOperator, LogPosterior
 from linlim.operators import Exp, MatrixMult
 from linlim.priors import FiniteDifference, GaussianPrior, SmoothnessPrior
@@ -23,6 +24,6 @@ def _gauss_newton_operator(dtype, rng):
     lik = GaussianLikelihood(model, data, weights=rng.uniform(0.5, 2.0, m))
     post = LogPosterior(lik, [GaussianPrior(0.0, sigma=2.0, size=n),
                               SmoothnessPrior((n,), sigma=0.5)])
-    theta = 0.3 * rng.standard_normal(n)
+    theta = get_xp().asarray(0.3 * rng.standard_normal(n))   # on the backend under test
     return post.linearize_gn(theta), theta
 
