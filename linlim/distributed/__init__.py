@@ -5,5 +5,15 @@ linlim runs in-process.
 """
 
 from .posterior import DistributedLogPosterior, chunk_call, resident_chunks
+from .simulate import (
+    ChunkedSimulation,
+    plan_chunks,
+    point_source_simulation,
+    scenario_simulation,
+    simulate_chunk,
+    simulate_uvh5,
+)
 
-__all__ = ["DistributedLogPosterior", "chunk_call", "resident_chunks"]
+__all__ = ["DistributedLogPosterior", "chunk_call", "resident_chunks", "ChunkedSimulation",
+           "plan_chunks", "point_source_simulation", "scenario_simulation", "simulate_chunk",
+           "simulate_uvh5"]

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..backend import asarray, to_numpy
 from ..errors import InputError
 from ..operators.base import LinearOperator
 
@@ -64,13 +65,25 @@ def chunk_call(builder: Callable, description: Any, index: int, method: str,
         chunk = _RESIDENT[key] = builder(description, index)
     if method == "size":
         return int(chunk.size)
+    xp = getattr(chunk, "xp", np)
+    if xp is not np:  # a GPU chunk: the driver sends and receives NumPy arrays
+        args = tuple(asarray(a, xp) if isinstance(a, np.ndarray) else a for a in args)
     if method == "gn_product_cached":
         token, theta, v = args
         cached = _LINEARIZED.get(key)
         if cached is None or cached[0] != token:
             cached = _LINEARIZED[key] = (token, chunk.linearize_gn(theta))
-        return cached[1].matvec(v)
-    return getattr(chunk, method)(*args)
+        return _to_host(cached[1].matvec(v))
+    return _to_host(getattr(chunk, method)(*args))
+
+
+def _to_host(result: Any) -> Any:
+    """Results as NumPy (and tuples of them), whatever device the chunk computed on."""
+    if isinstance(result, tuple):
+        return tuple(_to_host(r) for r in result)
+    if isinstance(result, (int, float)):
+        return result
+    return to_numpy(result)
 
 
 class DistributedLogPosterior:

@@ -1,0 +1,548 @@
+"""Distributed simulation: (time, frequency) chunks as Dask tasks, written to one uvh5 file.
+
+A simulation is described by a :class:`ChunkedSimulation`: a *chunk builder* (a top-level
+function ``builder(description, times, freqs) -> V`` that rebuilds everything it needs from
+a small picklable ``description`` and returns the noise-free visibilities of one block of
+times and channels), the description itself, the file metadata, and the noise level and
+seed. :func:`simulate_uvh5` splits the (Ntimes, Nfreq) plane into blocks, runs one task per
+block on a ``distributed.Client`` and writes each block into a single uvh5 file as soon as
+it arrives (pyuvdata's partial writes: ``initialize_uvh5_file`` on a metadata-only
+``UVData``, then ``write_uvh5_part`` per block), so the driver never holds more than a
+few blocks of visibilities.
+
+Two builders are provided:
+
+* :func:`scenario_simulation`: the synthetic scenario of :mod:`linlim.pipelines.scenario`
+  (foregrounds and 21 cm signal through the true chromatic beam and gains, as
+  :func:`linlim.pipelines.simulate.simulate_data`), from its config dict;
+* :func:`point_source_simulation`: point sources with given spectra through an analytic
+  Airy beam of a given dish diameter.
+
+Reproducibility: a block's visibilities depend only on the description and the block;
+its noise is drawn from ``numpy.random.default_rng([seed, index])`` with ``index`` the
+block's position in the chunk plan. The file is therefore independent of the number of
+workers, of the order in which blocks finish and of retried tasks; it depends on the chunk
+plan only through the noise realisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..backend import to_numpy
+from ..errors import InputError, ShapeError
+
+__all__ = ["ChunkedSimulation", "plan_chunks", "simulate_chunk", "simulate_uvh5",
+           "scenario_simulation", "scenario_chunk", "point_source_simulation",
+           "point_source_chunk", "SCENARIO_COMPONENTS"]
+
+#: What :func:`scenario_chunk` can simulate (see :func:`linlim.pipelines.simulate.simulate_data`).
+SCENARIO_COMPONENTS = ("data", "foregrounds", "signal", "sky_model")
+
+# worker-local cache of built scenarios: digest of the config -> Scenario
+_SCENARIOS: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class ChunkedSimulation:
+    """A simulation that any worker can compute block by block.
+
+    Attributes
+    ----------
+    builder : callable
+        ``builder(description, times, freqs) -> V`` with ``times``, ``freqs`` slices of the
+        time and frequency axes and ``V`` the noise-free visibilities (Nt_chunk, Nf_chunk,
+        Nbl) complex128 in Jy. A top-level (importable) function.
+    description : picklable
+        Small description the builder rebuilds its inputs from (a config dict, source
+        arrays, file paths). Shipped with every task.
+    metadata : dict
+        File metadata, the keyword arguments of :func:`linlim.io.uvdata.vis_to_uvdata`
+        other than ``vis``: ``antpos`` (Nant, 3) ENU m, ``freqs`` (Nfreq,) Hz,
+        ``times_jd`` (Ntimes,), ``ant1``, ``ant2`` (Nbl,) antenna indices,
+        ``telescope_loc`` (EarthLocation); optional ``antenna_diameter``.
+    sigma : float
+        Noise rms per complex visibility in Jy (``E|n|^2 = sigma^2``); 0 for none.
+    seed : int
+        Seed of the noise; block ``i`` uses ``default_rng([seed, i])``.
+    """
+
+    builder: Callable[[Any, slice, slice], np.ndarray]
+    description: Any
+    metadata: dict = field(repr=False)
+    sigma: float = 0.0
+    seed: int = 0
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Visibility shape (Ntimes, Nfreq, Nbl)."""
+        m = self.metadata
+        return (np.size(m["times_jd"]), np.size(m["freqs"]), np.size(m["ant1"]))
+
+
+def plan_chunks(ntimes: int, nfreqs: int, time_chunk: int | None = None,
+                freq_chunk: int | None = None) -> list[tuple[slice, slice]]:
+    """Blocks of ``time_chunk`` times by ``freq_chunk`` channels, time-major.
+
+    Parameters
+    ----------
+    ntimes, nfreqs : int
+        Size of the time and frequency axes.
+    time_chunk, freq_chunk : int, optional
+        Block size along each axis (default: the whole axis); the last block of an axis
+        may be shorter.
+
+    Returns
+    -------
+    list of (slice, slice)
+        ``(times, freqs)`` of each block; block ``i`` is the ``i``-th entry.
+
+    Examples
+    --------
+    >>> plan_chunks(3, 4, time_chunk=2, freq_chunk=4)
+    [(slice(0, 2, None), slice(0, 4, None)), (slice(2, 3, None), slice(0, 4, None))]
+    """
+    def axis(n: int, step: int | None, name: str) -> list[slice]:
+        step = n if step is None else step
+        if int(step) != step or step < 1:
+            raise InputError(f"plan_chunks: {name} must be a positive integer, received "
+                             f"{step!r}")
+        return [slice(i, min(i + int(step), n)) for i in range(0, n, int(step))]
+
+    if ntimes < 1 or nfreqs < 1:
+        raise InputError(f"plan_chunks: expected ntimes, nfreqs >= 1, received {ntimes}, "
+                         f"{nfreqs}")
+    return [(t, f) for t in axis(ntimes, time_chunk, "time_chunk")
+            for f in axis(nfreqs, freq_chunk, "freq_chunk")]
+
+
+def simulate_chunk(builder: Callable, description: Any, times: slice, freqs: slice,
+                   sigma: float = 0.0, seed: int = 0, index: int = 0) -> np.ndarray:
+    """Visibilities of one block, with noise: the task that workers run.
+
+    Parameters
+    ----------
+    builder, description
+        As in :class:`ChunkedSimulation`.
+    times, freqs : slice
+        The block.
+    sigma : float
+        Noise rms per complex visibility (Jy); 0 adds none.
+    seed, index : int
+        The noise is ``sigma / sqrt(2) (a + i b)`` with ``a``, ``b`` standard normal from
+        ``numpy.random.default_rng([seed, index])``.
+
+    Returns
+    -------
+    numpy.ndarray, (Nt_chunk, Nf_chunk, Nbl) complex128
+    """
+    vis = np.asarray(to_numpy(builder(description, times, freqs)), dtype=np.complex128)
+    nt = len(range(*times.indices(10**12)))
+    nf = len(range(*freqs.indices(10**12)))
+    if vis.ndim != 3 or vis.shape[:2] != (nt, nf):
+        raise ShapeError(f"simulate_chunk: builder {getattr(builder, '__name__', builder)!r} "
+                         f"returned shape {vis.shape}, expected ({nt}, {nf}, Nbl)")
+    if sigma:
+        rng = np.random.default_rng([int(seed), int(index)])
+        vis += (float(sigma) / np.sqrt(2)) * (rng.standard_normal(vis.shape)
+                                              + 1j * rng.standard_normal(vis.shape))
+    return vis
+
+
+# --------------------------------------------------------------------------- the driver
+
+def _metadata_uvdata(meta: dict, history: str) -> Any:
+    """A metadata-only ``UVData`` laid out as :func:`linlim.io.uvdata.vis_to_uvdata`
+    lays out its objects (time-major baseline-times, one ``xx`` polarisation)."""
+    from pyuvdata import Telescope, UVData
+    from pyuvdata.utils import ECEF_from_ENU
+
+    from ..io.uvdata import DEFAULT_POL_CONVENTION
+
+    loc = meta["telescope_loc"]
+    antpos = np.asarray(meta["antpos"], dtype=np.float64)
+    freqs = np.asarray(meta["freqs"], dtype=np.float64).ravel()
+    times = np.asarray(meta["times_jd"], dtype=np.float64).ravel()
+    ant1 = np.asarray(meta["ant1"], dtype=np.int64).ravel()
+    ant2 = np.asarray(meta["ant2"], dtype=np.int64).ravel()
+    na = antpos.shape[0]
+    numbers = np.arange(na)
+    rel_ecef = ECEF_from_ENU(antpos, center_loc=loc) - np.array(
+        [loc.x.to_value("m"), loc.y.to_value("m"), loc.z.to_value("m")])
+    tel = Telescope.new(location=loc, name="linlim", instrument="linlim",
+                        antenna_positions={int(n): p for n, p in zip(numbers, rel_ecef)},
+                        antenna_names=[f"ant{n}" for n in numbers], antenna_numbers=numbers,
+                        antenna_diameters=np.full(na, float(meta.get("antenna_diameter", 14.0))))
+    if tel.feed_array is None:  # as pyuvdata fills them for a full object
+        tel.set_feeds_from_x_orientation("east", feeds=["x"])
+        tel.mount_type = ["fixed"] * na
+    itime = float(np.median(np.diff(times))) * 86400.0 if times.size > 1 else 1.0
+    cw = float(np.median(np.diff(freqs))) if freqs.size > 1 else 1.0
+    uv = UVData.new(freq_array=freqs, polarization_array=np.array([-5]), times=times,
+                    telescope=tel, antpairs=list(zip(ant1.tolist(), ant2.tolist())),
+                    do_blt_outer=True, integration_time=itime, channel_width=cw,
+                    vis_units="Jy", time_axis_faster_than_bls=False, history=history)
+    uv.history = history   # without new()'s time stamp: same inputs, same file
+    uv.pol_convention = DEFAULT_POL_CONVENTION
+    uv.check()
+    return uv
+
+
+def _completed_in_order_of_arrival(client: Any, sim: ChunkedSimulation,
+                                   plan: list[tuple[slice, slice]], retries: int,
+                                   max_in_flight: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Submit the blocks, at most ``max_in_flight`` at a time, and yield
+    ``(index, vis)`` as each finishes (its future is released once yielded)."""
+    from distributed import as_completed
+
+    index: dict[str, int] = {}
+
+    def submit(i: int) -> Any:
+        t, f = plan[i]
+        fut = client.submit(simulate_chunk, sim.builder, sim.description, t, f, sim.sigma,
+                            sim.seed, i, retries=retries, pure=False,
+                            key=f"linlim-simulate-{i}-{os.urandom(6).hex()}")
+        index[fut.key] = i
+        return fut
+
+    queue = iter(range(len(plan)))
+    done = as_completed([submit(i) for _, i in zip(range(max_in_flight), queue)])
+    for fut in done:
+        vis = fut.result()
+        i = index.pop(fut.key)
+        fut.release()
+        nxt = next(queue, None)
+        if nxt is not None:
+            done.add(submit(nxt))
+        yield i, vis
+
+
+def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: Any = None,
+                  time_chunk: int | None = None, freq_chunk: int | None = None,
+                  n_workers: int = 2, retries: int = 3, max_in_flight: int | None = None,
+                  clobber: bool = False, history: str = "simulated with linlim (distributed)",
+                  ) -> str:
+    """Simulate block by block on a Dask cluster and write one uvh5 file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Output uvh5 file.
+    sim : ChunkedSimulation
+        What to simulate (see :func:`scenario_simulation`, :func:`point_source_simulation`).
+    client : distributed.Client, None or "serial"
+        The cluster. ``None`` starts a ``LocalCluster`` of ``n_workers`` single-threaded
+        worker processes for this call and closes it afterwards; ``"serial"`` computes the
+        blocks one after the other in this process, without Dask (the reference the
+        distributed result equals bit for bit).
+    time_chunk, freq_chunk : int, optional
+        Block size in times and channels (default: whole axes, i.e. one block).
+    n_workers : int
+        Workers of the ``LocalCluster`` started when ``client`` is None.
+    retries : int
+        Times a failed block (e.g. its worker died) is rerun.
+    max_in_flight : int, optional
+        Blocks submitted but not yet written (default: twice the number of workers), which
+        bounds the memory held by the cluster.
+    clobber : bool
+        Overwrite an existing file.
+    history : str
+        History string of the file.
+
+    Returns
+    -------
+    str
+        The path written. The file holds (Ntimes * Nbl, Nfreq, 1) ``xx`` visibilities in Jy,
+        baseline-times time-major, ``pol_convention="sum"``, like
+        :func:`linlim.io.uvdata.write_uvh5`.
+
+    Notes
+    -----
+    The driver holds the metadata and, at any time, the block being written: blocks are
+    gathered one at a time as they complete (``distributed.as_completed``) and written with
+    ``UVData.write_uvh5_part`` at their ``(blt, freq)`` indices, so the order of arrival
+    does not matter. A killed worker's block is recomputed elsewhere from its description.
+    """
+    path = os.fspath(path)
+    if os.path.exists(path) and not clobber:
+        raise InputError(f"simulate_uvh5: path {path!r} exists; pass clobber=True")
+    nt, nf, nbl = sim.shape
+    plan = plan_chunks(nt, nf, time_chunk, freq_chunk)
+    uv = _metadata_uvdata(sim.metadata, history)
+    if os.path.exists(path):
+        os.remove(path)
+    uv.initialize_uvh5_file(path)
+    flags_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def write(i: int, vis: np.ndarray) -> None:
+        t, f = plan[i]
+        if vis.shape[2] != nbl:
+            raise ShapeError(f"simulate_uvh5: block {i} has {vis.shape[2]} baselines, the "
+                             f"metadata {nbl}")
+        data = np.transpose(vis, (0, 2, 1)).reshape(-1, vis.shape[1], 1)
+        if data.shape not in flags_cache:
+            flags_cache[data.shape] = (np.zeros(data.shape, bool), np.ones(data.shape))
+        flags, nsamples = flags_cache[data.shape]
+        uv.write_uvh5_part(path, data_array=data, flag_array=flags, nsample_array=nsamples,
+                           blt_inds=np.arange(t.start * nbl, t.stop * nbl),
+                           freq_chans=np.arange(f.start, f.stop), check_header=False,
+                           run_check_acceptability=False)
+
+    if isinstance(client, str):
+        if client != "serial":
+            raise InputError(f"simulate_uvh5: client must be a distributed.Client, None or "
+                             f"'serial', received {client!r}")
+        for i, (t, f) in enumerate(plan):
+            write(i, simulate_chunk(sim.builder, sim.description, t, f, sim.sigma, sim.seed, i))
+        return path
+
+    own = client is None
+    cluster = None
+    if own:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise InputError("simulate_uvh5: client=None needs dask.distributed (install "
+                             "'linlim[dist]'), or pass client='serial'") from err
+        cluster = LocalCluster(n_workers=int(n_workers), threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        nworkers = max(1, len(client.scheduler_info()["workers"]))
+        limit = 2 * nworkers if max_in_flight is None else int(max_in_flight)
+        if limit < 1:
+            raise InputError(f"simulate_uvh5: max_in_flight must be >= 1, received {limit}")
+        for i, vis in _completed_in_order_of_arrival(client, sim, plan, retries, limit):
+            write(i, vis)
+    finally:
+        if own:
+            client.close()
+            cluster.close()
+    return path
+
+
+# --------------------------------------------------------------------------- builders
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha1(pickle.dumps(obj)).hexdigest()
+
+
+def _scenario(cfg: dict) -> Any:
+    """The scenario of ``cfg``, built once per process (its draws are seeded by the
+    config, so every worker builds the same one)."""
+    from ..pipelines.scenario import build_scenario
+
+    key = _digest(cfg)
+    sc = _SCENARIOS.get(key)
+    if sc is None:
+        sc = _SCENARIOS[key] = build_scenario(cfg)
+    return sc
+
+
+def scenario_chunk(description: dict, times: slice, freqs: slice) -> np.ndarray:
+    """Noise-free visibilities of a synthetic scenario on a block of times and channels.
+
+    Parameters
+    ----------
+    description : dict
+        ``{"scenario": <scenario config, complete>, "component": one of
+        SCENARIO_COMPONENTS}``.
+    times, freqs : slice
+
+    Returns
+    -------
+    numpy.ndarray, (Nt_chunk, Nf_chunk, Nbl) complex128, Jy
+        ``"foregrounds"``: the point sources through the true beam and gains;
+        ``"signal"``: the 21 cm signal through the same; ``"data"``: their sum (noise is
+        added by :func:`simulate_chunk`); ``"sky_model"``: the foregrounds without gains.
+
+    Notes
+    -----
+    The block is simulated on the sub-band and sub-times with the full band's reference
+    frequency and ripple, so it equals the corresponding block of
+    :func:`linlim.pipelines.simulate.simulate_data` to rounding (the phasor recurrence
+    restarts at the block's first channel).
+    """
+    from ..pipelines.joint import beam_values, build_joint_model
+    from ..pipelines.scenario import Observation
+    from ..rime.operator import RIMEIntensity
+
+    component = description.get("component", "data")
+    if component not in SCENARIO_COMPONENTS:
+        raise InputError(f"scenario_chunk: component must be one of {SCENARIO_COMPONENTS}, "
+                         f"received {component!r}")
+    sc = _scenario(description["scenario"])
+    full = sc.obs
+    obs = Observation(full.layout, full.site, full.antpos, full.ant1, full.ant2,
+                      full.freqs[freqs], full.times_jd[times])
+    gains = sc.gains
+    out = np.zeros(obs.shape, dtype=np.complex128)
+    if component in ("data", "foregrounds", "sky_model"):
+        cat = sc.catalog
+        with_gains = gains is not None and component != "sky_model"
+        model = build_joint_model(obs, cat.ra, cat.dec, sc.ref_freq, sc.ripple_delay,
+                                  fit_gains=with_gains)
+        values = {"fg_logflux": np.log(cat.flux), "fg_index": cat.spectral_index,
+                  "beam": sc.beam_params}
+        if with_gains:
+            values["gains"] = np.stack([np.log(np.abs(gains)),
+                                        np.angle(gains)]).reshape(2, -1, 1, 1)
+        out += to_numpy(model.model(model.params.pack(values)))
+    if component in ("data", "signal") and sc.signal_ra.size:
+        enu, az, za = obs.directions(sc.signal_ra, sc.signal_dec)
+        A = beam_values(obs, az, za, sc.ref_freq, sc.ripple_delay, sc.beam_params)
+        K = RIMEIntensity(enu, obs.antpos, obs.freqs, obs.ant1, obs.ant2, beam=A)
+        sig = to_numpy(K.matvec(np.ascontiguousarray(sc.signal_jy[:, freqs])))
+        if gains is not None:
+            sig = sig * (gains[obs.ant1] * np.conj(gains[obs.ant2]))
+        out += sig
+    return out
+
+
+def scenario_simulation(config: dict | None = None, component: str = "data", *,
+                        noise: bool | None = None, seed: int | None = None
+                        ) -> ChunkedSimulation:
+    """A :class:`ChunkedSimulation` of the synthetic scenario of a config.
+
+    Parameters
+    ----------
+    config : dict, optional
+        The ``scenario`` config section (merged into
+        :data:`linlim.pipelines.scenario.SCENARIO_DEFAULTS`).
+    component : {"data", "foregrounds", "signal", "sky_model"}
+        What to simulate (see :func:`scenario_chunk`).
+    noise : bool, optional
+        Add thermal noise of the config's ``noise.sigma_jy`` (default: only for ``"data"``).
+    seed : int, optional
+        Noise seed (default: the config's ``seed``).
+
+    Notes
+    -----
+    The noise is drawn per block (see the module docstring), so it is a different
+    realisation from :func:`linlim.pipelines.simulate.simulate_data`'s; the noise-free
+    part agrees with it to rounding.
+    """
+    from ..io.config import merge_config
+    from ..pipelines.scenario import SCENARIO_DEFAULTS
+
+    cfg = merge_config(SCENARIO_DEFAULTS, config or {})
+    if component not in SCENARIO_COMPONENTS:
+        raise InputError(f"scenario_simulation: component must be one of "
+                         f"{SCENARIO_COMPONENTS}, received {component!r}")
+    sc = _scenario(cfg)
+    obs = sc.obs
+    meta = dict(antpos=obs.antpos, freqs=obs.freqs, times_jd=obs.times_jd, ant1=obs.ant1,
+                ant2=obs.ant2, telescope_loc=obs.site)
+    with_noise = component == "data" if noise is None else bool(noise)
+    return ChunkedSimulation(scenario_chunk, {"scenario": cfg, "component": component},
+                             meta, sc.sigma if with_noise else 0.0,
+                             int(cfg["seed"]) if seed is None else int(seed))
+
+
+def point_source_chunk(description: dict, times: slice, freqs: slice) -> np.ndarray:
+    """Noise-free visibilities of point sources through an Airy beam on one block.
+
+    Parameters
+    ----------
+    description : dict
+        As built by :func:`point_source_simulation`.
+    times, freqs : slice
+
+    Returns
+    -------
+    numpy.ndarray, (Nt_chunk, Nf_chunk, Nbl) complex128, Jy
+
+    Notes
+    -----
+    ``V_ij = sum_s 0.5 A(s)^2 S_s(nu) exp(2 pi i nu (x_j - x_i) . s_hat / c)`` with
+    ``A = 2 J1(x)/x`` of the dish diameter (:class:`linlim.beam.AiryBeam`), source
+    directions from astropy per time (``method="precise"``). Runs on the active backend
+    (``LINLIM_BACKEND``) and returns NumPy.
+    """
+    from ..backend import get_xp
+    from ..beam.analytic import AiryBeam
+    from ..rime.operator import RIMEIntensity
+    from ..telescope.coordinates import enu_to_az_za, source_enu
+
+    xp = get_xp()
+    f = np.asarray(description["freqs"], dtype=np.float64)[freqs]
+    t = np.asarray(description["times_jd"], dtype=np.float64)[times]
+    enu = source_enu(description["ra"], description["dec"], t, description["site"],
+                     method="precise")
+    az, za = enu_to_az_za(enu, axis=1, orientation="uvbeam")
+    nt, _, ns = enu.shape
+    beam = AiryBeam(np.asarray(az).ravel(), np.asarray(za).ravel(), f,
+                    diameter=float(description["diameter"]), xp=xp)
+    A = beam.evaluate().reshape(1, nt, ns, f.size)
+    K = RIMEIntensity(enu, description["antpos"], f, description["ant1"], description["ant2"],
+                      beam=A, xp=xp)
+    flux = np.ascontiguousarray(np.asarray(description["fluxes"], dtype=np.float64)[:, freqs])
+    return to_numpy(K.matvec(xp.asarray(flux)))
+
+
+def point_source_simulation(antpos: Any, fluxes: Any, ra: Any, dec: Any, freqs: Any,
+                            times_jd: Any, site: Any, *, diameter: float = 14.0,
+                            ant1: Any = None, ant2: Any = None, sigma: float = 0.0,
+                            seed: int = 0) -> ChunkedSimulation:
+    """A :class:`ChunkedSimulation` of point sources through an Airy beam.
+
+    Parameters
+    ----------
+    antpos : array_like (Nant, 3)
+        ENU antenna positions, metres.
+    fluxes : array_like (Nsrc, Nfreq)
+        Stokes I flux densities, Jy.
+    ra, dec : array_like (Nsrc,)
+        ICRS coordinates, radians.
+    freqs : array_like (Nfreq,), Hz
+    times_jd : array_like (Ntimes,), JD (UTC)
+    site : str, EarthLocation or (lat_deg, lon_deg, height_m)
+        Array centre (see :func:`linlim.telescope.site.get_site`).
+    diameter : float
+        Airy dish diameter, metres (achromatic).
+    ant1, ant2 : array_like (Nbl,), optional
+        Antenna indices of the baselines (default: the cross-correlations ``i < j``).
+    sigma : float
+        Noise rms per complex visibility (Jy).
+    seed : int
+        Noise seed.
+
+    Notes
+    -----
+    The arrays travel with every task: fine for up to ~1e5 sources; beyond, write a builder
+    that reads the catalogue from a file named in its description.
+    """
+    from ..telescope.site import get_site
+
+    antpos = np.asarray(antpos, dtype=np.float64)
+    if antpos.ndim != 2 or antpos.shape[1] != 3:
+        raise ShapeError(f"antpos: expected shape (Nant, 3), received {antpos.shape}")
+    ra = np.asarray(ra, dtype=np.float64).ravel()
+    dec = np.asarray(dec, dtype=np.float64).ravel()
+    freqs = np.asarray(freqs, dtype=np.float64).ravel()
+    times_jd = np.asarray(times_jd, dtype=np.float64).ravel()
+    fluxes = np.asarray(fluxes, dtype=np.float64)
+    if fluxes.shape != (ra.size, freqs.size) or dec.size != ra.size:
+        raise ShapeError(f"fluxes: expected shape ({ra.size}, {freqs.size}) (Nsrc, Nfreq) "
+                         f"with dec ({ra.size},), received {fluxes.shape} and {dec.shape}")
+    if not diameter > 0:
+        raise InputError(f"diameter: expected > 0 m, received {diameter!r}")
+    if not sigma >= 0:
+        raise InputError(f"sigma: expected >= 0 Jy, received {sigma!r}")
+    if ant1 is None or ant2 is None:
+        ant1, ant2 = np.triu_indices(antpos.shape[0], 1)
+    ant1 = np.asarray(ant1, dtype=np.int64).ravel()
+    ant2 = np.asarray(ant2, dtype=np.int64).ravel()
+    loc = get_site(site)
+    desc = dict(antpos=antpos, fluxes=fluxes, ra=ra, dec=dec, freqs=freqs, times_jd=times_jd,
+                site=(loc.lat.deg, loc.lon.deg, loc.height.to_value("m")),
+                diameter=float(diameter), ant1=ant1, ant2=ant2)
+    meta = dict(antpos=antpos, freqs=freqs, times_jd=times_jd, ant1=ant1, ant2=ant2,
+                telescope_loc=loc, antenna_diameter=float(diameter))
+    return ChunkedSimulation(point_source_chunk, desc, meta, float(sigma), int(seed))
