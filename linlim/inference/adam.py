@@ -14,6 +14,7 @@ from .optimize import (
     OptimizeResult,
     Progress,
     call_callback,
+    finish,
     load_resume,
 )
 
@@ -123,8 +124,6 @@ def adam(fun: Any, x0: Any, *, lr: float | Callable[[int], float] = 1e-3, beta1:
                 break
     finally:
         bar.close()
-    if plan.path is not None:
-        plan.save(state_dict(), hist)
-    return OptimizeResult(x, f, g, status == 0, status, message, it, obj.nfev, obj.ngev,
-                          obj.njvp, obj.nvjp, "adam", hist.arrays())
+    return finish(plan, state_dict(), hist, x, f, g, status, message, it, obj,
+                  "adam")
 

@@ -38,6 +38,7 @@ from .optimize import (
     OptimizeResult,
     Progress,
     call_callback,
+    finish,
     load_resume,
 )
 
@@ -266,10 +267,8 @@ def gauss_newton(post: Any, theta0: Any, *, maxiter: int = 50, solver: str = "cg
                 break
     finally:
         bar.close()
-    if plan.path is not None:
-        plan.save(state_dict(), hist)
-    return OptimizeResult(theta, f, grad, status == 0, status, message, it, obj.nfev, obj.ngev,
-                          obj.njvp, obj.nvjp, "gauss_newton", hist.arrays())
+    return finish(plan, state_dict(), hist, theta, f, grad, status, message, it, obj,
+                  "gauss_newton")
 
 
 def levenberg_marquardt(post: Any, theta0: Any, *, maxiter: int = 100, solver: str = "cg",
@@ -395,7 +394,5 @@ def levenberg_marquardt(post: Any, theta0: Any, *, maxiter: int = 100, solver: s
                 break
     finally:
         bar.close()
-    if plan.path is not None:
-        plan.save(state_dict(), hist)
-    return OptimizeResult(theta, f, grad, status == 0, status, message, it, obj.nfev, obj.ngev,
-                          obj.njvp, obj.nvjp, "levenberg_marquardt", hist.arrays())
+    return finish(plan, state_dict(), hist, theta, f, grad, status, message, it, obj,
+                  "levenberg_marquardt")

@@ -44,6 +44,7 @@ from .optimize import (
     OptimizeResult,
     Progress,
     call_callback,
+    finish,
     load_resume,
 )
 
@@ -611,7 +612,5 @@ def lbfgs(fun: Any, x0: Any, *, bounds: Any = None, m: int = 10, maxiter: int = 
                 status, message = 1, "maximum number of function evaluations reached"
     finally:
         bar.close()
-    if plan.path is not None:
-        plan.save(state_dict(), hist)
-    return OptimizeResult(x, f, g, status == 0, status, message, it, obj.nfev, obj.ngev,
-                          obj.njvp, obj.nvjp, "lbfgs", hist.arrays())
+    return finish(plan, state_dict(), hist, x, f, g, status, message, it, obj,
+                  "lbfgs")

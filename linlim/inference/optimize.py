@@ -220,3 +220,13 @@ def load_resume(resume: Any, method: str) -> tuple[dict, dict] | None:
 def call_callback(callback: Callable | None, x: Any, it: int, loss: float) -> bool:
     """Call ``callback(x, iteration, loss)``; a True return stops the optimiser."""
     return bool(callback(x, it, loss)) if callback is not None else False
+
+
+def finish(plan: CheckpointPlan, state: dict, hist: History, x: Any, f: float, g: Any,
+           status: int, message: str, it: int, obj: Objective, method: str) -> OptimizeResult:
+    """Common end of every optimiser: write the final checkpoint (if checkpointing) and
+    assemble the :class:`OptimizeResult` from the objective's counters and the history."""
+    if plan.path is not None:
+        plan.save(state, hist)
+    return OptimizeResult(x, f, g, status == 0, status, message, it, obj.nfev, obj.ngev,
+                          obj.njvp, obj.nvjp, method, hist.arrays())
