@@ -262,3 +262,19 @@ def test_input_errors(rng):
     op = RIME(enu, antpos, [1e8], [0], [1])
     with pytest.raises(ShapeError):
         op((np.ones((4, 2)), np.ones((1, 2, 4, 1))))
+
+
+def test_simulate_vis_accepts_linlim_beams(small_problem):
+    """A linlim AiryBeam gives the same visibilities as pyuvdata's AiryBeam (identical
+    beams: matvis' |A_i||A_j| equals linlim's A_i A_j)."""
+    from pyuvdata.analytic_beam import AiryBeam
+
+    from linlim.beam import AiryBeam as LinlimAiry
+
+    p = small_problem
+    ants = {i: x for i, x in enumerate(p["antpos"])}
+    args = (p["flux"], p["ra"], p["dec"], p["freqs"], p["times"])
+    ref = simulate_vis(ants, *args, [AiryBeam(diameter=14.0)], p["loc"])
+    lin = LinlimAiry(np.zeros(1), np.zeros(1), p["freqs"], diameter=14.0)
+    V = simulate_vis(ants, *args, [lin], p["loc"])
+    assert np.abs(V - ref).max() <= 1e-10 * np.abs(ref).max()

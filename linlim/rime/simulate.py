@@ -50,14 +50,38 @@ def _prepare_beam(beam: Any, polarized: bool, use_feed: str) -> Any:
     return bi
 
 
+def _is_linlim_beam(beam: Any) -> bool:
+    return callable(getattr(beam, "at", None)) and callable(getattr(beam, "evaluate", None))
+
+
+def _linlim_beam_values(beam: Any, enu: np.ndarray, freqs: np.ndarray,
+                        polarized: bool) -> np.ndarray:
+    """Values of a linlim beam (``linlim.beam``) at every source and time:
+    (Nb, Ntimes, Nsrc, Nfreq), or (Nb, 2, 2, Ntimes, Nsrc, Nfreq) Jones when polarised
+    (zero below the horizon, as the linlim beams define)."""
+    from ..backend import to_numpy
+    from ..telescope.coordinates import enu_to_az_za
+
+    nt, _, ns = enu.shape
+    az, za = enu_to_az_za(enu, axis=1, orientation="uvbeam")
+    b = beam.at(np.ravel(az), np.ravel(za), freqs)
+    vals = np.asarray(to_numpy(b.jones() if polarized else b.evaluate()))
+    return vals.reshape(vals.shape[:-2] + (nt, ns, freqs.size))
+
+
 def evaluate_beams(beams: Sequence[Any], enu: np.ndarray, freqs: np.ndarray, *,
                    polarized: bool = False, use_feed: str = "x",
                    spline_opts: dict | None = None) -> np.ndarray:
-    """Evaluate pyuvdata beams at the sources above the horizon, as matvis does.
+    """Evaluate beams at the sources above the horizon, as matvis does.
+
+    pyuvdata beams go through ``BeamInterface.compute_response`` exactly as in matvis; a
+    linlim beam (:mod:`linlim.beam`, e.g. ``AiryBeam``) is evaluated at its default
+    parameters and contributes its ``Nbeam`` beams in order.
 
     Parameters
     ----------
-    beams : sequence of pyuvdata beams (AnalyticBeam, UVBeam or BeamInterface)
+    beams : sequence of pyuvdata beams (AnalyticBeam, UVBeam or BeamInterface) or linlim
+        beams
     enu : array, shape (Ntimes, 3, Nsrc), float64
     freqs : array, shape (Nfreq,), Hz
     polarized : bool
@@ -78,6 +102,12 @@ def evaluate_beams(beams: Sequence[Any], enu: np.ndarray, freqs: np.ndarray, *,
     Azimuth in the UVBeam convention (east = 0, north = 90 deg) and zenith angle from the
     direction cosines exactly as ``matvis.coordinates.enu_to_az_za(orientation="uvbeam")``.
     """
+    if any(_is_linlim_beam(b) for b in beams):
+        parts = [_linlim_beam_values(b, enu, freqs, polarized) if _is_linlim_beam(b) else
+                 evaluate_beams([b], enu, freqs, polarized=polarized, use_feed=use_feed,
+                                spline_opts=spline_opts) for b in beams]
+        dtype = np.complex128 if polarized else np.result_type(*parts)
+        return np.concatenate([p.astype(dtype) for p in parts], axis=0)
     nt, _, ns = enu.shape
     nf = freqs.size
     prepared = [_prepare_beam(b, polarized, use_feed) for b in beams]
@@ -125,10 +155,12 @@ def simulate_vis(ants: Any, fluxes: Any, ra: Any, dec: Any, freqs: Any, times: A
         Frequencies in Hz.
     times : astropy.time.Time, shape (Ntimes,)
         Observation times.
-    beams : pyuvdata beam or sequence of them
+    beams : pyuvdata or linlim beam, or sequence of them
         ``AiryBeam``, ``GaussianBeam``, ``UVBeam`` or ``BeamInterface`` objects, one per
         distinct beam (see ``beam_idx``), evaluated through ``BeamInterface`` exactly as
-        matvis does; or an array of beam values already shaped for :class:`RIME`
+        matvis does; linlim beams (``linlim.beam.AiryBeam(...)`` etc., at their default
+        parameters; a per-antenna one counts as its ``Nbeam`` beams); or an array of beam
+        values already shaped for :class:`RIME`
         ((Nbeam, Ntimes, Nsrc, Nfreq), or with (2, 2) feed/axis after Nbeam).
     telescope_loc : astropy.coordinates.EarthLocation
         Array centre.
@@ -190,7 +222,7 @@ def simulate_vis(ants: Any, fluxes: Any, ra: Any, dec: Any, freqs: Any, times: A
         blist = list(beams) if isinstance(beams, (list, tuple)) else [beams]
         A = evaluate_beams(blist, enu, freqs, polarized=polarized, use_feed=use_feed,
                            spline_opts=beam_spline_opts)
-        nbeam = len(blist)
+        nbeam = A.shape[0]
     if beam_idx is None:
         if nbeam not in (1, na):
             raise InputError(f"beam_idx: required when the number of beams ({nbeam}) is "
