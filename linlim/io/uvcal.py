@@ -65,7 +65,8 @@ def gains_to_uvcal(gains: Any, *, telescope: Any, times: Any, freqs: Any,
     gain_scale : str or None
         Units of the calibrated data ("Jy").
     pol_convention : {"sum", "avg"} or None
-        linlim's XX = 0.5 I |A|^2 means I = XX + YY, pyuvdata's "sum" (needs ``gain_scale``).
+        linlim's ``XX = 0.5 I |A|^2`` means ``I = XX + YY``, pyuvdata's "sum" (needs
+        ``gain_scale``).
 
     Returns
     -------

@@ -56,7 +56,7 @@ def vis_to_uvdata(vis: Any, *, antpos: Any, freqs: Any, times_jd: Any, ant1: Any
     integration_time, channel_width : float, optional
         Seconds and Hz; default: the time step and channel step (or 1 s / 1 Hz).
     pol_convention : {"sum", "avg"}
-        ``"sum"`` (default): I = XX + YY, which is linlim's XX = 0.5 I |A|^2.
+        ``"sum"`` (default): ``I = XX + YY``, which is linlim's ``XX = 0.5 I |A|^2``.
     vis_units : str
     history : str
     x_orientation : {"east", "north"}
