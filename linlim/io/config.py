@@ -15,7 +15,7 @@ import yaml
 
 from ..errors import InputError
 
-__all__ = ["load_config", "merge_config", "dump_config"]
+__all__ = ["load_config", "merge_config", "dump_config", "start_run"]
 
 
 def merge_config(defaults: Mapping[str, Any], override: Mapping[str, Any] | None,
@@ -78,3 +78,15 @@ def dump_config(config: Mapping[str, Any], path: str | pathlib.Path) -> None:
     """Write a config to YAML (the demo saves the config it ran with beside its outputs)."""
     with open(path, "w") as fh:
         yaml.safe_dump(dict(config), fh, sort_keys=False)
+
+
+def start_run(config: Mapping[str, Any] | None, defaults: Mapping[str, Any],
+              output: str | pathlib.Path | None) -> tuple[dict, pathlib.Path]:
+    """Common start of a ``linlim`` job: merge ``config`` over ``defaults``, create the
+    output folder (``output``, else the config's ``output``) and save the merged config
+    there as ``config.yaml``. Returns ``(config, output folder)``."""
+    cfg = merge_config(defaults, config or {})
+    out = pathlib.Path(output or cfg["output"])
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / "config.yaml")
+    return cfg, out

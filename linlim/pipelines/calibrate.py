@@ -8,7 +8,6 @@ model without them) and the recovered gains are compared with the truth.
 
 from __future__ import annotations
 
-import pathlib
 from typing import Any
 
 import numpy as np
@@ -16,7 +15,7 @@ import numpy as np
 from ..calibration.pipeline import DEFAULTS as CALIBRATION_OPTIONS
 from ..calibration.pipeline import calibrate_from_config
 from ..errors import InputError
-from ..io.config import dump_config, merge_config
+from ..io.config import start_run
 from ..io.uvdata import vis_to_uvdata
 from .scenario import SCENARIO_DEFAULTS, build_scenario
 from .simulate import simulate_data, uvh5_metadata
@@ -33,10 +32,7 @@ CALIBRATE_DEFAULTS: dict[str, Any] = {
 
 def run_calibrate(config: dict | None = None, output: str | None = None) -> dict[str, Any]:
     """Calibrate and write the solutions (calfits) and a residual plot."""
-    cfg = merge_config(CALIBRATE_DEFAULTS, config or {})
-    out = pathlib.Path(output or cfg["output"])
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / "config.yaml")
+    cfg, out = start_run(config, CALIBRATE_DEFAULTS, output)
     cal = dict(cfg["calibration"])
     cal["output"] = {**cal["output"]}
     cal["output"]["solutions"] = cal["output"]["solutions"] or str(out / "gains.calfits")

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import InputError
 from ..filters import DelayFilter, delay_power_spectrum, split_even_odd
 from ..inference.fisher import fisher_covariance, fisher_matrix, marginal_errors
-from ..io.config import dump_config, merge_config
+from ..io.config import start_run
 from ..io.uvdata import write_uvh5
 from .fit import FIT_OPTIONS, fit_scenario
 from .scenario import SCENARIO_DEFAULTS, Scenario, build_scenario
@@ -100,10 +100,7 @@ def run_demo(config: dict | None = None, output: str | None = None) -> dict[str,
     output : str, optional
         Output folder (overrides ``config["output"]``).
     """
-    cfg = merge_config(DEMO_DEFAULTS, config or {})
-    out = pathlib.Path(output or cfg["output"])
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / "config.yaml")
+    cfg, out = start_run(config, DEMO_DEFAULTS, output)
     t_start = time.perf_counter()
 
     sc = build_scenario(cfg["scenario"])

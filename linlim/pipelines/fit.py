@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InputError
 from ..inference.fisher import fisher_covariance, fisher_matrix, marginal_errors
 from ..inference.gauss_newton import gauss_newton
-from ..io.config import dump_config, merge_config
+from ..io.config import start_run
 from ..io.uvdata import write_uvh5
 from ..likelihood import GaussianLikelihood, LogPosterior
 from ..priors import GaussianPrior
@@ -104,26 +104,22 @@ def load_data(path: str, sc: Scenario) -> np.ndarray:
     return vis
 
 
-def fit_from_config(cfg: dict, defaults: dict, output: str | None
-                    ) -> tuple[pathlib.Path, Scenario, dict, dict, np.ndarray]:
+def fit_from_config(config: dict | None, defaults: dict, output: str | None
+                    ) -> tuple[dict, pathlib.Path, Scenario, dict, dict, np.ndarray]:
     """Shared start of ``fit`` and ``sample``: merge the config, prepare the output folder,
     build the scenario and its data (simulated, or read from ``cfg["data"]``), fit the MAP
-    and compute the Fisher matrix there. Returns ``(out, scenario, sim, fit, F)``."""
-    cfg.update(merge_config(defaults, dict(cfg)))
-    out = pathlib.Path(output or cfg["output"])
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / "config.yaml")
+    and compute the Fisher matrix there. Returns ``(cfg, out, scenario, sim, fit, F)``."""
+    cfg, out = start_run(config, defaults, output)
     sc = build_scenario(cfg["scenario"])
     sim = simulate_data(sc)
     data = sim["data"] if cfg["data"] is None else load_data(cfg["data"], sc)
     fit = fit_scenario(sc, data, cfg["fit"], beam="fit", seed=int(cfg["scenario"]["seed"]) + 1)
-    return out, sc, sim, fit, fisher_matrix(fit["post"], fit["result"].x)
+    return cfg, out, sc, sim, fit, fisher_matrix(fit["post"], fit["result"].x)
 
 
 def run_fit(config: dict | None = None, output: str | None = None) -> dict[str, Any]:
     """Run the joint fit and write its files; returns a summary dict."""
-    cfg = dict(config or {})
-    out, sc, sim, fit, F = fit_from_config(cfg, FIT_DEFAULTS, output)
+    cfg, out, sc, sim, fit, F = fit_from_config(config, FIT_DEFAULTS, output)
     res = fit["result"]
     err = np.asarray(marginal_errors(cov=fisher_covariance(F)))
     write_uvh5(out / "model.uvh5", np.asarray(fit["model"].model(res.x)), clobber=True,

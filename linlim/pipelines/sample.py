@@ -35,8 +35,7 @@ def run_sample(config: dict | None = None, output: str | None = None) -> dict[st
     from ..inference.hmc import sample
     from ..inference.metric import fisher_metric
 
-    cfg = dict(config or {})
-    out, _, sim, fit, F = fit_from_config(cfg, SAMPLE_DEFAULTS, output)
+    cfg, out, _, sim, fit, F = fit_from_config(config, SAMPLE_DEFAULTS, output)
     theta_map = fit["result"].x
     h = cfg["hmc"]
     res = sample(fit["post"], num_draws=int(h["draws"]), num_warmup=int(h["warmup"]),

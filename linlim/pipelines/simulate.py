@@ -8,12 +8,11 @@ waterfall plot.
 
 from __future__ import annotations
 
-import pathlib
 from typing import Any
 
 import numpy as np
 
-from ..io.config import dump_config, merge_config
+from ..io.config import start_run
 from ..io.uvdata import write_uvh5
 from ..rime.operator import RIMEIntensity
 from .joint import beam_values, build_joint_model
@@ -70,10 +69,7 @@ def uvh5_metadata(sc: Scenario) -> dict[str, Any]:
 
 def run_simulate(config: dict | None = None, output: str | None = None) -> dict[str, Any]:
     """Simulate a scenario and write its files; returns the paths written."""
-    cfg = merge_config(SIMULATE_DEFAULTS, config or {})
-    out = pathlib.Path(output or cfg["output"])
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / "config.yaml")
+    cfg, out = start_run(config, SIMULATE_DEFAULTS, output)
     sc = build_scenario(cfg["scenario"])
     sim = simulate_data(sc)
     meta = uvh5_metadata(sc)
