@@ -5,6 +5,14 @@ Everything a sky model hands to the RIME is a set of sources: ICRS positions ``r
 pixels are sources too (brightness in Jy/sr times the pixel solid angle).
 """
 
+from .bandpower import (
+    BandPowerCovariance,
+    BandPowerEstimate,
+    ModeBlockMatrix,
+    check_basis_frequencies,
+    estimate_band_powers,
+    quadratic_band_powers,
+)
 from .catalog import PointSourceCatalog, angular_distance, random_catalog
 from .foregrounds import (
     BlockConcat,
@@ -67,4 +75,6 @@ __all__ = [
     "StripeHarmonicFreqBasis", "SphericalFourierBesselBasis", "stripe_harmonics",
     "stripe_degrees", "stripe_radial", "stripe_theta_range", "fourier_bessel_k",
     "fourier_bessel_radial",
+    "BandPowerCovariance", "BandPowerEstimate", "ModeBlockMatrix", "estimate_band_powers",
+    "quadratic_band_powers", "check_basis_frequencies",
 ]
