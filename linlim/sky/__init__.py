@@ -14,6 +14,12 @@ from .bandpower import (
     quadratic_band_powers,
 )
 from .catalog import PointSourceCatalog, angular_distance, random_catalog
+from .diffuse import (
+    DiffuseSky,
+    global_spectral_modes,
+    log_polynomial_modes,
+    synthetic_foreground_sky,
+)
 from .foregrounds import (
     BlockConcat,
     ForegroundSky,
@@ -77,4 +83,5 @@ __all__ = [
     "fourier_bessel_radial",
     "BandPowerCovariance", "BandPowerEstimate", "ModeBlockMatrix", "estimate_band_powers",
     "quadratic_band_powers", "check_basis_frequencies",
+    "DiffuseSky", "log_polynomial_modes", "global_spectral_modes", "synthetic_foreground_sky",
 ]
