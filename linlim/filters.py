@@ -37,6 +37,7 @@ from .operators.base import LinearOperator
 from .operators.composite import LinearComposition
 from .operators.linear import FFT, Diagonal, Take
 from .operators.spaces import normalize_shape
+from .units import K_BOLTZMANN, SPEED_OF_LIGHT
 
 __all__ = [
     "FrequencyKernel", "KERNELS", "kernel_covariance", "WienerFilter",
@@ -59,8 +60,6 @@ __all__ = [
 ]
 
 TAPERS = ("blackman-harris", "hann", "tukey", "none")
-_C = 299792458.0
-_K_B = 1.380649e-23
 
 
 def taper(nfreq: int, kind: str = "blackman-harris", alpha: float = 0.5,
@@ -490,7 +489,8 @@ def baseline_to_kperp(length: Any, freqs: Any, cosmo: Any = None) -> np.ndarray:
 
     f, _ = _freqs(freqs, "baseline_to_kperp")
     X, _ = cosmo_scalars(f, cosmo)
-    return 2 * np.pi * np.asarray(length, np.float64) * 0.5 * (f.min() + f.max()) / (_C * X)
+    nu_c = 0.5 * (f.min() + f.max())
+    return 2 * np.pi * np.asarray(length, np.float64) * nu_c / (SPEED_OF_LIGHT * X)
 
 
 #: Visibility amplitude per unit ``I |A|^2`` for each accepted ``polarization``: one linear
@@ -577,5 +577,5 @@ def jy2hz2_to_mk2mpc3(power: Any, freqs: Any, omega_pp: float,
     B = f.size * dnu if bandwidth is None else float(bandwidth)
     X, Y = cosmo_scalars(f, cosmo)
     nu = 0.5 * (f.min() + f.max())
-    k_per_jy = _C**2 / (2 * _K_B * nu**2) * 1e-26 * 1e3  # mK per (Jy/sr)
+    k_per_jy = SPEED_OF_LIGHT**2 / (2 * K_BOLTZMANN * nu**2) * 1e-26 * 1e3  # mK per (Jy/sr)
     return power / pfac**2 * k_per_jy**2 * X**2 * Y / (omega_pp * B)

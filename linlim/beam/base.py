@@ -36,6 +36,7 @@ import numpy as np
 from ..backend import asarray, get_xp
 from ..errors import InputError, ShapeError
 from ..operators.base import LinearOperator
+from ..units import MIN_FREQ_HZ, SPEED_OF_LIGHT
 
 __all__ = [
     "SPEED_OF_LIGHT",
@@ -49,12 +50,7 @@ __all__ = [
     "UnpolarizedJones",
 ]
 
-#: Speed of light in m/s (exact; the value astropy and pyuvdata use).
-SPEED_OF_LIGHT = 299792458.0
-
-#: Smallest accepted frequency (Hz). Radio frequencies given in MHz or GHz by mistake fall
-#: below it and are refused.
-MIN_FREQ_HZ = 1.0e6
+# Speed of light (m/s) and the smallest accepted frequency (Hz) live in linlim.units.
 
 
 def _strip_unit(a: Any, unit: str) -> Any:

@@ -38,6 +38,7 @@ from ..operators.base import LinearOperator
 from ..operators.composite import Composition, ElementwiseProduct, LinearHStack
 from ..operators.elementwise import Exp
 from ..operators.linear import Diagonal, MatrixMult, Reshape, Select
+from ..units import MIN_FREQ_HZ
 
 __all__ = [
     "MIN_FREQ_HZ",
@@ -52,8 +53,6 @@ __all__ = [
     "LogPolynomialSpectrum",
 ]
 
-#: Smallest frequency accepted, in Hz. Anything lower is taken to be a unit mistake.
-MIN_FREQ_HZ = 1e3
 
 
 def validate_freqs(freqs: Any, name: str = "freqs") -> np.ndarray:
