@@ -11,6 +11,7 @@ from .bandpower import (
     ModeBlockMatrix,
     check_basis_frequencies,
     estimate_band_powers,
+    estimate_band_powers_from_map,
     quadratic_band_powers,
 )
 from .catalog import PointSourceCatalog, angular_distance, random_catalog
@@ -82,6 +83,6 @@ __all__ = [
     "stripe_degrees", "stripe_radial", "stripe_theta_range", "fourier_bessel_k",
     "fourier_bessel_radial",
     "BandPowerCovariance", "BandPowerEstimate", "ModeBlockMatrix", "estimate_band_powers",
-    "quadratic_band_powers", "check_basis_frequencies",
+    "quadratic_band_powers", "check_basis_frequencies", "estimate_band_powers_from_map",
     "DiffuseSky", "log_polynomial_modes", "global_spectral_modes", "synthetic_foreground_sky",
 ]

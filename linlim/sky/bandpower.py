@@ -49,6 +49,7 @@ __all__ = [
     "ModeBlockMatrix",
     "estimate_band_powers",
     "quadratic_band_powers",
+    "estimate_band_powers_from_map",
     "check_basis_frequencies",
 ]
 
@@ -376,26 +377,14 @@ def _quadratic_step_blocks(bp: BandPowerCovariance, c: np.ndarray, N: np.ndarray
     return y, nbias, F
 
 
-def _quadratic_step_dense(bp: BandPowerCovariance, c: np.ndarray, N: np.ndarray,
-                          P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``y``, ``n`` and ``F`` for a dense ``N_c`` (mode-major order), one Cholesky of
-    ``C`` and ``F`` accumulated by row blocks: ``tr(G S_a G S_b) = sum (G S_a)[R] *
-    (S_b G)[R]`` over the row blocks ``R`` of each mode (memory ``O(Nband Ns n)``)."""
-    from scipy.linalg import cho_factor, cho_solve
+def _dense_terms(bp: BandPowerCovariance, G: np.ndarray, Gc: np.ndarray, P: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``y``, ``n`` and ``F`` from ``G = C^-1`` (dense, mode-major) and ``G c``.
 
+    ``F`` is accumulated by row blocks: ``tr(G S_a G S_b) = sum (G S_a)[R] * (S_b G)[R]``
+    over the row blocks ``R`` of each mode (memory ``O(Nband Ns n)``); the noise bias
+    follows from ``tr(G S_b) = tr(G S_b G C) = 2 (F P)_b + 2 n_b``."""
     nb, ns, nk = bp.nband, bp.nspace, bp.nk
-    C = N.copy()
-    Sfid = np.tensordot(P, bp.blocks, axes=(0, 0))
-    for k in range(nk):
-        C[k * ns:(k + 1) * ns, k * ns:(k + 1) * ns] += Sfid[k]
-    try:
-        cf = cho_factor(C, lower=True, overwrite_a=True, check_finite=False)
-    except np.linalg.LinAlgError:
-        raise InputError("estimate_band_powers: S(P) + noise_cov is not positive definite; "
-                         "noise_cov must be symmetric positive definite") from None
-    G = cho_solve(cf, np.eye(C.shape[0]), check_finite=False)
-    G = 0.5 * (G + G.T)
-    Gc = c @ G
     y, F, tr = np.zeros(nb), np.zeros((nb, nb)), np.zeros(nb)
     for k in range(nk):
         R = slice(k * ns, (k + 1) * ns)
@@ -410,9 +399,78 @@ def _quadratic_step_dense(bp: BandPowerCovariance, c: np.ndarray, N: np.ndarray,
             X[:, :, Rk] = np.matmul(GR[None, :, Rk], bp.blocks[:, kk])
         Y = np.matmul(bp.blocks[:, k], GR[None])  # (S_b G)[R]
         F += 0.5 * (X.reshape(nb, -1) @ Y.reshape(nb, -1).T)
-    # tr(G S_b) = tr(G S_b G C) = 2 (F P)_b + 2 n_b
     nbias = 0.5 * tr - F @ P
     return y, nbias, F
+
+
+def _quadratic_step_dense(bp: BandPowerCovariance, c: np.ndarray, N: np.ndarray,
+                          P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``y``, ``n`` and ``F`` for a dense ``N_c`` (mode-major order): one Cholesky of
+    ``C = S(P) + N_c``."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    ns, nk = bp.nspace, bp.nk
+    C = N.copy()
+    Sfid = np.tensordot(P, bp.blocks, axes=(0, 0))
+    for k in range(nk):
+        C[k * ns:(k + 1) * ns, k * ns:(k + 1) * ns] += Sfid[k]
+    try:
+        cf = cho_factor(C, lower=True, overwrite_a=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        raise InputError("estimate_band_powers: S(P) + noise_cov is not positive definite; "
+                         "noise_cov must be symmetric positive definite") from None
+    G = cho_solve(cf, np.eye(C.shape[0]), check_finite=False)
+    G = 0.5 * (G + G.T)
+    return _dense_terms(bp, G, c @ G, P)
+
+
+def _block_inverses(bp: BandPowerCovariance, P: np.ndarray, jitter: float) -> np.ndarray:
+    """``S(P)_k^-1`` per mode, (Nk, Ns, Ns)."""
+    L = bp.cholesky_blocks(P, jitter)
+    eye = np.eye(bp.nspace)
+    Li = np.stack([np.linalg.solve(Lk, eye) for Lk in L])
+    Si = np.einsum("kji,kjl->kil", Li, Li)
+    return 0.5 * (Si + np.swapaxes(Si, 1, 2))
+
+
+def _quadratic_step_precision(bp: BandPowerCovariance, b: np.ndarray, Ninv: np.ndarray,
+                              P: np.ndarray, jitter: float
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same step in precision form, from ``b = N_c^-1 c`` and ``N_c^-1`` (which may be
+    singular: modes the data do not constrain): with ``H = (S^-1 + N_c^-1)^-1``,
+    ``G = S^-1 - S^-1 H S^-1`` and ``G c = S^-1 H b`` (Woodbury)."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    ns, nk = bp.nspace, bp.nk
+    if not np.any(P > 0):  # the null hypothesis: C = N_c, G = N_c^-1
+        return _dense_terms(bp, Ninv, b, P)
+    Si = _block_inverses(bp, P, jitter)
+    A = Ninv.copy()
+    for k in range(nk):
+        A[k * ns:(k + 1) * ns, k * ns:(k + 1) * ns] += Si[k]
+    try:
+        cf = cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        raise InputError("estimate_band_powers_from_map: S(P)^-1 + N_c^-1 is not positive "
+                         "definite; check that posterior_cov is the posterior covariance "
+                         "of the fit made with this prior") from None
+    H = cho_solve(cf, np.eye(A.shape[0]), check_finite=False)
+    Hb = b @ H
+    M = H
+    for k in range(nk):
+        R = slice(k * ns, (k + 1) * ns)
+        M[R] = Si[k] @ M[R]
+    for k in range(nk):
+        R = slice(k * ns, (k + 1) * ns)
+        M[:, R] = M[:, R] @ Si[k]
+    G = -M
+    Gc = np.empty_like(Hb)
+    for k in range(nk):
+        R = slice(k * ns, (k + 1) * ns)
+        G[R, R] += Si[k]
+        Gc[..., R] = Hb[..., R] @ Si[k]
+    G = 0.5 * (G + G.T)
+    return _dense_terms(bp, G, Gc, P)
 
 
 def _prepare(c_hat: Any, noise_cov: Any, bands: BandPowerCovariance, where: str
@@ -446,13 +504,7 @@ def _prepare(c_hat: Any, noise_cov: Any, bands: BandPowerCovariance, where: str
 def _solve_step(bands: BandPowerCovariance, c: np.ndarray, N: np.ndarray, blockwise: bool,
                 P: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     step = _quadratic_step_blocks if blockwise else _quadratic_step_dense
-    y, nbias, F = step(bands, c, N, P)
-    try:
-        cov = np.linalg.inv(F)
-    except np.linalg.LinAlgError:
-        raise InputError(f"{where}: the band-power Fisher matrix is singular; the bands are "
-                         "not separately constrained by these coefficients") from None
-    return (y - nbias) @ cov.T, F, cov
+    return _fisher_solve(*step(bands, c, N, P), where)
 
 
 def quadratic_band_powers(c_hat: Any, noise_cov: Any, bands: BandPowerCovariance,
@@ -542,19 +594,105 @@ def estimate_band_powers(c_hat: Any, noise_cov: Any, bands: BandPowerCovariance,
         P = np.maximum(ndiag, 1e-300) / svar
     else:
         P = bands.check_power(fiducial, "fiducial")
+    return _iterate(bands, lambda P: _solve_step(bands, c, N, blockwise, P, where), P,
+                    n_iter, tol, floor)
+
+
+def _fisher_solve(y: np.ndarray, nbias: np.ndarray, F: np.ndarray, where: str
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    try:
+        cov = np.linalg.inv(F)
+    except np.linalg.LinAlgError:
+        raise InputError(f"{where}: the band-power Fisher matrix is singular; the bands are "
+                         "not separately constrained by these coefficients") from None
+    return (y - nbias) @ cov.T, F, cov
+
+
+def _iterate(bands: BandPowerCovariance, step: Any, P: np.ndarray, n_iter: int, tol: float,
+             floor: float) -> BandPowerEstimate:
+    """Newton/Fisher iteration ``P <- max(F^-1 (y - n), floor sigma)`` until it moves by
+    less than ``tol`` sigma; then the null (``P = 0``) errors."""
     converged, iterations = False, 0
     for _ in range(n_iter):
         iterations += 1
         fid = P.copy()
-        est, F, cov = _solve_step(bands, c, N, blockwise, fid, where)
+        est, F, cov = step(fid)
         sig = np.sqrt(np.maximum(np.diag(cov), 0.0))
         P = np.maximum(est, floor * sig)
         if np.all(np.abs(P - fid) <= tol * sig):
             converged = True
             break
-    _, _, cov0 = _solve_step(bands, c, N, blockwise, np.zeros(bands.nband), where)
+    _, _, cov0 = step(np.zeros(bands.nband))
     return BandPowerEstimate(
         k=bands.k_centers.copy(), k_edges=bands.k_edges.copy(), estimate=est, sigma=sig,
         sigma_null=np.sqrt(np.maximum(np.diag(cov0), 0.0)), fisher=F, covariance=cov,
         fiducial=fid, iterations=iterations, converged=converged,
     )
+
+
+def estimate_band_powers_from_map(c_map: Any, posterior_cov: Any,
+                                  bands: BandPowerCovariance, prior_power: Any,
+                                  fiducial: Any = None, n_iter: int = 30, tol: float = 1e-2,
+                                  floor: float = 0.05, jitter: float = 0.0
+                                  ) -> BandPowerEstimate:
+    """Band powers from the MAP of a fit made *with* the band-power prior.
+
+    A joint fit with the Gaussian prior ``S0 = S(P0)`` on the signal coefficients returns a
+    Wiener-filtered MAP ``c_map = Sigma N_c^-1 c_ML`` and the posterior covariance
+    ``Sigma = (S0^-1 + N_c^-1)^-1`` of the signal block (the inverse Hessian, nuisance
+    marginalised). Both determine the likelihood's information about the signal without
+    ever inverting ``N_c`` (which may be singular: modes the data do not see)::
+
+        N_c^-1 = Sigma^-1 - S0^-1,        b = N_c^-1 c_ML = Sigma^-1 c_map
+
+    and the estimator of :func:`estimate_band_powers` is run in precision form
+    (Woodbury), giving the same numbers as feeding ``c_ML`` and ``N_c`` to it.
+
+    Parameters
+    ----------
+    c_map : array (Nspace, Nk) or (n,), K
+        MAP signal coefficients of the fit with prior ``BandPowerPrior(bands, prior_power)``.
+    posterior_cov : array (n, n), K^2
+        Their posterior covariance (flat C order), nuisance parameters marginalised (the
+        signal block of the inverse Gauss-Newton Hessian / Fisher + prior).
+    bands : BandPowerCovariance
+    prior_power : array (Nband,), mK^2 Mpc^3, > 0
+        The band powers of the prior used in the fit.
+    fiducial, n_iter, tol, floor
+        As in :func:`estimate_band_powers` (default fiducial: ``prior_power``).
+    jitter : float
+        Relative diagonal loading of the prior blocks before inverting them.
+
+    Returns
+    -------
+    BandPowerEstimate
+    """
+    where = "estimate_band_powers_from_map"
+    from scipy.linalg import cho_factor, cho_solve
+
+    c, Sig, blockwise = _prepare(c_map, posterior_cov, bands, where)
+    if blockwise or c.ndim != 1:
+        raise ShapeError(f"{where}: posterior_cov must be a dense ({bands.size}, "
+                         f"{bands.size}) matrix and c_map one set of coefficients")
+    P0 = bands.check_power(prior_power, "prior_power")
+    try:
+        cf = cho_factor(Sig, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        raise InputError(f"{where}: posterior_cov is not positive definite") from None
+    Sig_inv = cho_solve(cf, np.eye(Sig.shape[0]), check_finite=False)
+    b = c @ Sig_inv
+    S0i = _block_inverses(bands, P0, jitter)
+    Ninv = Sig_inv
+    ns = bands.nspace
+    for k in range(bands.nk):
+        R = slice(k * ns, (k + 1) * ns)
+        Ninv[R, R] -= S0i[k]
+    Ninv = 0.5 * (Ninv + Ninv.T)
+    if not (isinstance(n_iter, (int, np.integer)) and n_iter >= 1):
+        raise InputError(f"{where}: n_iter must be an int >= 1, received {n_iter!r}")
+    P = P0.copy() if fiducial is None else bands.check_power(fiducial, "fiducial")
+    return _iterate(
+        bands,
+        lambda Pf: _fisher_solve(*_quadratic_step_precision(bands, b, Ninv, Pf, jitter),
+                                 where),
+        P, n_iter, tol, floor)
