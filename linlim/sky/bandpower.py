@@ -170,7 +170,7 @@ class BandPowerCovariance:
         self.nspace, self.nk = (int(n) for n in basis.in_shape)
         self.nband = e.size - 1
         self.size = self.nspace * self.nk
-        blocks = []
+        pks = []
         for b in range(self.nband):
             lo, hi = self.k_edges_mpc[b], self.k_edges_mpc[b + 1]
 
@@ -178,7 +178,14 @@ class BandPowerCovariance:
                 k = np.asarray(k, dtype=np.float64)
                 return np.where((k >= lo) & (k < hi), 1e-6, 0.0)
 
-            S = np.asarray(basis.prior_covariance(pk, self.cosmo, **cov_kwargs), np.float64)
+            pks.append(pk)
+        if hasattr(basis, "prior_covariance_bands"):
+            allS = basis.prior_covariance_bands(pks, self.cosmo, **cov_kwargs)
+        else:
+            allS = [basis.prior_covariance(pk, self.cosmo, **cov_kwargs) for pk in pks]
+        blocks = []
+        for b, S in enumerate(allS):
+            S = np.asarray(S, np.float64)
             if S.shape != (self.nk, self.nspace, self.nspace):
                 raise ShapeError(f"{where}: basis.prior_covariance returned {S.shape}, "
                                  f"expected {(self.nk, self.nspace, self.nspace)}")

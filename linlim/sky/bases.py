@@ -49,6 +49,17 @@ class _SignalBasis(LinearOperator):
     def _projected_covariance(self, pk: Callable, cosmo: Any, kperp_max: float | None,
                               max_targets: int) -> np.ndarray:
         """``Cov C[., k] = S^+ xi_k(|x_p - x_q|) S^+T`` (see ``prior_covariance``)."""
+        return self._projected_covariance_multi([pk], cosmo, kperp_max, max_targets)[0]
+
+    def _projector(self) -> Callable:
+        """``Xi -> S^+ Xi S^+T`` for symmetric target matrices ``Xi`` (Ntarget, Ntarget)."""
+        Splus = np.linalg.pinv(self._spatial_dense())  # (Nspace, Ntarget)
+        return lambda Xi: Splus @ Xi @ Splus.T
+
+    def _projected_covariance_multi(self, pks: Any, cosmo: Any, kperp_max: float | None,
+                                    max_targets: int) -> np.ndarray:
+        """:meth:`_projected_covariance` for several spectra, sharing the geometry (target
+        separations, Bessel table, projector): shape (Npk, Nk, Nspace, Nspace)."""
         from scipy.special import j0
 
         where = f"{self.name}.prior_covariance"
@@ -69,13 +80,32 @@ class _SignalBasis(LinearOperator):
                                        np.geomspace(max(k1, 1e-12), max(kmax, k1), 2000)]))
         sg = np.concatenate([[0.0], np.geomspace(smin / 4, smax * 1.001, 600)])
         J = j0(np.outer(sg, kp))  # (Ns, Nkp)
-        Splus = np.linalg.pinv(self._spatial_dense())  # (Nspace, Ntarget)
-        peff = self._los_power(pk, kp, cosmo, kmax)  # (Nk, Nkp)
-        cov = []
-        for k in range(self.nk):
-            xi = np.trapezoid(J * (kp * peff[k] / (2 * np.pi))[None, :], kp, axis=1)
-            cov.append(Splus @ np.interp(sep, sg, xi) @ Splus.T)
-        return np.stack(cov)
+        project = self._projector()
+        ns = self.in_shape[0]
+        out = np.empty((len(pks), self.nk, ns, ns))
+        for i, pk in enumerate(pks):
+            peff = self._los_power(pk, kp, cosmo, kmax)  # (Nk, Nkp)
+            for k in range(self.nk):
+                xi = np.trapezoid(J * (kp * peff[k] / (2 * np.pi))[None, :], kp, axis=1)
+                out[i, k] = project(np.interp(sep, sg, xi))
+        return out
+
+    def prior_covariance_bands(self, pks: Any, cosmo: Any = None, **kwargs: Any
+                               ) -> np.ndarray:
+        """:meth:`prior_covariance` of several spectra at once, (Npk, Nk, Nspace, Nspace).
+
+        With ``method="projection"`` the geometry is computed once for all spectra (e.g.
+        the top-hat bands of :class:`~linlim.sky.bandpower.BandPowerCovariance`); other
+        methods call :meth:`prior_covariance` per spectrum."""
+        import inspect
+
+        method = kwargs.get(
+            "method", inspect.signature(self.prior_covariance).parameters["method"].default)
+        if method == "projection":
+            return self._projected_covariance_multi(list(pks), cosmo,
+                                                    kwargs.get("kperp_max"),
+                                                    kwargs.get("max_targets", 8000))
+        return np.stack([self.prior_covariance(pk, cosmo, **kwargs) for pk in pks])
 
     def _los_power(self, pk: Callable, kperp: np.ndarray, cosmo: Any,
                    kmax: float | None = None) -> np.ndarray:
@@ -255,6 +285,29 @@ class HealpixFreqBasis(_SignalBasis):
 
     def _spatial_dense(self) -> np.ndarray:
         return self.interpolation_matrix().toarray()
+
+    def _projector(self) -> Callable:
+        """``W^+ Xi W^+T`` with ``W^+ = (W^T W)^-1 W^T`` and sparse ``W`` (``W^T Xi W``
+        costs ``O(nnz Ntarget)``), or the pseudo-inverse if ``W^T W`` is ill-conditioned."""
+        W = self.interpolation_matrix()
+        M = (W.T @ W).toarray()
+        try:
+            L = np.linalg.cholesky(M)
+            d = np.abs(np.diag(L))
+            ok = d.min() > 1e-6 * d.max()
+        except np.linalg.LinAlgError:
+            ok = False
+        if not ok:
+            return super()._projector()
+        Minv = np.linalg.inv(M)
+        Minv = 0.5 * (Minv + Minv.T)
+        WT = W.T.tocsr()
+
+        def project(Xi: np.ndarray) -> np.ndarray:
+            A = WT @ (WT @ Xi).T  # W^T Xi W (Xi symmetric)
+            return Minv @ (0.5 * (A + A.T)) @ Minv
+
+        return project
 
     def prior_covariance(self, pk: Callable, cosmo: Any = None, method: str = "projection",
                          kperp_max: float | None = None, max_targets: int = 8000
