@@ -211,3 +211,16 @@ def test_prior_composes_with_gaussian_prior(rng):
     ref = -0.5 * sum(c[:, k] @ np.linalg.solve(cov[k], c[:, k]) for k in range(3))
     prior = GaussianPrior(mean=np.zeros(c.size), cov=full)
     assert prior.logpdf(c.ravel()) == pytest.approx(ref, rel=1e-8)
+
+
+def test_split_modules_keep_every_public_name():
+    """sky.signal was split by concern; every name stays importable from it and linlim.sky."""
+    import linlim.sky as sky
+    import linlim.sky.signal as sig
+    from linlim.sky import bases, cosmology, freq_modes, geometry, random_fields
+
+    homes = (bases, cosmology, freq_modes, geometry, random_fields)
+    for name in sig.__all__:
+        assert getattr(sky, name) is getattr(sig, name), name
+        if name not in ("F21_HZ", "rayleigh_jeans_factor"):  # these live in linlim.units
+            assert any(getattr(m, name, None) is getattr(sig, name) for m in homes), name

@@ -38,13 +38,22 @@ from .healpix import (
     rotate_map,
 )
 from .signal import (
+    F21_HZ,
     HealpixFreqBasis,
     SphericalHarmonicFreqBasis,
+    box_power_spectrum,
+    comoving_distance,
+    cosmo_scalars,
     dense_coefficient_covariance,
     drift_stripe_pixels,
     frequency_modes,
+    gaussian_random_box,
     gaussian_random_sky,
+    healpix_radec,
     kelvin_to_jy_per_pixel,
+    mode_k_parallel,
+    real_spherical_harmonics,
+    redshift_of,
 )
 from .spectra import (
     AmplitudePowerLawSpectrum,
@@ -78,7 +87,9 @@ __all__ = [
     "gaussian_random_field", "synthetic_diffuse_sky",
     "HealpixFreqBasis", "SphericalHarmonicFreqBasis", "frequency_modes",
     "drift_stripe_pixels", "gaussian_random_sky", "kelvin_to_jy_per_pixel",
-    "dense_coefficient_covariance",
+    "dense_coefficient_covariance", "F21_HZ", "box_power_spectrum", "comoving_distance",
+    "cosmo_scalars", "gaussian_random_box", "healpix_radec", "mode_k_parallel",
+    "real_spherical_harmonics", "redshift_of",
     "StripeHarmonicFreqBasis", "SphericalFourierBesselBasis", "stripe_harmonics",
     "stripe_degrees", "stripe_radial", "stripe_theta_range", "fourier_bessel_k",
     "fourier_bessel_radial",
