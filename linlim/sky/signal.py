@@ -41,6 +41,7 @@ from ..backend import asarray, get_xp, scatter_add
 from ..errors import InputError, ShapeError
 from ..operators.base import LinearOperator
 from ..operators.linear import Diagonal
+from ..validation import check_freqs
 
 __all__ = [
     "F21_HZ",
@@ -127,10 +128,7 @@ def _mode_index_wavenumber(nk: int, kind: str) -> np.ndarray:
 
 
 def _check_freqs(freqs: Any, where: str) -> np.ndarray:
-    f = np.asarray(getattr(freqs, "to_value", lambda u: freqs)("Hz"), dtype=np.float64)
-    if f.ndim != 1 or f.size < 1 or not np.all(np.isfinite(f)) or np.any(f <= 0):
-        raise InputError(f"{where}: freqs must be a 1-D array of positive Hz, received {f!r}")
-    return f
+    return check_freqs(freqs, "freqs", where)
 
 
 def _uniform_spacing(f: np.ndarray, where: str) -> float:
