@@ -416,10 +416,10 @@ def check_finite_data(data: Any, weights: Any, name: str = "data", where: str = 
         return w
     n, first = int(bad.sum()), first_indices(bad)
     if nonfinite == "raise":
-        raise InputError(f"{label}: expected finite values where unflagged, received {n} "
-                         f"unflagged NaN/inf sample(s) of {d.size} (first at indices {first}); "
-                         "flag them (flags=...), give them weight 0, or pass "
-                         "nonfinite='flag'")
+        raise InputError(f"{label} has {n} NaN/inf sample(s) that are not flagged (of "
+                         f"{d.size}; first at indices {first}); expected finite values "
+                         "wherever the weight is > 0: flag them (flags=...), give them "
+                         "weight 0, or pass nonfinite='flag'")
     warnings.warn(f"{label}: flagged {n} unflagged NaN/inf sample(s) of {d.size} (first at "
                   f"indices {first}) because nonfinite='flag'", NonFiniteDataWarning,
                   stacklevel=3)

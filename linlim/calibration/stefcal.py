@@ -35,11 +35,13 @@ import numpy as np
 
 from ..backend import asarray, xp_of
 from ..errors import InputError, ShapeError
+from ..validation import check_finite_data, check_not_all_flagged
+from .fisher import DegenerateCalibrationError
 from .gains import solution_index
 from .gauge import apply_gauge
 from .weights import clean_data, make_weights
 
-__all__ = ["StefcalResult", "stefcal", "cell_matrices"]
+__all__ = ["StefcalResult", "stefcal", "cell_matrices", "check_stefcal_geometry"]
 
 
 @dataclass
@@ -135,10 +137,80 @@ def cell_matrices(data: Any, model: Any, w: Any, ant1: Any, ant2: Any, nants: in
     return _cell_sum(A, tidx, fidx, xp), _cell_sum(B, tidx, fidx, xp)
 
 
+def _check_nants(nants: Any, ant1: Any, ant2: Any) -> int:
+    if isinstance(nants, (bool, np.bool_)) or not isinstance(nants, (int, np.integer)) \
+            or nants < 1:
+        raise InputError(f"stefcal: nants: expected a positive integer, received {nants!r}")
+    for name, a in (("ant1", ant1), ("ant2", ant2)):
+        arr = np.asarray(a)
+        if arr.dtype.kind not in "iu":
+            raise InputError(f"stefcal: {name}: expected integer antenna indices, received "
+                             f"dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= nants):
+            raise InputError(f"stefcal: {name}: expected antenna indices in [0, {nants}), "
+                             f"received values in [{arr.min()}, {arr.max()}]")
+    return int(nants)
+
+
+def check_stefcal_geometry(B: Any) -> None:
+    """Refuse solution cells whose baselines cannot fix the gains beyond the phase gauge.
+
+    Parameters
+    ----------
+    B : array, shape (Nt_sol, Nf_sol, Nant, Nant)
+        ``sum w |M|^2`` per cell and antenna pair (:func:`cell_matrices`); an edge
+        ``p - q`` is constrained where ``B[p, q] > 0``.
+
+    Raises
+    ------
+    DegenerateCalibrationError
+        Naming the first degenerate cell and why.
+
+    Notes
+    -----
+    In log-gains the data fix ``log|g_p| + log|g_q|`` and ``phi_p - phi_q`` on each edge.
+    The phases are fixed up to one offset per connected group (the gauge, when there is
+    one group); the amplitudes are fixed iff every group contains an odd cycle (a graph
+    with no odd cycle is bipartite, and ``c`` on one side, ``1/c`` on the other leaves the
+    data unchanged). Both hold iff the bipartite double cover of the graph of antennas
+    with data is connected. Cells sharing a flag pattern are checked once.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    Bh = np.asarray(B.get() if hasattr(B, "get") else B)
+    nts, nfs, na = Bh.shape[0], Bh.shape[1], Bh.shape[-1]
+    adj = (Bh > 0).reshape(nts * nfs, na * na)
+    patterns, first = np.unique(np.packbits(adj, axis=1), axis=0, return_index=True)
+    for k in first:
+        a = adj[k].reshape(na, na)
+        active = np.flatnonzero(a.any(axis=1))
+        if active.size == 0:
+            continue                      # every antenna flagged in this cell: all flagged
+        sub = a[np.ix_(active, active)]
+        z = np.zeros_like(sub)
+        cover = csr_matrix(np.block([[z, sub], [sub, z]]))
+        ncov = connected_components(cover, directed=False)[0]
+        if ncov == 1:
+            continue
+        ngroups = connected_components(csr_matrix(sub), directed=False)[0]
+        t, f = divmod(int(k), nfs)
+        why = (f"its {active.size} antennas with data form {ngroups} separate groups"
+               if ngroups > 1 else
+               f"its {active.size} antennas with data and {int(sub.sum()) // 2} baseline(s) "
+               "contain no closed triangle (odd cycle), so an amplitude per side is free")
+        raise DegenerateCalibrationError(
+            f"stefcal: the calibration problem is degenerate in solution cell (time {t}, "
+            f"freq {f}): {why}. The data cannot fix these gains; StEFCal would report "
+            "convergence to arbitrary ones. Use more baselines (at least a triangle of "
+            "antennas), longer solution intervals, or flag the isolated antennas.")
+
+
 def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: Any = None,
             weights: Any = None, flags: Any = None, time_interval: Any = 1,
             freq_interval: Any = 1, gains0: Any = None, gauge: str = "ref_antenna",
-            ref_ant: int = 0, tol: float = 1e-10, maxiter: int = 500) -> StefcalResult:
+            ref_ant: int = 0, tol: float = 1e-10, maxiter: int = 500,
+            nonfinite: str = "raise", check_degeneracy: bool = True) -> StefcalResult:
     """Solve for DI complex gains with StEFCal (module Notes).
 
     Parameters
@@ -167,10 +239,29 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
     tol : float
         Convergence threshold on the relative change between iterates.
     maxiter : int
+    nonfinite : {"raise", "flag"}
+        Unflagged NaN/inf in ``data`` or ``model``: refused with their count and first
+        indices (default), or flagged with a warning
+        (:func:`linlim.validation.check_finite_data`).
+    check_degeneracy : bool
+        Refuse cells whose unflagged baselines cannot determine the gains beyond the phase
+        gauge (see Raises).
 
     Returns
     -------
     StefcalResult
+
+    Raises
+    ------
+    InputError
+        Unflagged NaN/inf data, or every sample flagged (autos do not count).
+    DegenerateCalibrationError
+        In some solution cell the antennas with unflagged cross-correlations do not form
+        one connected graph containing an odd cycle (a triangle): a single baseline, a
+        chain or any bipartite layout leaves an amplitude ``g_p -> c g_p, g_q -> g_q / c``
+        unconstrained, and separate groups leave a phase per group, so StEFCal would report
+        convergence to arbitrary gains. :func:`~linlim.calibration.solve_gains` detects the
+        same problems through the Fisher matrix.
     """
     xp = xp_of(data)
     data = asarray(data, xp, dtype=np.complex128)
@@ -182,14 +273,21 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
     if np.asarray(ant1).shape != (nbl,):
         raise ShapeError(f"stefcal: ant1 must have shape ({nbl},), received "
                          f"{np.asarray(ant1).shape}")
+    nants = _check_nants(nants, ant1, ant2)
     w = make_weights(data.shape, noise=noise, weights=weights, flags=flags, ant1=ant1,
                      ant2=ant2, include_autos=False, xp=xp)
+    w = check_finite_data(data, w, "data", "stefcal", nonfinite=nonfinite)
+    w = check_finite_data(model, w, "model", "stefcal", nonfinite=nonfinite)
+    check_not_all_flagged(w, "data", "stefcal (auto-correlations are not used)")
+    w = asarray(w, xp)
     data = clean_data(data, w)
     model = clean_data(model, w)
     tidx = solution_index(nt, time_interval, "time")
     fidx = solution_index(nf, freq_interval, "freq")
     A, B = cell_matrices(data, model, w, ant1, ant2, nants, tidx, fidx)
     nts, nfs = A.shape[:2]
+    if check_degeneracy:
+        check_stefcal_geometry(B)
     # antennas with no data in a cell: flagged, gain fixed to 1
     bad = B.sum(axis=-1) <= 0                       # (nts, nfs, nants)
     if gains0 is None:
