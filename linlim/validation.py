@@ -64,6 +64,8 @@ __all__ = [
     "check_positions",
     "check_rime_inputs",
     "check_simulate_vis_inputs",
+    "check_dense_matrix_memory",
+    "check_chain_memory",
     "array_nbytes",
     "available_memory",
     "check_memory",
@@ -551,6 +553,24 @@ def check_simulate_vis_inputs(fluxes: Any, ra: Any, dec: Any, freqs: Any, times:
                  option="call simulate_vis on blocks of times (or channels) and concatenate, "
                  "or use linlim.distributed.simulate_uvh5 with time_chunk=/freq_chunk=", xp=xp)
     del nants
+
+
+def check_dense_matrix_memory(n: int, what: str = "fisher_matrix", *, xp: Any = np,
+                              copies: int = 3) -> int:
+    """Memory check before a dense (n, n) float64 matrix such as the Fisher matrix
+    (``copies`` of it alive at once: the matrix, its transpose sum, a prior term)."""
+    need = copies * array_nbytes((n, n), np.float64)
+    return check_memory(need, f"{what}: dense {n} x {n} float64 matrix ({copies} copies)",
+                        option="use a block-diagonal Fisher (fisher_block_diagonal), the "
+                        "matrix-free GaussNewtonOperator, or fewer parameters", xp=xp)
+
+
+def check_chain_memory(chains: int, draws: int, n: int, what: str = "chains") -> int:
+    """Memory check before holding ``(chains, draws, n)`` float64 draws in memory."""
+    return check_memory(array_nbytes((chains, draws, n), np.float64),
+                        f"{what}: {chains} chains x {draws} draws x {n} parameters float64",
+                        option="read the chain file in parts with h5py (datasets 'draws' "
+                        "and 'sample_stats/*') or thin the chains")
 
 
 # ------------------------------------------------------------------------------ memory

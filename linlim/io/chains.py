@@ -51,6 +51,7 @@ import h5py
 import numpy as np
 
 from ..errors import InputError
+from ..validation import check_chain_memory
 
 __all__ = ["ChainStore", "read_chains", "write_tree", "read_tree", "CorruptChainWarning",
            "remove_stale_temporaries"]
@@ -436,6 +437,7 @@ def read_chains(path: str | os.PathLike) -> dict[str, Any]:
                          "restore the file")
     if store.is_complete():
         with h5py.File(store.path, "r") as f:
+            check_chain_memory(*f["draws"].shape, what=f"read_chains({store.path})")
             out = read_tree(f)
             out["config"] = json.loads(f.attrs["config"])
         out["complete"] = True
