@@ -28,6 +28,7 @@ sweep would not be the ML update for them).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,14 +153,22 @@ def _check_nants(nants: Any, ant1: Any, ant2: Any) -> int:
     return int(nants)
 
 
-def check_stefcal_geometry(B: Any) -> None:
-    """Refuse solution cells whose baselines cannot fix the gains beyond the phase gauge.
+def check_stefcal_geometry(B: Any, raise_error: bool = True) -> np.ndarray:
+    """Find (and by default refuse) solution cells whose baselines cannot fix the gains
+    beyond the phase gauge.
 
     Parameters
     ----------
     B : array, shape (Nt_sol, Nf_sol, Nant, Nant)
         ``sum w |M|^2`` per cell and antenna pair (:func:`cell_matrices`); an edge
         ``p - q`` is constrained where ``B[p, q] > 0``.
+    raise_error : bool
+        Raise on the first degenerate cell (default); otherwise return them all.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (Nt_sol, Nf_sol)
+        True for degenerate cells (all False when ``raise_error`` returns).
 
     Raises
     ------
@@ -181,8 +190,10 @@ def check_stefcal_geometry(B: Any) -> None:
     Bh = np.asarray(B.get() if hasattr(B, "get") else B)
     nts, nfs, na = Bh.shape[0], Bh.shape[1], Bh.shape[-1]
     adj = (Bh > 0).reshape(nts * nfs, na * na)
-    patterns, first = np.unique(np.packbits(adj, axis=1), axis=0, return_index=True)
-    for k in first:
+    _, first, inverse = np.unique(np.packbits(adj, axis=1), axis=0, return_index=True,
+                                  return_inverse=True)
+    degenerate = np.zeros(nts * nfs, dtype=bool)
+    for u, k in enumerate(first):
         a = adj[k].reshape(na, na)
         active = np.flatnonzero(a.any(axis=1))
         if active.size == 0:
@@ -193,6 +204,9 @@ def check_stefcal_geometry(B: Any) -> None:
         ncov = connected_components(cover, directed=False)[0]
         if ncov == 1:
             continue
+        if not raise_error:
+            degenerate[np.ravel(inverse) == u] = True
+            continue
         ngroups = connected_components(csr_matrix(sub), directed=False)[0]
         t, f = divmod(int(k), nfs)
         why = (f"its {active.size} antennas with data form {ngroups} separate groups"
@@ -200,17 +214,19 @@ def check_stefcal_geometry(B: Any) -> None:
                f"its {active.size} antennas with data and {int(sub.sum()) // 2} baseline(s) "
                "contain no closed triangle (odd cycle), so an amplitude per side is free")
         raise DegenerateCalibrationError(
-            f"stefcal: the calibration problem is degenerate in solution cell (time {t}, "
-            f"freq {f}): {why}. The data cannot fix these gains; StEFCal would report "
-            "convergence to arbitrary ones. Use more baselines (at least a triangle of "
-            "antennas), longer solution intervals, or flag the isolated antennas.")
+            f"stefcal: ant1, ant2 (with the flags): the calibration problem is degenerate in "
+            f"solution cell (time {t}, freq {f}): {why}. The data cannot fix these gains; "
+            "StEFCal would report convergence to arbitrary ones. Use more baselines (at "
+            "least a triangle of antennas), longer solution intervals, flag the isolated "
+            "antennas, or pass degenerate='flag' to flag such cells.")
+    return degenerate.reshape(nts, nfs)
 
 
 def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: Any = None,
             weights: Any = None, flags: Any = None, time_interval: Any = 1,
             freq_interval: Any = 1, gains0: Any = None, gauge: str = "ref_antenna",
             ref_ant: int = 0, tol: float = 1e-10, maxiter: int = 500,
-            nonfinite: str = "raise", check_degeneracy: bool = True) -> StefcalResult:
+            nonfinite: str = "raise", degenerate: str = "raise") -> StefcalResult:
     """Solve for DI complex gains with StEFCal (module Notes).
 
     Parameters
@@ -243,9 +259,10 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
         Unflagged NaN/inf in ``data`` or ``model``: refused with their count and first
         indices (default), or flagged with a warning
         (:func:`linlim.validation.check_finite_data`).
-    check_degeneracy : bool
-        Refuse cells whose unflagged baselines cannot determine the gains beyond the phase
-        gauge (see Raises).
+    degenerate : {"raise", "flag"}
+        Cells whose unflagged baselines cannot determine the gains beyond the phase gauge
+        (see Raises): refused (default), or flagged with a warning (every gain of the cell
+        flagged, set to 1 and reported ``converged=False``).
 
     Returns
     -------
@@ -286,10 +303,17 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
     fidx = solution_index(nf, freq_interval, "freq")
     A, B = cell_matrices(data, model, w, ant1, ant2, nants, tidx, fidx)
     nts, nfs = A.shape[:2]
-    if check_degeneracy:
-        check_stefcal_geometry(B)
+    if degenerate not in ("raise", "flag"):
+        raise InputError(f"stefcal: degenerate: expected 'raise' or 'flag', received "
+                         f"{degenerate!r}")
+    degen = check_stefcal_geometry(B, raise_error=degenerate == "raise")
     # antennas with no data in a cell: flagged, gain fixed to 1
     bad = B.sum(axis=-1) <= 0                       # (nts, nfs, nants)
+    if degen.any():
+        warnings.warn(f"stefcal: {int(degen.sum())} of {degen.size} solution cells are "
+                      "degenerate (too few baselines to fix the gains); their gains are "
+                      "flagged", UserWarning, stacklevel=2)
+        bad = bad | asarray(degen[..., None], xp)
     if gains0 is None:
         g = xp.ones((nts, nfs, nants), dtype=np.complex128)
     else:
@@ -320,6 +344,6 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
     gains = xp.moveaxis(g, -1, 0)                   # (nants, nts, nfs)
     flags_out = xp.moveaxis(bad, -1, 0)
     gains, desc = apply_gauge(gains, gauge, ref_ant=ref_ant, flags=flags_out)
-    conv = done.get() if hasattr(done, "get") else np.asarray(done)
+    conv = (done.get() if hasattr(done, "get") else np.asarray(done)) & ~degen
     return StefcalResult(gains, flags_out, iters, conv, desc, tidx, fidx)
 
