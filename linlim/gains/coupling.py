@@ -47,7 +47,9 @@ import numpy as np
 from ..backend import asarray, get_xp
 from ..errors import InputError, ShapeError
 from ..operators.base import Operator
+from ..operators.composite import Composition
 from ..operators.linear import Diagonal, Reshape, Take, ZeroPad
+from ..operators.powerlaw import PowerLaw, power_law_columns
 
 __all__ = ["MutualCoupling", "CouplingPowerLaw", "coupling_pair_model", "pair_separations",
            "C_LIGHT"]
@@ -245,7 +247,7 @@ class MutualCoupling(Operator):
         return dE, dV
 
 
-class CouplingPowerLaw(Operator):
+class CouplingPowerLaw(Composition):
     """Power-law coupling ``E_ij(nu) = a (d_ij / x0)^(-p) exp(-2 pi i nu d_ij / c)``.
 
     Parameters
@@ -265,11 +267,11 @@ class CouplingPowerLaw(Operator):
 
     Notes
     -----
-    With ``L_ij = log(d_ij / x0)`` and ``K = phase exp(-p L) exp(-2 pi i nu d / c)``
-    (zero on the diagonal), ``E = a K``::
-
-        dE = (da - a L dp) K                                                  (jvp)
-        da = Re sum conj(K) w,   dp = -a Re sum L conj(K) w                   (vjp)
+    Composed, not hand-derived: the shared :class:`~linlim.operators.PowerLaw`
+    ``a exp(p L')`` over the antenna pairs with ``L' = -log(d_ij / x0)`` (0 on the
+    diagonal), reshaped to ``(Nant, Nant, 1)`` and multiplied by the fixed delay phasor
+    ``phase exp(-2 pi i nu d / c)`` (zero on the diagonal) as a
+    :class:`~linlim.operators.Diagonal`.
     """
 
     _abstract = False
@@ -289,24 +291,11 @@ class CouplingPowerLaw(Operator):
         L = np.where(off, np.log(np.where(off, d, 1.0) / x0), 0.0)
         ph = complex(phase) * np.exp(-2j * np.pi * nu[None, None, :] * d[:, :, None] / C_LIGHT)
         ph = ph * off[:, :, None]
-        super().__init__((2,), (n, n, nu.size), np.float64, np.complex128, xp,
-                         name="CouplingPowerLaw")
+        law = PowerLaw(*power_law_columns(None, xp), -L.ravel(), name="CouplingFalloff")
+        phasor = Diagonal(asarray(ph, xp), in_shape=(n, n, 1), in_dtype=np.float64, xp=xp)
+        super().__init__(phasor @ Reshape((1, n * n), (n, n, 1), np.float64, xp=xp), law)
+        self.name = "CouplingPowerLaw"
         self.x0 = x0
-        self._L = asarray(L[:, :, None], xp)
-        self._ph = asarray(ph, xp)
-
-    def _K(self, x: Any) -> Any:
-        return self.xp.exp(-x[1] * self._L) * self._ph
-
-    def _forward(self, x: Any) -> Any:
-        return x[0] * self._K(x)
-
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return (dx[0] - x[0] * self._L * dx[1]) * self._K(x)
-
-    def _vjp(self, x: Any, w: Any) -> Any:
-        cw = (self._K(x).conj() * w).real
-        return self.xp.stack([cw.sum(), -x[0] * (self._L * cw).sum()])
 
 
 def coupling_pair_model(antpos: Any, freqs: Any, *, exponent: float = 0.0,
