@@ -155,7 +155,6 @@ def test_kernel_twins(rng, nf, df, dtype):
     freqs = 1e8 + (np.arange(nf) * df if df else np.sort(rng.uniform(0, 5e7, nf)))
     tol = 1e-12 if dtype == "complex128" else 2e-5
     outs = []
-    t = rng.standard_normal(e.shape).astype(dtype)
     for kern in (kernels_numpy, kernels_numba):
         outs.append(kern.phasors(tau, freqs, df, 8, np.empty((nf, na, ns), dtype)))
     exact = np.exp(-2j * np.pi * freqs[:, None, None] * tau)
