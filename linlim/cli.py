@@ -66,6 +66,8 @@ OPTIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("--catalog", "FILE", "point sources: BayesLIM YAML, CSV or HDF5", ("catalog",)),
     ("--beam", "SPEC", "airy:DIAMETER_M, gaussian:FWHM_DEG, or a pyuvdata beam file",
      ("beam",)),
+    ("--gains", "FILE", "calfits/calh5 gains to corrupt the simulation with", ("gains",)),
+    ("--noise-jy", "SIGMA", "sky noise rms per complex visibility (Jy)", ("noise_jy",)),
     ("--solver", "NAME", "calibration solver: stefcal, gn or lm",
      ("calibration.solver.method",)),
     ("--time-interval", "N|all", "times per solution cell",

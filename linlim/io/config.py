@@ -93,6 +93,7 @@ SCHEMA: dict[str, Spec] = {
     "data": Spec("path", nullable=True, must_exist=True),
     "model": Spec("path", nullable=True, must_exist=True),
     "catalog": Spec("path", nullable=True, must_exist=True),
+    "gains": Spec("path", nullable=True, must_exist=True),
     "output": Spec("path"),
     "solutions": Spec("path", nullable=True),
     "plot": Spec("path", nullable=True),
@@ -152,7 +153,7 @@ SCHEMA: dict[str, Spec] = {
 }
 
 #: Keys whose values are input files (checked to exist before anything is written).
-INPUT_PATH_KEYS = ("template", "data", "model", "catalog")
+INPUT_PATH_KEYS = ("template", "data", "model", "catalog", "gains")
 #: Keys whose values are output paths.
 OUTPUT_PATH_KEYS = ("output", "solutions", "plot", "calibrated")
 

@@ -41,7 +41,8 @@ def gains_to_uvcal(gains: Any, *, telescope: Any, times: Any, freqs: Any,
                    channel_width: Any = None, ref_antenna_name: str | None = None,
                    sky_catalog: str = "linlim model", gain_scale: str | None = "Jy",
                    pol_convention: str | None = "sum", history: str = "",
-                   quality: Any = None, total_quality: Any = None) -> Any:
+                   quality: Any = None, total_quality: Any = None,
+                   time_range: Any = None) -> Any:
     """Build a ``UVCal`` (sky calibration, ``gain_convention="divide"``) from linlim gains.
 
     Parameters
@@ -105,7 +106,9 @@ def gains_to_uvcal(gains: Any, *, telescope: Any, times: Any, freqs: Any,
         ref_antenna_name = names[nums.index(int(ant_numbers[0]))]
     uvc = UVCal.new(
         cal_style="sky", gain_convention="divide", jones_array=np.asarray(jones),
-        telescope=telescope, time_array=times, freq_array=freqs,
+        telescope=telescope, freq_array=freqs,
+        **({"time_array": times} if time_range is None else
+           {"time_range": np.asarray(time_range, dtype=np.float64).reshape(nt, 2)}),
         integration_time=integration_time, channel_width=channel_width,
         ant_array=np.asarray(ant_numbers), ref_antenna_name=ref_antenna_name,
         sky_catalog=sky_catalog, update_telescope_from_known=False,

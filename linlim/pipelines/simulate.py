@@ -30,10 +30,11 @@ from ..io.config import start_run
 from ..io.uvdata import PARALLEL_POLS, make_autos_real, read_uvdata, write_uvh5
 from ..rime.operator import RIMEIntensity
 from .joint import beam_values, build_joint_model
+from .progress import is_quiet
 from .scenario import SCENARIO_DEFAULTS, Scenario, build_scenario
 
 __all__ = ["SIMULATE_DEFAULTS", "simulate_data", "run_simulate", "uvh5_metadata",
-           "read_catalog", "parse_beam", "simulate_template"]
+           "read_catalog", "parse_beam", "simulate_template", "add_noise_and_gains"]
 
 #: Built-in defaults of ``linlim simulate``.
 SIMULATE_DEFAULTS: dict[str, Any] = {
@@ -41,7 +42,9 @@ SIMULATE_DEFAULTS: dict[str, Any] = {
     "template": None,      # uvh5 whose geometry becomes the observation
     "catalog": None,       # point sources: BayesLIM YAML, CSV or HDF5 (template mode)
     "beam": "airy:14",     # airy:DIAMETER_M, gaussian:FWHM_DEG, or a pyuvdata beam file
-    "noise_jy": 0.0,       # template mode: noise rms per complex visibility (Jy)
+    "noise_jy": 0.0,       # template mode: sky noise rms per complex visibility (Jy)
+    "gains": None,         # template mode: calfits/calh5 gains to corrupt data.uvh5 with
+    #                        (then model.uvh5 holds the noise-free sky without gains)
     "seed": 0,             # template mode: noise seed
     "scenario": SCENARIO_DEFAULTS,
     "plots": True,
@@ -112,8 +115,8 @@ def parse_beam(spec: Any) -> Any:
                      f"beam file, received {spec!r}")
 
 
-def simulate_template(template: Any, catalog: Any, beam: Any, *, noise_jy: float = 0.0,
-                      seed: int = 0, progress: bool = False) -> Any:
+def simulate_template(template: Any, catalog: Any, beam: Any, *,
+                      progress: bool = False) -> Any:
     """Simulate a point-source catalogue through a beam on a file's geometry.
 
     Parameters
@@ -123,9 +126,6 @@ def simulate_template(template: Any, catalog: Any, beam: Any, *, noise_jy: float
         polarisations, x_orientation and site are kept.
     catalog : PointSourceCatalog or path
     beam : pyuvdata beam or str (:func:`parse_beam`)
-    noise_jy : float
-        Noise rms per complex visibility (Jy), ``E|n|^2 = noise_jy^2``; autos get none.
-    seed : int
     progress : bool
         A progress bar over times.
 
@@ -155,12 +155,6 @@ def simulate_template(template: Any, catalog: Any, beam: Any, *, noise_jy: float
     for t in progress_bar(range(nt), desc="simulate", total=nt, disable=not progress):
         V[t] = simulate_vis(meta["antpos"], fluxes, cat.ra, cat.dec, freqs, tobj[t:t + 1],
                             bm, site, antpairs=pairs)[:, 0, :]
-    if noise_jy:
-        rng = np.random.default_rng(int(seed))
-        n = noise_jy / np.sqrt(2) * (rng.standard_normal(V.shape)
-                                     + 1j * rng.standard_normal(V.shape))
-        n[..., meta["ant1"] == meta["ant2"]] = 0.0
-        V = V + n
     # fill the template's rows (time, baseline) in its own order
     tpos = np.searchsorted(times, uv.time_array)
     key = {(int(a), int(b)): k for k, (a, b) in enumerate(meta["antpairs"])}
@@ -181,8 +175,8 @@ def simulate_template(template: Any, catalog: Any, beam: Any, *, noise_jy: float
     uv.pol_convention = "sum"
     make_autos_real(uv)
     uv.history += (f"\nlinlim simulate: {cat.ra.size} point sources through "
-                   f"{beam if isinstance(beam, str) else type(bm).__name__} on this geometry"
-                   + (f", noise {noise_jy} Jy" if noise_jy else ""))
+                   f"{beam if isinstance(beam, str) else type(bm).__name__} on this "
+                   "geometry")
     return uv
 
 
@@ -225,6 +219,40 @@ def uvh5_metadata(sc: Scenario) -> dict[str, Any]:
                 ant2=obs.ant2, telescope_loc=obs.site)
 
 
+def add_noise_and_gains(uv: Any, noise_jy: float = 0.0, gains: Any = None, *,
+                        seed: int = 0) -> Any:
+    """A copy of ``uv`` with complex Gaussian sky noise added (``E|n|^2 = noise_jy^2`` per
+    cross-correlation, Jy) and then antenna gains applied (``raw = g_p conj(g_q) (V + n)``,
+    the "divide" convention of calfits); the data become ``vis_units="UNCALIB"`` when
+    gains are applied. A single-time gain file (a HERA time range) applies to every time.
+
+    Parameters
+    ----------
+    uv : pyuvdata.UVData
+    noise_jy : float
+    gains : path or pyuvdata.UVCal, optional
+    seed : int
+    """
+    from ..io.uvcal import calibrate_uvdata, read_uvcal
+
+    out = uv.copy()
+    if noise_jy:
+        rng = np.random.default_rng(int(seed))
+        shape = out.data_array.shape
+        n = noise_jy / np.sqrt(2) * (rng.standard_normal(shape)
+                                     + 1j * rng.standard_normal(shape))
+        n[out.ant_1_array == out.ant_2_array] = 0.0
+        out.data_array = out.data_array + n
+        out.history += f"\nlinlim: added {noise_jy} Jy noise (seed {seed})"
+    if gains is not None:
+        uvc = read_uvcal(gains) if isinstance(gains, (str, os.PathLike)) else gains
+        out = calibrate_uvdata(out, uvc, undo=True)
+        out.vis_units = "UNCALIB"
+        out.pol_convention = None    # pyuvdata: a convention belongs to calibrated data
+        out.history += f"\nlinlim: corrupted with the gains of {gains}"
+    return out
+
+
 def run_simulate(config: dict | None = None, output: str | None = None,
                  overwrite: bool = False) -> dict[str, Any]:
     """Simulate a scenario (or a catalogue on a template's geometry) and write its files;
@@ -234,15 +262,23 @@ def run_simulate(config: dict | None = None, output: str | None = None,
     if cfg["template"] is not None:
         if cfg["catalog"] is None:
             raise InputError("simulate: template mode needs a catalog (--catalog FILE)")
+        quiet = cfg["quiet"] or is_quiet()
         uv = simulate_template(cfg["template"], cfg["catalog"], cfg["beam"],
-                               noise_jy=float(cfg["noise_jy"]), seed=int(cfg["seed"]),
-                               progress=not cfg["quiet"])
-        path = out / "data.uvh5"
-        uv.write_uvh5(str(path), clobber=True)
-        if not cfg["quiet"]:
+                               progress=not quiet)
+        paths = {"data": out / "data.uvh5"}
+        data = uv
+        if cfg["noise_jy"] or cfg["gains"]:
+            data = add_noise_and_gains(uv, float(cfg["noise_jy"]), cfg["gains"],
+                                       seed=int(cfg["seed"]))
+        if cfg["gains"]:
+            paths["model"] = out / "model.uvh5"
+            uv.write_uvh5(str(paths["model"]), clobber=True)
+        data.write_uvh5(str(paths["data"]), clobber=True)
+        if not quiet:
             print(f"[linlim simulate] {uv.Nbls} baselines x {uv.Ntimes} times x "
-                  f"{uv.Nfreqs} channels x {uv.Npols} pols; wrote {path}")
-        return {"data": str(path)}
+                  f"{uv.Nfreqs} channels x {uv.Npols} pols; wrote "
+                  f"{', '.join(str(p) for p in paths.values())}")
+        return {k: str(v) for k, v in paths.items()}
     if cfg["catalog"] is not None:
         cfg["scenario"]["foregrounds"]["catalog"] = cfg["catalog"]
     sc = build_scenario(cfg["scenario"])
