@@ -359,3 +359,41 @@ def test_reference_chain_recovers_true_gains(tmp_path):
     ph = np.angle(np.sum(e * t.conj(), axis=1, keepdims=True))
     rel = np.abs(e * np.exp(-1j * ph) - t) / np.abs(t)
     assert np.sqrt(np.mean(rel**2)) <= 0.02
+
+
+# ---------------------------------------------------------------- fit on a file
+def test_fit_cli_on_a_file(loc, rng, tmp_path, capsys):
+    """``linlim fit --data FILE --catalog FILE`` takes the file's geometry and writes
+    fit.h5 and summary.json; a polarisation the file lacks is one line and exit 2."""
+    import h5py
+
+    from linlim.sky.catalog import PointSourceCatalog
+    from linlim.telescope.times import lst
+
+    uv, _ = _uv(loc, rng, pols=("ee", "nn"), nant=4, ntimes=2,
+                freqs=np.linspace(150e6, 152e6, 4), numbers=[3, 5, 8, 13])
+    uv.write_uvh5(str(tmp_path / "obs.uvh5"))
+    ra0 = float(lst(np.array([uv.time_array.mean()]), loc)[0])
+    cat = PointSourceCatalog(np.mod(ra0 + np.array([0.02, -0.05]), 2 * np.pi),
+                             loc.lat.rad + np.array([0.03, -0.02]), [5.0, 3.0], 150e6,
+                             spectral_index=[-0.8, -0.5])
+    cat.to_csv(tmp_path / "cat.csv")
+    (tmp_path / "f.yaml").write_text("plots: false\nfit: {maxiter: 2}\n"
+                                     "scenario: {foregrounds: {nsources: 2}}\n")
+    args = ["fit", "--quiet", "--config", str(tmp_path / "f.yaml"), "--data",
+            str(tmp_path / "obs.uvh5"), "--catalog", str(tmp_path / "cat.csv"), "--out"]
+    assert main(args + [str(tmp_path / "O")]) == 0
+    summary = json.loads((tmp_path / "O/summary.json").read_text())
+    assert summary["iterations"] >= 1 and summary["data"].endswith("obs.uvh5")
+    with h5py.File(tmp_path / "O/fit.h5") as f:
+        assert f["map"].shape == f["error"].shape and "truth" not in f
+    from pyuvdata import UVData
+
+    model = UVData.from_file(str(tmp_path / "O/model.uvh5"))
+    assert sorted(model.telescope.antenna_numbers) == [3, 5, 8, 13]
+    (tmp_path / "g.yaml").write_text("pol: en\nplots: false\n")
+    assert main(["fit", "--config", str(tmp_path / "g.yaml"), "--data",
+                 str(tmp_path / "obs.uvh5"), "--catalog", str(tmp_path / "cat.csv"),
+                 "--out", str(tmp_path / "P")]) == 2
+    assert "'en' is not in the file" in _one_line_error(capsys, "fit")
+    assert not (tmp_path / "P").exists()

@@ -23,7 +23,7 @@ Config keys of the ``calibration`` section (:data:`CALIBRATION_OPTIONS` lists ev
       gauge: ref_antenna           # ref_antenna | mean_phase | none
       ref_ant: 0                   # index into the data's antenna list
       tol: 1.0e-10                 # relative change of the gains at convergence
-      maxiter: 200
+      maxiter: 1000
       include_autos: false
       min_snr: 3.0                 # flag gains whose S/N (from the cell's Fisher
                                    # information and reduced chi^2) is below this
@@ -69,7 +69,7 @@ CALIBRATION_OPTIONS: dict = {
     "unphase": False,
     "noise": {"sigma": None},
     "solver": {"method": "stefcal", "time_interval": 1, "freq_interval": 1,
-               "gauge": "ref_antenna", "ref_ant": 0, "tol": 1e-10, "maxiter": 200,
+               "gauge": "ref_antenna", "ref_ant": 0, "tol": 1e-10, "maxiter": 1000,
                "include_autos": False, "min_snr": 3.0},
     "output": {"solutions": None, "plot": None, "calibrated": None, "clobber": False},
 }

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .fit import FIT_OPTIONS, fit_from_config
+from .progress import is_quiet
 from .scenario import SCENARIO_DEFAULTS
 
 __all__ = ["SAMPLE_DEFAULTS", "run_sample"]
@@ -21,6 +22,9 @@ __all__ = ["SAMPLE_DEFAULTS", "run_sample"]
 SAMPLE_DEFAULTS: dict[str, Any] = {
     "output": "linlim_sample_output",
     "data": None,
+    "catalog": None,
+    "pol": "ee",
+    "unphase": False,
     "scenario": SCENARIO_DEFAULTS,
     "fit": FIT_OPTIONS,
     "hmc": {"chains": 2, "warmup": 100, "draws": 100, "seed": 1, "algorithm": "hmc",
@@ -41,7 +45,7 @@ def run_sample(config: dict | None = None, output: str | None = None) -> dict[st
     res = sample(fit["post"], num_draws=int(h["draws"]), num_warmup=int(h["warmup"]),
                  chains=int(h["chains"]), seed=int(h["seed"]), metric=fisher_metric(F),
                  algorithm=h["algorithm"], init=theta_map, path=str(out / "chains.h5"),
-                 resume=bool(h["resume"]), progress=True)
+                 resume=bool(h["resume"]), progress=not is_quiet())
     names = fit["model"].names
     beam_idx = [names.index(n) for n in ("D0", "gamma", "ripple_cos", "ripple_sin")]
     table = chain_summary(res.draws[:, :, beam_idx], names=[names[i] for i in beam_idx])

@@ -216,7 +216,9 @@ def uvh5_metadata(sc: Scenario) -> dict[str, Any]:
     """Keyword arguments of :func:`linlim.io.uvdata.write_uvh5` for a scenario."""
     obs = sc.obs
     return dict(antpos=obs.antpos, freqs=obs.freqs, times_jd=obs.times_jd, ant1=obs.ant1,
-                ant2=obs.ant2, telescope_loc=obs.site)
+                ant2=obs.ant2, telescope_loc=obs.site,
+                ant_numbers=np.asarray(obs.layout.antnums).tolist(),
+                ant_names=list(obs.layout.names))
 
 
 def add_noise_and_gains(uv: Any, noise_jy: float = 0.0, gains: Any = None, *,
