@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 from .fit import FIT_OPTIONS, fit_from_config
+from .progress import is_quiet
 from .scenario import SCENARIO_DEFAULTS
 
 __all__ = ["SAMPLE_DEFAULTS", "run_sample", "checkpoint_interval"]
@@ -27,6 +28,9 @@ __all__ = ["SAMPLE_DEFAULTS", "run_sample", "checkpoint_interval"]
 SAMPLE_DEFAULTS: dict[str, Any] = {
     "output": "linlim_sample_output",
     "data": None,
+    "catalog": None,
+    "pol": "ee",
+    "unphase": False,
     "scenario": SCENARIO_DEFAULTS,
     "fit": FIT_OPTIONS,
     "hmc": {"chains": 2, "warmup": 100, "draws": 100, "seed": 1, "algorithm": "hmc",
@@ -72,7 +76,7 @@ def run_sample(config: dict | None = None, output: str | None = None) -> dict[st
                  chains=int(h["chains"]), seed=int(h["seed"]), metric=fisher_metric(F),
                  algorithm=h["algorithm"], init=theta_map, path=str(out / "chains.h5"),
                  resume=bool(h["resume"]), checkpoint_every=every,
-                 checkpoint_seconds=seconds, progress=True)
+                 checkpoint_seconds=seconds, progress=not is_quiet())
     names = fit["model"].names
     beam_idx = [names.index(n) for n in ("D0", "gamma", "ripple_cos", "ripple_sin")]
     table = chain_summary(res.draws[:, :, beam_idx], names=[names[i] for i in beam_idx])
