@@ -38,6 +38,7 @@ from .operators.composite import LinearComposition
 from .operators.linear import FFT, Diagonal, Take
 from .operators.spaces import normalize_shape
 from .units import K_BOLTZMANN, SPEED_OF_LIGHT
+from .validation import check_freqs
 
 __all__ = [
     "FrequencyKernel", "KERNELS", "kernel_covariance", "WienerFilter",
@@ -120,10 +121,7 @@ def taper(nfreq: int, kind: str = "blackman-harris", alpha: float = 0.5,
 
 
 def _freqs(freqs: Any, where: str) -> tuple[np.ndarray, float]:
-    f = np.asarray(getattr(freqs, "to_value", lambda u: freqs)("Hz"), dtype=np.float64)
-    if f.ndim != 1 or f.size < 2 or not np.all(np.isfinite(f)):
-        raise InputError(f"{where}: freqs must be a 1-D array of >= 2 channels in Hz, "
-                         f"received shape {f.shape}")
+    f = check_freqs(freqs, "freqs", where, min_channels=2)
     d = np.diff(f)
     if not np.allclose(d, d[0], rtol=1e-6, atol=0) or d[0] == 0:
         raise InputError(f"{where}: freqs must be uniformly spaced")

@@ -171,23 +171,10 @@ class Prior:
 
 def _cg_solve(apply: Callable, b: Any, xp: Any, tol: float = 1e-13,
               maxiter: int | None = None) -> Any:
-    """Plain conjugate gradients for an SPD operator (covariance-operator priors)."""
-    x = xp.zeros_like(b)
-    r = b.copy()
-    p = r.copy()
-    rr = float(r @ r)
-    bnorm = np.sqrt(rr)
-    for _ in range(maxiter or 10 * b.shape[0]):
-        if np.sqrt(rr) <= tol * bnorm or rr == 0.0:
-            break
-        Ap = apply(p)
-        alpha = rr / float(p @ Ap)
-        x += alpha * p
-        r -= alpha * Ap
-        rr_new = float(r @ r)
-        p = r + (rr_new / rr) * p
-        rr = rr_new
-    return x
+    """``S^-1 b`` for an SPD covariance operator, by the package's one CG solver."""
+    from .inference.cg import conjugate_gradient  # leaf module; imported late (no cycle)
+
+    return conjugate_gradient(apply, b, tol=tol, maxiter=maxiter or 10 * b.shape[0]).x
 
 
 class GaussianPrior(Prior):

@@ -15,15 +15,13 @@ import numpy as np
 
 from ..errors import InputError
 from ..units import F21_HZ, SPEED_OF_LIGHT
+from ..validation import check_freqs
 
 __all__ = ["F21_HZ", "redshift_of", "comoving_distance", "cosmo_scalars"]
 
 
 def _check_freqs(freqs: Any, where: str) -> np.ndarray:
-    f = np.asarray(getattr(freqs, "to_value", lambda u: freqs)("Hz"), dtype=np.float64)
-    if f.ndim != 1 or f.size < 1 or not np.all(np.isfinite(f)) or np.any(f <= 0):
-        raise InputError(f"{where}: freqs must be a 1-D array of positive Hz, received {f!r}")
-    return f
+    return check_freqs(freqs, "freqs", where)
 
 
 def _uniform_spacing(f: np.ndarray, where: str) -> float:
