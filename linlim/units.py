@@ -13,8 +13,9 @@
   centres, galactic maps converted with astropy), :func:`pixel_solid_angle`,
   :func:`galactic_to_icrs`.
 
-This module sits at the bottom of the package (beside ``backend``): it imports nothing
-from linlim but :mod:`linlim.errors`.
+This module sits at the bottom of the package (beside ``backend``): it imports
+:mod:`linlim.errors` and, inside :func:`rayleigh_jeans_factor`, the frequency checker of
+:mod:`linlim.validation` (same layer; that module imports this one).
 """
 
 from __future__ import annotations
@@ -51,16 +52,6 @@ JY = 1e-26
 MIN_FREQ_HZ = 1.0e6
 
 
-def _hz(freqs: Any, where: str) -> np.ndarray:
-    f = np.atleast_1d(np.asarray(getattr(freqs, "to_value", lambda u: freqs)("Hz"),
-                                 dtype=np.float64))
-    if not np.all(np.isfinite(f)) or np.any(f <= 0):
-        raise InputError(f"{where}: freqs must be finite and > 0 Hz, received values in "
-                         f"[{np.nanmin(f) if f.size else '-'}, "
-                         f"{np.nanmax(f) if f.size else '-'}]")
-    return f
-
-
 def rayleigh_jeans_factor(freqs: Any) -> np.ndarray:
     """Jy/sr per kelvin of Rayleigh-Jeans brightness temperature, ``2 k_B f^2 / c^2 / 1e-26``.
 
@@ -73,7 +64,9 @@ def rayleigh_jeans_factor(freqs: Any) -> np.ndarray:
     ndarray (Nfreq,), float64, Jy sr^-1 K^-1
         E.g. 6.9e5 at 150 MHz (astropy's ``u.brightness_temperature`` agrees to 1e-12).
     """
-    f = _hz(freqs, "rayleigh_jeans_factor")
+    from .validation import check_freqs  # same layer; imported late (it imports units)
+
+    f = check_freqs(freqs, "freqs", "rayleigh_jeans_factor")
     return 2.0 * K_BOLTZMANN * f * f / (SPEED_OF_LIGHT * SPEED_OF_LIGHT) / JY
 
 

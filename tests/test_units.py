@@ -31,6 +31,8 @@ def test_kelvin_jy_round_trip_matches_astropy():
                                T, rtol=1e-14)
     with pytest.raises(InputError, match="freqs"):
         units.rayleigh_jeans_factor([-1.0])
+    with pytest.raises(InputError, match="MHz"):
+        units.rayleigh_jeans_factor([150.0])
 
 
 def test_pixel_centres_match_healpy_and_astropy():
