@@ -113,6 +113,7 @@ class InnerSolver:
         self.precond = make_preconditioner(preconditioner) if kind == "cg" else None
         self.null_space = null_space
         self.F = None
+        self._stale = False
         self.project = None
         self.gnorm0: float | None = None
         self.last: Any = None  # the last CGResult
@@ -127,8 +128,7 @@ class InnerSolver:
                 self.F = fisher_matrix(post, theta, J=H.J)
             else:  # a posterior-like object without a visible Jacobian: n GN products
                 self.F = _dense_from_products(H.matvec, post.size, self.xp)
-        elif self.precond is not None:
-            self.precond.update(post, theta, H)
+        self._stale = self.precond is not None  # updated lazily, at the first solve here
 
     def diag(self) -> Any:
         """``diag(H)`` (dense solver only)."""
@@ -159,6 +159,9 @@ class InnerSolver:
             if x is None:
                 x = xp.linalg.lstsq(A, rhs, rcond=None)[0]  # singular: least squares
             return (self.project(x) if self.project is not None else x), 0
+        if self._stale:
+            self.precond.update(self.post, self.theta, self.H)
+            self._stale = False
         if lam == 0.0:
             mv = self.H.matvec
         else:

@@ -41,6 +41,7 @@ __all__ = [
     "FourierFactor",
     "BlockFactor",
     "prior_factor",
+    "prior_hessian_diagonal",
     "lanczos_eigsh",
     "randomized_eigsh",
     "LowRankPosterior",
@@ -350,6 +351,46 @@ def _factor_of_prior(prior: Any, xp: Any, inf_power: float | None) -> Factor | N
     return None
 
 
+def prior_hessian_diagonal(post: Any, theta: Any, cols: Any = None, *,
+                           skip: Sequence[int] = ()) -> Any:
+    """Diagonal of the prior Hessian (+ bounded-transform log-Jacobian term) at ``cols``.
+
+    Unlike ``LogPosterior.prior_hessian_diagonal`` this never builds a dense Hessian for a
+    stationary GRF prior (its diagonal is ``mean(1/P_k)``, a constant) and touches only the
+    priors whose selection meets ``cols`` (``skip``: indices of priors to leave out).
+
+    Returns
+    -------
+    array (len(cols),) float64
+    """
+    from ..likelihood import _neg_logjac_hess_diag
+    from ..priors import GRFPrior
+
+    xp = post.xp
+    n = post.size
+    cols = np.arange(n) if cols is None else np.asarray(cols, dtype=np.int64).ravel()
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[cols] = np.arange(cols.size)
+    out = np.zeros(cols.size)
+    for j, p in enumerate(post.priors):
+        if j in skip:
+            continue
+        idx = _selection(p, n)
+        hit = pos[idx] >= 0
+        if not hit.any():
+            continue
+        if isinstance(p, GRFPrior):
+            vals = np.full(idx.size, float(np.mean(to_numpy(p._ipow))))
+        else:
+            z = p._select(theta)
+            vals = np.asarray(to_numpy(p._hess_diag(z)), dtype=np.float64).ravel()
+            vals = np.broadcast_to(vals, (idx.size,))
+        out[pos[idx[hit]]] += vals[hit]
+    if getattr(post, "include_log_jacobian", False):
+        out += to_numpy(_neg_logjac_hess_diag(post.params, theta))[cols]
+    return asarray(out, xp)
+
+
 def prior_factor(post: Any, theta: Any = None, *, fallback_diag: Any = None,
                  inf_power: float | None = None) -> Factor:
     """Whitening factor ``L`` (``L L^T ~ P^-1``) from a LogPosterior's priors.
@@ -395,7 +436,7 @@ def prior_factor(post: Any, theta: Any = None, *, fallback_diag: Any = None,
     rest = np.nonzero(~covered)[0]
     if rest.size:
         theta = xp.zeros(n) if theta is None else theta
-        h = to_numpy(post.prior_hessian_diagonal(theta))[rest]
+        h = to_numpy(prior_hessian_diagonal(post, theta, rest))
         if fallback_diag is not None:
             extra = fallback_diag(rest) if callable(fallback_diag) else \
                 to_numpy(fallback_diag)[rest]

@@ -30,6 +30,7 @@ from .lowrank import (
     LowRankPosterior,
     lanczos_eigsh,
     prior_factor,
+    prior_hessian_diagonal,
     whitened_hessian,
 )
 
@@ -93,15 +94,9 @@ def gn_diagonal(post: Any, theta: Any, H: Any, *, method: str = "exact", cols: A
         if not (hasattr(H, "J") and hasattr(post, "likelihood")):
             eye = xp.eye(n)
             return xp.stack([H.matvec(eye[int(k)])[int(k)] for k in cols])
-        from .fisher import jacobian_columns
+        from .fisher import fisher_diagonal
 
-        d = xp.zeros(cols.size, dtype=np.float64)
-        for s in range(0, cols.size, batch_size):
-            A = jacobian_columns(post, theta, cols[s:s + batch_size], J=H.J,
-                                 batch_size=batch_size)
-            d[s:s + A.shape[0]] = 2.0 * (A.real**2 + (A.imag**2 if A.dtype.kind == "c"
-                                                      else 0.0)).sum(axis=1)
-        return d + post.prior_hessian_diagonal(theta)[asarray(cols, xp)]
+        return fisher_diagonal(post, theta, J=H.J, cols=cols, batch_size=batch_size)
     if method == "probe":
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         acc = xp.zeros(n, dtype=np.float64)
@@ -192,7 +187,7 @@ class BlockJacobiPreconditioner(Preconditioner):
         self.rest_idx = asarray(rest, xp)
         if rest.size:
             if self.rest == "prior":
-                d = post.prior_hessian_diagonal(theta)[self.rest_idx]
+                d = prior_hessian_diagonal(post, theta, rest)
             else:
                 d = gn_diagonal(post, theta, H, method=self.rest, cols=rest, nprobe=self.nprobe)
             self.d_rest = _positive(d, xp, self.floor)
@@ -261,8 +256,12 @@ class PriorPreconditioner(Preconditioner):
                 mode = "exact" if rest.size <= self.max_exact else "probe"
             if mode == "prior":
                 return np.zeros(rest.size)
+            if mode == "exact":  # the data term only (prior_factor adds the prior's)
+                from .fisher import fisher_diagonal
+
+                return fisher_diagonal(post, theta, J=H.J, cols=rest, include_prior=False)
             d = gn_diagonal(post, theta, H, method=mode, cols=rest, nprobe=self.nprobe)
-            return to_numpy(d) - to_numpy(post.prior_hessian_diagonal(theta))[rest]
+            return to_numpy(d) - to_numpy(prior_hessian_diagonal(post, theta, rest))
 
         self.factor = prior_factor(post, theta, fallback_diag=fallback,
                                    inf_power=self.inf_power)
