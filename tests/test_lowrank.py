@@ -178,3 +178,48 @@ def test_cheap_prior_diagonal_matches_the_posteriors(rng):
     cols = np.array([40, 3, 31, 36])
     np.testing.assert_allclose(prior_hessian_diagonal(post, theta, cols), full[cols],
                                rtol=1e-12)
+
+
+class ModePrior(GaussianPrior):
+    """A band-power-like prior (test-local): blocks S_k over the columns of (Ns, Nk)
+    coefficients, exposing ``chol`` and ``shape`` as linlim's BandPowerPrior does."""
+
+    def __init__(self, S_blocks):
+        nk, ns, _ = S_blocks.shape
+        C = np.zeros((ns * nk, ns * nk))
+        for k in range(nk):
+            C[np.ix_(np.arange(ns) * nk + k, np.arange(ns) * nk + k)] = S_blocks[k]
+        super().__init__(0.0, cov=C)
+        self.chol = np.linalg.cholesky(S_blocks)
+        self.shape = (ns, nk)
+
+
+def test_mode_block_factor_for_band_power_priors(rng):
+    from linlim.inference.lowrank import ModeBlockFactor, prior_hessian_diagonal
+
+    nk, ns = 3, 5
+    X = rng.standard_normal((nk, ns, ns))
+    S = X @ np.swapaxes(X, 1, 2) + np.eye(ns)
+    prior = ModePrior(S)
+    n = ns * nk
+    A = rng.standard_normal((30, n)) + 1j * rng.standard_normal((30, n))
+    post = LogPosterior(GaussianLikelihood(MatrixMult(A, in_dtype="float64"),
+                                           np.zeros(30, complex), weights=1.0), [prior])
+    f = prior_factor(post)
+    assert isinstance(f, ModeBlockFactor)
+    eye = np.eye(n)
+    L = np.stack([f.apply(eye[j]) for j in range(n)], axis=1)
+    Cov = np.linalg.inv(post.prior_hessian_dense(np.zeros(n)))
+    np.testing.assert_allclose(L @ L.T, Cov, atol=1e-10 * np.abs(Cov).max())
+    np.testing.assert_allclose(np.stack([f.apply_t(eye[j]) for j in range(n)], axis=1), L.T,
+                               atol=1e-14)
+    np.testing.assert_allclose(f.inv(L @ eye[4]), eye[4], atol=1e-12)
+    np.testing.assert_allclose(f.inv_t(L.T @ eye[7]), eye[7], atol=1e-12)
+    np.testing.assert_allclose(f.cov_diagonal(), np.diag(Cov), rtol=1e-10)
+    np.testing.assert_allclose(prior_hessian_diagonal(post, np.zeros(n)),
+                               np.diag(post.prior_hessian_dense(np.zeros(n))), rtol=1e-10)
+    lr = low_rank_laplace(post, np.zeros(n), rank=n)
+    Cp = np.linalg.inv(fisher_matrix(post, np.zeros(n)))
+    np.testing.assert_allclose(lr.dense_covariance(), Cp, atol=1e-10 * np.abs(Cp).max())
+    g = factor_from_state("modeblock", f.state())
+    np.testing.assert_array_equal(g.apply(eye[2]), f.apply(eye[2]))

@@ -461,12 +461,15 @@ _DOC_COMMON = """
         diverge near convergence).
     cg_window : int or None
         CG stagnation window (iterations without a new best residual).
+    cg_tol_min : float
+        Floor of the adaptive CG tolerance.
     progress : bool
         Show a tqdm progress bar.
     callback : callable, optional
         ``callback(theta, iteration, loss)``; returning True stops the run.
     checkpoint : path, optional
         HDF5 file written every ``checkpoint_every`` iterations and at the end.
+    checkpoint_every : int
     resume : path, optional
         Checkpoint to continue from (its theta, iteration count, counters and history).
 """
