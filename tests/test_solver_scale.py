@@ -247,3 +247,27 @@ def test_jacobi_probe_and_supplied_diagonal_small(rng):
         res = gauss_newton(post, x0, cg_tol=1e-13, maxiter=1, preconditioner=pc,
                            cg_maxiter=5000, cg_window=300)
         assert _rel(res.x, x_ref) < 1e-8, pc
+
+
+def test_block_jacobi_and_lm_with_preconditioners():
+    from linlim.inference.gauss_newton import levenberg_marquardt
+    from linlim.inference.preconditioners import BlockJacobiPreconditioner
+
+    post, info = make_problem(N=20, m=120, seed=5, extra=4, extra_prior=False)
+    n = post.size
+    x0 = np.zeros(n)
+    ref = gauss_newton(post, x0, solver="dense", maxiter=1)
+    bj = BlockJacobiPreconditioner([slice(400, 404), np.arange(0, 10)], rest="exact")
+    res = gauss_newton(post, x0, cg_tol=1e-12, maxiter=1, preconditioner=bj, cg_maxiter=4000,
+                       cg_window=300)
+    assert _rel(res.x, ref.x) < 1e-8
+    # the dense blocks equal H's blocks
+    H = post.linearize_gn(x0)
+    Hd = np.stack([H.matvec(e) for e in np.eye(n)], axis=1)
+    r = np.random.default_rng(0).standard_normal(n)
+    z = bj(r)
+    np.testing.assert_allclose(Hd[400:404, 400:404] @ z[400:404], r[400:404], rtol=1e-10)
+    np.testing.assert_allclose(np.diag(Hd)[20:30] * z[20:30], r[20:30], rtol=1e-10)
+    lm = levenberg_marquardt(post, x0, preconditioner="prior", cg_tol=1e-12, maxiter=40,
+                             cg_maxiter=4000)
+    assert lm.success and _rel(lm.x, ref.x) < 1e-7
