@@ -130,6 +130,15 @@ class InnerSolver:
                 self.F = _dense_from_products(H.matvec, post.size, self.xp)
         self._stale = self.precond is not None  # updated lazily, at the first solve here
 
+    def state(self) -> dict:
+        """What a checkpoint needs to resume the same inner solves (the adaptive
+        tolerance's scale)."""
+        return {"cg_gnorm0": float("nan") if self.gnorm0 is None else float(self.gnorm0)}
+
+    def load(self, state: dict) -> None:
+        g0 = state.get("cg_gnorm0")
+        self.gnorm0 = None if g0 is None or not np.isfinite(float(g0)) else float(g0)
+
     def diag(self) -> Any:
         """``diag(H)`` (dense solver only)."""
         return self.xp.diag(self.F) if self.F is not None else None
@@ -361,6 +370,7 @@ def newton_loop(post: Any, theta0: Any, strategy: Any, inner: InnerSolver, *,
         theta = obj.xp.asarray(state["theta"])
         it = int(state["it"])
         strategy.load(state)
+        inner.load(state)
         hist.load(harr)
     loop.theta = theta
     loop.linearize()
@@ -376,7 +386,7 @@ def newton_loop(post: Any, theta0: Any, strategy: Any, inner: InnerSolver, *,
 
     def state_dict() -> dict:
         return dict(theta=loop.theta, it=it, nfev=obj.nfev, ngev=obj.ngev, njvp=obj.njvp,
-                    nvjp=obj.nvjp, **strategy.state())
+                    nvjp=obj.nvjp, **strategy.state(), **inner.state())
 
     try:
         while True:
@@ -471,7 +481,10 @@ _DOC_COMMON = """
         HDF5 file written every ``checkpoint_every`` iterations and at the end.
     checkpoint_every : int
     resume : path, optional
-        Checkpoint to continue from (its theta, iteration count, counters and history).
+        Checkpoint to continue from (its theta, iteration count, counters, history and
+        the adaptive CG tolerance's scale). The resumed run is bit-identical to an
+        uninterrupted one when the preconditioner depends only on the current point (all
+        built-in ones; ``LowRankPreconditioner`` with ``refresh_every=1``).
 """
 
 
