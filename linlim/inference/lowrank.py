@@ -480,7 +480,7 @@ def prior_hessian_diagonal(post: Any, theta: Any, cols: Any = None, *,
 
 
 def prior_factor(post: Any, theta: Any = None, *, fallback_diag: Any = None,
-                 inf_power: float | None = None) -> Factor:
+                 inf_power: float | None = None, cache: dict | None = None) -> Factor:
     """Whitening factor ``L`` (``L L^T ~ P^-1``) from a LogPosterior's priors.
 
     Each prior that alone covers its parameters and has a cheap square root contributes its
@@ -500,6 +500,9 @@ def prior_factor(post: Any, theta: Any = None, *, fallback_diag: Any = None,
         ``diag`` of the data Fisher (or of ``H``) for the parameters not covered, or a
         callable ``indices -> values`` computing it only there; values <= 0 are floored.
     inf_power : float, optional
+    cache : dict, optional
+        Per-prior factors from an earlier call, reused (Gaussian priors do not depend on
+        ``theta``); filled on first use.
 
     Returns
     -------
@@ -515,9 +518,14 @@ def prior_factor(post: Any, theta: Any = None, *, fallback_diag: Any = None,
         count[idx] += 1
     pieces = []
     covered = np.zeros(n, dtype=bool)
-    for p, idx in zip(post.priors, sels):
+    for j, (p, idx) in enumerate(zip(post.priors, sels)):
         if np.all(count[idx] == 1):
-            f = _factor_of_prior(p, xp, inf_power)
+            if cache is not None and j in cache:
+                f = cache[j]
+            else:
+                f = _factor_of_prior(p, xp, inf_power)
+                if cache is not None:
+                    cache[j] = f
             if f is not None:
                 pieces.append((idx, f))
                 covered[idx] = True

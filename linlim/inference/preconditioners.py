@@ -232,7 +232,7 @@ class PriorPreconditioner(Preconditioner):
     inf_power : float, optional
         Power given to unconstrained GRF modes (default: the largest finite one).
     refresh : bool
-        Recompute the fallback diagonal at every linearisation (the prior part is
+        Recompute the fallback diagonal at every linearisation (the priors' factors are
         constant for Gaussian priors and built once).
     """
 
@@ -244,6 +244,7 @@ class PriorPreconditioner(Preconditioner):
         self.fallback, self.max_exact, self.nprobe = fallback, int(max_exact), int(nprobe)
         self.inf_power, self.refresh = inf_power, refresh
         self.factor = None
+        self._cache: dict = {}  # the priors' own factors, built once
 
     def build_factor(self, post: Any, theta: Any, H: Any) -> Any:
         """The whitening factor at ``theta`` (cached unless ``refresh``)."""
@@ -264,7 +265,7 @@ class PriorPreconditioner(Preconditioner):
             return to_numpy(d) - to_numpy(prior_hessian_diagonal(post, theta, rest))
 
         self.factor = prior_factor(post, theta, fallback_diag=fallback,
-                                   inf_power=self.inf_power)
+                                   inf_power=self.inf_power, cache=self._cache)
         return self.factor
 
     def update(self, post: Any, theta: Any, H: Any) -> None:
