@@ -276,31 +276,48 @@ def fisher_matrix(post: Any, theta: Any, *, include_prior: bool = True, batch_si
     return F
 
 
+def _prior_block(post: Any, theta: Any, cols: np.ndarray) -> Any:
+    """``H_prior[cols][:, cols]`` from ``len(cols)`` prior Hessian products (no n x n)."""
+    xp = post.xp
+    idx = asarray(cols, xp)
+    out = []
+    for k in cols:
+        e = xp.zeros(post.size, dtype=np.float64)
+        e[int(k)] = 1.0
+        out.append(post.prior_hess_product(theta, e)[idx])
+    return xp.stack(out, axis=1) if out else xp.zeros((0, 0))
+
+
 def fisher_block_diagonal(post: Any, theta: Any, blocks: Sequence[Any], *,
-                          include_prior: bool = True, batch_size: int = 64) -> list:
+                          include_prior: bool = True, batch_size: int = 64,
+                          J: Any = None) -> list:
     """Dense Fisher blocks ``F[b, b]`` for parameter blocks ``b`` (cross terms ignored).
+
+    Only each block's own Jacobian columns (``len(b)`` jvps) and prior products are
+    computed.
 
     Parameters
     ----------
     blocks : sequence of slice, int array or str (Params block name)
+    J : LinearOperator, optional
+        The model's linearisation at ``theta`` to reuse.
 
     Returns
     -------
     list of arrays (k_b, k_b) float64
     """
     theta = post._check(theta)
-    post.counts["forward"] += 1
-    _, J = post.likelihood.model.linearize(theta)
-    Hp = post.prior_hessian_dense(theta) if include_prior else None
+    if J is None:
+        post.counts["forward"] += 1
+        _, J = post.likelihood.model.linearize(theta)
     out = []
     for b in blocks:
         cols = _columns(post, b)
         A = jacobian_columns(post, theta, cols, J=J, batch_size=batch_size)
         F = _gram(A, A)
-        if Hp is not None:
-            idx = post.xp.asarray(cols)
-            F = F + Hp[idx[:, None], idx[None, :]]
-        out.append(F)
+        if include_prior:
+            F = F + _prior_block(post, theta, cols)
+        out.append(0.5 * (F + F.T))
     return out
 
 
@@ -496,7 +513,6 @@ def low_rank_fisher(post: Any, theta: Any, rank: int, *, oversample: int = 10,
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     H = post.linearize_gn(theta)
     n = post.size
-    k = min(n, int(rank) + int(oversample))
     if diagonal == "prior":
         from .lowrank import prior_hessian_diagonal
 
@@ -510,18 +526,11 @@ def low_rank_fisher(post: Any, theta: Any, rank: int, *, oversample: int = 10,
             return H.data_product(v / sq) / sq
     else:
         op = H.matvec
+    from .lowrank import block_apply, randomized_eigsh
 
-    def apply(V: Any) -> Any:
-        return xp.stack([op(V[:, j]) for j in range(V.shape[1])], axis=1)
-
-    Om = xp.asarray(rng.standard_normal((n, k)))
-    Q, _ = xp.linalg.qr(apply(Om))
-    for _ in range(int(power_iters)):
-        Q, _ = xp.linalg.qr(apply(Q))
-    B = Q.T @ apply(Q)
-    lam, V = xp.linalg.eigh(0.5 * (B + B.T))
-    order = xp.argsort(lam)[::-1][: int(rank)]
-    s, U = xp.maximum(lam[order], 0.0), Q @ V[:, order]
+    lam, U = randomized_eigsh(block_apply(op, xp), n, int(rank), oversample=int(oversample),
+                              power_iters=int(power_iters), xp=xp, rng=rng)
+    s = xp.maximum(lam, 0.0)
     if diagonal == "prior":
         return LowRankFisher(sq[:, None] * U, s, dp)
     lr_diag = ((U * s) * U).sum(axis=1)

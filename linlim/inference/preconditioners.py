@@ -164,24 +164,16 @@ class BlockJacobiPreconditioner(Preconditioner):
         self.blocks, self.rest, self.nprobe, self.floor = list(blocks), rest, nprobe, floor
 
     def update(self, post: Any, theta: Any, H: Any) -> None:
-        from .fisher import _columns, jacobian_columns
+        from .fisher import _columns, fisher_block_diagonal
 
         xp = self.xp = post.xp
         n = post.size
-        Hp = None
         covered = np.zeros(n, dtype=bool)
         self.solves = []
-        for b in self.blocks:
-            cols = _columns(post, b)
-            A = jacobian_columns(post, theta, cols, J=H.J)
-            G = A.conj() @ A.T
-            Hb = 2.0 * (G.real if G.dtype.kind == "c" else G)
-            idx = asarray(cols, xp)
-            if Hp is None:
-                Hp = _prior_block_product(post, theta)
-            Hb = Hb + Hp(cols)
-            L = xp.linalg.cholesky(0.5 * (Hb + Hb.T) + 1e-300 * xp.eye(cols.size))
-            self.solves.append((idx, L))
+        cols_list = [_columns(post, b) for b in self.blocks]
+        for cols, Hb in zip(cols_list, fisher_block_diagonal(post, theta, cols_list, J=H.J)):
+            L = xp.linalg.cholesky(Hb)
+            self.solves.append((asarray(cols, xp), L))
             covered[cols] = True
         rest = np.nonzero(~covered)[0]
         self.rest_idx = asarray(rest, xp)
@@ -201,22 +193,6 @@ class BlockJacobiPreconditioner(Preconditioner):
         if self.rest_idx.shape[0]:
             out[self.rest_idx] = r[self.rest_idx] / self.d_rest
         return out
-
-
-def _prior_block_product(post: Any, theta: Any) -> Callable[[np.ndarray], Any]:
-    """``cols -> H_prior[cols][:, cols]`` from prior Hessian products (len(cols) each)."""
-    xp = post.xp
-
-    def block(cols: np.ndarray) -> Any:
-        idx = asarray(cols, xp)
-        out = []
-        for k in cols:
-            e = xp.zeros(post.size, dtype=np.float64)
-            e[int(k)] = 1.0
-            out.append(post.prior_hess_product(theta, e)[idx])
-        return xp.stack(out, axis=1) if out else xp.zeros((0, 0))
-
-    return block
 
 
 class PriorPreconditioner(Preconditioner):
