@@ -101,7 +101,7 @@ class InnerSolver:
 
     def __init__(self, kind: str = "cg", cg_tol: Any = 1e-10, cg_maxiter: int | None = None,
                  preconditioner: Any = None, null_space: Any = None,
-                 cg_window: int | None = 50, cg_tol_min: float = 1e-12,
+                 cg_window: int | None = 100, cg_tol_min: float = 1e-12,
                  cg_eta_max: float = 0.5) -> None:
         if kind not in ("cg", "dense"):
             raise InputError(f"solver must be 'cg' or 'dense', received {kind!r}")
@@ -492,7 +492,7 @@ def gauss_newton(post: Any, theta0: Any, *, maxiter: int = 50, solver: str = "cg
                  gtol: float = 0.0, ftol: float = 1e-14, xtol: float = 1e-12,
                  cg_tol: Any = 1e-10, cg_maxiter: int | None = None,
                  preconditioner: Any = None, null_space: Any = None,
-                 cg_window: int | None = 50, cg_tol_min: float = 1e-12,
+                 cg_window: int | None = 100, cg_tol_min: float = 1e-12,
                  line_search: bool = True, max_backtracks: int = 30, progress: bool = False,
                  callback: Callable | None = None, checkpoint: Any = None,
                  checkpoint_every: int = 1, resume: Any = None) -> OptimizeResult:
@@ -527,7 +527,7 @@ def levenberg_marquardt(post: Any, theta0: Any, *, maxiter: int = 100, solver: s
                         gtol: float = 0.0, ftol: float = 1e-14, xtol: float = 1e-12,
                         cg_tol: Any = 1e-10, cg_maxiter: int | None = None,
                         preconditioner: Any = None, null_space: Any = None,
-                        cg_window: int | None = 50, cg_tol_min: float = 1e-12,
+                        cg_window: int | None = 100, cg_tol_min: float = 1e-12,
                         progress: bool = False, callback: Callable | None = None,
                         checkpoint: Any = None, checkpoint_every: int = 1,
                         resume: Any = None) -> OptimizeResult:
