@@ -148,11 +148,18 @@ def closed_form_map(info, chunk=200):
     sw = np.sqrt(2.0) / sigma
     starts = list(range(0, m, chunk))
 
+    cache = {} if 2 * m * N * N * 8 <= 2**28 else None  # keep B when it fits in 256 MiB
+
     def rows(s):  # the Re and Im rows of B for data s .. s + chunk
+        if cache is not None and s in cache:
+            return cache[s]
         ph = np.exp(-2j * np.pi * (u[s:s + chunk, None] * X.ravel()[None]
                                    + v[s:s + chunk, None] * Y.ravel()[None]) / N) / N
         a = ph * (beam[None] * sw[s:s + chunk, None])
-        return np.vstack([a.real, a.imag])
+        out = np.vstack([a.real, a.imag])
+        if cache is not None:
+            cache[s] = out
+        return out
 
     def cov(Bc):  # S B_c^T, (n, rows)
         return np.fft.ifft2(P[None] * np.fft.fft2(Bc.reshape(-1, N, N), norm="ortho"),
