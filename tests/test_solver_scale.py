@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from linlim.errors import InputError
 from linlim.inference.gauss_newton import gauss_newton
 from linlim.inference.preconditioners import (
     JacobiPreconditioner,
@@ -278,3 +279,26 @@ def test_block_jacobi_and_lm_with_preconditioners():
     lm = levenberg_marquardt(post, x0, preconditioner="prior", cg_tol=1e-12, maxiter=40,
                              cg_maxiter=4000)
     assert lm.success and _rel(lm.x, ref.x) < 1e-7
+
+
+def test_rebuilt_preconditioner_refreshes_on_schedule():
+    from linlim.inference.preconditioners import RebuiltPreconditioner
+
+    post, info = make_problem(N=16, m=60, seed=2, nonlinear=0.1)
+    x0 = np.zeros(post.size)
+    seen = []
+
+    def build(p, theta, H):  # the exact dense GN Hessian at theta, as a structured M would be
+        seen.append(theta.copy())
+        Hd = np.stack([H.matvec(e) for e in np.eye(p.size)], axis=1)
+        C = np.linalg.cholesky(0.5 * (Hd + Hd.T))
+        return lambda r: np.linalg.solve(C.T, np.linalg.solve(C, r))
+
+    pc = RebuiltPreconditioner(build, refresh_every=2)
+    res = gauss_newton(post, x0, preconditioner=pc, cg_tol=1e-12, maxiter=5, ftol=0, xtol=0)
+    assert res.nit == 5
+    assert pc.builds == len(seen) == 3  # at linearisations 0, 2, 4
+    # an exact M at theta solves the first Newton system in one or two CG iterations
+    assert res.history["cg_iters"][1] <= 2
+    with pytest.raises(InputError):
+        RebuiltPreconditioner(build, refresh_every=0)

@@ -75,6 +75,7 @@ from .preconditioners import (
     LowRankPreconditioner,
     Preconditioner,
     PriorPreconditioner,
+    RebuiltPreconditioner,
     make_preconditioner,
 )
 
@@ -82,7 +83,7 @@ __all__ = [
     "gauss_newton", "levenberg_marquardt", "lbfgs", "adam", "conjugate_gradient",
     "CGResult", "forcing_term", "null_space_projector", "newton_loop", "InnerSolver",
     "Preconditioner", "PriorPreconditioner", "LowRankPreconditioner", "JacobiPreconditioner",
-    "BlockJacobiPreconditioner", "make_preconditioner",
+    "BlockJacobiPreconditioner", "RebuiltPreconditioner", "make_preconditioner",
     "LowRankPosterior", "low_rank_laplace", "prior_factor", "lanczos_eigsh",
     "randomized_eigsh", "DiagonalFactor", "DenseFactor", "FourierFactor", "BlockFactor",
     "fisher_marginal_block", "operator_fisher", "operator_jacobian", "LaplaceMetric",

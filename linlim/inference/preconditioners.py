@@ -16,6 +16,8 @@ to the Gauss-Newton Hessian ``H = P + F`` (prior precision ``P``, data Fisher
   or estimated by Hutchinson probing (``nprobe`` GN products).
 * :class:`BlockJacobiPreconditioner` -- dense ``H`` blocks for named parameter blocks
   (jvps only over each block's columns), Cholesky-inverted; the rest diagonal.
+* :class:`RebuiltPreconditioner` -- a user function rebuilding ``M^-1`` from the current
+  point every ``refresh_every`` linearisations (structured, model-aware preconditioners).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .lowrank import (
 __all__ = [
     "Preconditioner",
     "FixedPreconditioner",
+    "RebuiltPreconditioner",
     "JacobiPreconditioner",
     "BlockJacobiPreconditioner",
     "PriorPreconditioner",
@@ -65,6 +68,45 @@ class FixedPreconditioner(Preconditioner):
 
     def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
+
+    def __call__(self, r: Any) -> Any:
+        return self.fn(r)
+
+
+class RebuiltPreconditioner(Preconditioner):
+    """A preconditioner rebuilt from the current point every ``refresh_every``
+    linearisations by a user function (e.g. a structured Gauss-Newton Hessian, Cholesky
+    factorised) -- no restart loop around the optimiser is needed.
+
+    Parameters
+    ----------
+    build : callable
+        ``build(post, theta, H) -> (r -> M^-1 r)``.
+    refresh_every : int
+        Rebuild at the first linearisation and then every this many.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pc = RebuiltPreconditioner(lambda post, th, H: (lambda r: r / 2.0), refresh_every=3)
+    >>> pc.update(None, np.zeros(2), None); pc(np.array([2.0, 4.0]))
+    array([1., 2.])
+    """
+
+    def __init__(self, build: Callable[[Any, Any, Any], Callable[[Any], Any]],
+                 refresh_every: int = 1) -> None:
+        if int(refresh_every) < 1:
+            raise InputError(f"RebuiltPreconditioner: refresh_every must be >= 1, received "
+                             f"{refresh_every}")
+        self.build, self.refresh_every = build, int(refresh_every)
+        self.count, self.builds = 0, 0
+        self.fn: Callable[[Any], Any] | None = None
+
+    def update(self, post: Any, theta: Any, H: Any) -> None:
+        if self.fn is None or self.count % self.refresh_every == 0:
+            self.fn = self.build(post, theta, H)
+            self.builds += 1
+        self.count += 1
 
     def __call__(self, r: Any) -> Any:
         return self.fn(r)
