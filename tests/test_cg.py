@@ -138,3 +138,75 @@ def test_gauss_newton_with_gauge_projection_and_adaptive_tolerance(rng):
     assert res.history["cg_iters"][1] <= fixed.history["cg_iters"][1]
     with pytest.raises(InputError, match="cg_tol"):
         gauss_newton(post, x0, cg_tol="tight")
+
+
+class FullGain:
+    """V_ab = g_a conj(g_b) M_ab with theta = (Re g, Im g): an overall phase is a gauge."""
+
+    def __new__(cls, nant, M):
+        from linlim.operators import Operator
+
+        class _Op(Operator):
+            _abstract = True  # test-local; gradchecked below
+
+            def __init__(self):
+                self.a1, self.a2 = np.triu_indices(nant, 1)
+                super().__init__((2 * nant,), (self.a1.size,), np.float64, np.complex128)
+
+            def _g(self, t):
+                return t[:nant] + 1j * t[nant:]
+
+            def _forward(self, t):
+                g = self._g(t)
+                return g[self.a1] * g[self.a2].conj() * M
+
+            def _jvp(self, t, dt):
+                g, dg = self._g(t), self._g(dt)
+                return (dg[self.a1] * g[self.a2].conj() + g[self.a1] * dg[self.a2].conj()) * M
+
+            def _vjp(self, t, y):
+                g = self._g(t)
+                G = np.zeros(nant, complex)
+                np.add.at(G, self.a1, g[self.a2] * M.conj() * y)
+                np.add.at(G, self.a2, g[self.a1] * M * y.conj())
+                return np.concatenate([G.real, G.imag])
+
+        return _Op()
+
+
+def test_gauss_newton_cg_with_gauge_projection_is_quadratic(rng):
+    from linlim.testing import gradcheck
+
+    N = 20
+    nbl = N * (N - 1) // 2
+    M = rng.standard_normal(nbl) + 1j * rng.standard_normal(nbl) + 2
+    op = FullGain(N, M)
+    g = (1 + 0.1 * rng.standard_normal(N)) * np.exp(0.3j * rng.standard_normal(N))
+    truth = np.concatenate([g.real, g.imag])
+    assert gradcheck(op, truth).passed
+    post = LogPosterior(GaussianLikelihood(op, op.forward(truth), sigma=1.0))
+    theta0 = truth * (1 + 0.03 * rng.standard_normal(2 * N))
+
+    def gauge(th):  # d theta of g -> g exp(i phi)
+        return np.concatenate([-th[N:], th[:N]])
+
+    def err(th):
+        gg = th[:N] + 1j * th[N:]
+        gg = gg * np.exp(1j * np.angle(np.vdot(gg, g)))
+        return np.linalg.norm(gg - g) / np.linalg.norm(g)
+
+    path = [theta0]
+    res = gauss_newton(post, theta0, null_space=gauge, maxiter=10,
+                       callback=lambda x, i, f: path.append(x.copy()))
+    assert res.success, res.message
+    e = np.array([err(x) for x in path])
+    assert e[-1] < 1e-13
+    for k in range(len(e) - 1):
+        if 1e-12 < e[k] < 1e-2:
+            assert e[k + 1] <= 10 * e[k] ** 2, e
+    # every step is orthogonal to the gauge at the point it was taken from
+    for a, b in zip(path[:-1], path[1:]):
+        u = gauge(a)
+        if np.linalg.norm(b - a) < 1e-10:  # rounding-level steps: theta differences are noise
+            continue
+        assert abs((b - a) @ u) <= 1e-10 * np.linalg.norm(b - a) * np.linalg.norm(u)

@@ -147,7 +147,7 @@ def conjugate_gradient(matvec: Any, b: Any, *, x0: Any = None, tol: float = 1e-1
                        atol: float = 0.0, maxiter: int | None = None,
                        precond: Callable[[Any], Any] | None = None,
                        project: Callable[[Any], Any] | None = None, null_space: Any = None,
-                       window: int | None = 50, callback: Callable | None = None) -> CGResult:
+                       window: int | None = 100, callback: Callable | None = None) -> CGResult:
     """Solve ``A x = b`` for a symmetric positive (semi-)definite ``A`` given by products.
 
     Parameters

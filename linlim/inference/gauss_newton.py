@@ -101,7 +101,7 @@ class InnerSolver:
 
     def __init__(self, kind: str = "cg", cg_tol: Any = 1e-10, cg_maxiter: int | None = None,
                  preconditioner: Any = None, null_space: Any = None,
-                 cg_window: int | None = 50, cg_tol_min: float = 1e-12,
+                 cg_window: int | None = 100, cg_tol_min: float = 1e-12,
                  cg_eta_max: float = 0.5) -> None:
         if kind not in ("cg", "dense"):
             raise InputError(f"solver must be 'cg' or 'dense', received {kind!r}")
@@ -113,6 +113,7 @@ class InnerSolver:
         self.precond = make_preconditioner(preconditioner) if kind == "cg" else None
         self.null_space = null_space
         self.F = None
+        self._stale = False
         self.project = None
         self.gnorm0: float | None = None
         self.last: Any = None  # the last CGResult
@@ -127,8 +128,16 @@ class InnerSolver:
                 self.F = fisher_matrix(post, theta, J=H.J)
             else:  # a posterior-like object without a visible Jacobian: n GN products
                 self.F = _dense_from_products(H.matvec, post.size, self.xp)
-        elif self.precond is not None:
-            self.precond.update(post, theta, H)
+        self._stale = self.precond is not None  # updated lazily, at the first solve here
+
+    def state(self) -> dict:
+        """What a checkpoint needs to resume the same inner solves (the adaptive
+        tolerance's scale)."""
+        return {"cg_gnorm0": float("nan") if self.gnorm0 is None else float(self.gnorm0)}
+
+    def load(self, state: dict) -> None:
+        g0 = state.get("cg_gnorm0")
+        self.gnorm0 = None if g0 is None or not np.isfinite(float(g0)) else float(g0)
 
     def diag(self) -> Any:
         """``diag(H)`` (dense solver only)."""
@@ -159,6 +168,9 @@ class InnerSolver:
             if x is None:
                 x = xp.linalg.lstsq(A, rhs, rcond=None)[0]  # singular: least squares
             return (self.project(x) if self.project is not None else x), 0
+        if self._stale:
+            self.precond.update(self.post, self.theta, self.H)
+            self._stale = False
         if lam == 0.0:
             mv = self.H.matvec
         else:
@@ -358,6 +370,7 @@ def newton_loop(post: Any, theta0: Any, strategy: Any, inner: InnerSolver, *,
         theta = obj.xp.asarray(state["theta"])
         it = int(state["it"])
         strategy.load(state)
+        inner.load(state)
         hist.load(harr)
     loop.theta = theta
     loop.linearize()
@@ -373,7 +386,7 @@ def newton_loop(post: Any, theta0: Any, strategy: Any, inner: InnerSolver, *,
 
     def state_dict() -> dict:
         return dict(theta=loop.theta, it=it, nfev=obj.nfev, ngev=obj.ngev, njvp=obj.njvp,
-                    nvjp=obj.nvjp, **strategy.state())
+                    nvjp=obj.nvjp, **strategy.state(), **inner.state())
 
     try:
         while True:
@@ -458,14 +471,20 @@ _DOC_COMMON = """
         diverge near convergence).
     cg_window : int or None
         CG stagnation window (iterations without a new best residual).
+    cg_tol_min : float
+        Floor of the adaptive CG tolerance.
     progress : bool
         Show a tqdm progress bar.
     callback : callable, optional
         ``callback(theta, iteration, loss)``; returning True stops the run.
     checkpoint : path, optional
         HDF5 file written every ``checkpoint_every`` iterations and at the end.
+    checkpoint_every : int
     resume : path, optional
-        Checkpoint to continue from (its theta, iteration count, counters and history).
+        Checkpoint to continue from (its theta, iteration count, counters, history and
+        the adaptive CG tolerance's scale). The resumed run is bit-identical to an
+        uninterrupted one when the preconditioner depends only on the current point (all
+        built-in ones; ``LowRankPreconditioner`` with ``refresh_every=1``).
 """
 
 
@@ -473,7 +492,7 @@ def gauss_newton(post: Any, theta0: Any, *, maxiter: int = 50, solver: str = "cg
                  gtol: float = 0.0, ftol: float = 1e-14, xtol: float = 1e-12,
                  cg_tol: Any = 1e-10, cg_maxiter: int | None = None,
                  preconditioner: Any = None, null_space: Any = None,
-                 cg_window: int | None = 50, cg_tol_min: float = 1e-12,
+                 cg_window: int | None = 100, cg_tol_min: float = 1e-12,
                  line_search: bool = True, max_backtracks: int = 30, progress: bool = False,
                  callback: Callable | None = None, checkpoint: Any = None,
                  checkpoint_every: int = 1, resume: Any = None) -> OptimizeResult:
@@ -508,7 +527,7 @@ def levenberg_marquardt(post: Any, theta0: Any, *, maxiter: int = 100, solver: s
                         gtol: float = 0.0, ftol: float = 1e-14, xtol: float = 1e-12,
                         cg_tol: Any = 1e-10, cg_maxiter: int | None = None,
                         preconditioner: Any = None, null_space: Any = None,
-                        cg_window: int | None = 50, cg_tol_min: float = 1e-12,
+                        cg_window: int | None = 100, cg_tol_min: float = 1e-12,
                         progress: bool = False, callback: Callable | None = None,
                         checkpoint: Any = None, checkpoint_every: int = 1,
                         resume: Any = None) -> OptimizeResult:

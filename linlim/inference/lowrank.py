@@ -18,7 +18,8 @@ also come from something other than a prior (e.g. a diagonal scaling for unconst
 parameters).
 
 * Factors: :class:`DiagonalFactor`, :class:`DenseFactor`, :class:`FourierFactor` (a
-  stationary Gaussian random field), :class:`BlockFactor`; :func:`prior_factor` builds one
+  stationary Gaussian random field), :class:`ModeBlockFactor` (a band-power prior,
+  block-diagonal over frequency modes), :class:`BlockFactor`; :func:`prior_factor` builds one
   from a :class:`~linlim.likelihood.LogPosterior`'s priors.
 * Eigen-solvers: :func:`lanczos_eigsh` (full reorthogonalisation, restarts on invariant
   subspaces) and :func:`randomized_eigsh` (Halko et al. 2011; uses block products).
@@ -40,7 +41,9 @@ __all__ = [
     "DenseFactor",
     "FourierFactor",
     "BlockFactor",
+    "ModeBlockFactor",
     "prior_factor",
+    "prior_hessian_diagonal",
     "lanczos_eigsh",
     "randomized_eigsh",
     "LowRankPosterior",
@@ -78,6 +81,10 @@ class Factor:
         raise NotImplementedError
 
     def state(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def precision_diagonal(self) -> Any:
+        """``diag(C^-1) = diag(L^-T L^-1)``, (n,)."""
         raise NotImplementedError
 
     def covariance_product(self, x: Any) -> Any:
@@ -127,6 +134,9 @@ class DiagonalFactor(Factor):
     def cov_diagonal(self) -> Any:
         return self.scale**2
 
+    def precision_diagonal(self) -> Any:
+        return 1.0 / self.scale**2
+
     def state(self) -> dict[str, np.ndarray]:
         return {"scale": to_numpy(self.scale)}
 
@@ -171,6 +181,9 @@ class DenseFactor(Factor):
 
     def cov_diagonal(self) -> Any:
         return (self.L**2).sum(axis=1)
+
+    def precision_diagonal(self) -> Any:
+        return (self.Linv**2).sum(axis=0)
 
     def state(self) -> dict[str, np.ndarray]:
         return {"L": self._host}
@@ -226,8 +239,62 @@ class FourierFactor(Factor):
     def cov_diagonal(self) -> Any:
         return self.xp.full(self.size, float(np.mean(self._host**2)))
 
+    def precision_diagonal(self) -> Any:
+        return self.xp.full(self.size, float(np.mean(1.0 / self._host**2)))
+
     def state(self) -> dict[str, np.ndarray]:
         return {"s": self._host}
+
+
+class ModeBlockFactor(Factor):
+    """Block-diagonal ``L`` over the columns of an ``(Nspace, Nk)`` coefficient array (C order,
+    index ``j * Nk + k``): ``c[:, k] = L_k z[:, k]`` -- the band-power (GRF) prior of a signal
+    basis, block-diagonal over frequency modes (``BandPowerPrior.chol``).
+
+    Parameters
+    ----------
+    chol : array (Nk, Nspace, Nspace)
+        ``L_k`` (invertible, e.g. the Cholesky factor of mode ``k``'s covariance).
+    """
+
+    kind = "modeblock"
+
+    def __init__(self, chol: Any, xp: Any = None) -> None:
+        Lh = np.asarray(to_numpy(chol), dtype=np.float64)
+        if Lh.ndim != 3 or Lh.shape[1] != Lh.shape[2]:
+            raise ShapeError(f"ModeBlockFactor: chol must have shape (Nk, Nspace, Nspace), "
+                             f"received {Lh.shape}")
+        self.xp = get_xp() if xp is None else xp
+        self.nk, self.ns = Lh.shape[0], Lh.shape[1]
+        self.size = self.nk * self.ns
+        self._host = Lh
+        self.L = asarray(Lh, self.xp)
+        self.Linv = asarray(np.linalg.inv(Lh), self.xp)
+
+    def _map(self, M: Any, v: Any, transpose: bool) -> Any:
+        spec = "kji,jk->ik" if transpose else "kij,jk->ik"
+        return self.xp.einsum(spec, M, v.reshape(self.ns, self.nk)).reshape(-1)
+
+    def apply(self, z: Any) -> Any:
+        return self._map(self.L, z, False)
+
+    def apply_t(self, x: Any) -> Any:
+        return self._map(self.L, x, True)
+
+    def inv(self, x: Any) -> Any:
+        return self._map(self.Linv, x, False)
+
+    def inv_t(self, z: Any) -> Any:
+        return self._map(self.Linv, z, True)
+
+    def cov_diagonal(self) -> Any:
+        return (self.L**2).sum(axis=2).T.reshape(-1)
+
+    def precision_diagonal(self) -> Any:
+        return (self.Linv**2).sum(axis=1).T.reshape(-1)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"chol": self._host}
 
 
 class BlockFactor(Factor):
@@ -283,6 +350,12 @@ class BlockFactor(Factor):
             out[idx] = f.cov_diagonal()
         return out
 
+    def precision_diagonal(self) -> Any:
+        out = self.xp.empty(self.size, dtype=np.float64)
+        for _, idx, f in self.pieces:
+            out[idx] = f.precision_diagonal()
+        return out
+
     def state(self) -> dict[str, np.ndarray]:
         st: dict[str, np.ndarray] = {"size": np.array(self.size)}
         for j, (ih, _, f) in enumerate(self.pieces):
@@ -298,7 +371,7 @@ class BlockFactor(Factor):
         return f"BlockFactor(size={self.size}, pieces={[f for _, _, f in self.pieces]})"
 
 
-_KINDS = ("diag", "dense", "fourier", "block")
+_KINDS = ("diag", "dense", "fourier", "block", "modeblock")
 
 
 def factor_from_state(kind: str, state: dict[str, np.ndarray], xp: Any = None) -> Factor:
@@ -309,6 +382,8 @@ def factor_from_state(kind: str, state: dict[str, np.ndarray], xp: Any = None) -
         return DenseFactor(state["L"], xp)
     if kind == "fourier":
         return FourierFactor(state["shape"], state["s"], xp)
+    if kind == "modeblock":
+        return ModeBlockFactor(state["chol"], xp)
     if kind == "block":
         pieces = []
         j = 0
@@ -330,9 +405,21 @@ def _selection(prior: Any, n: int) -> np.ndarray:
 
 
 def _factor_of_prior(prior: Any, xp: Any, inf_power: float | None) -> Factor | None:
-    """The exact whitening factor of one prior, or None when it has no cheap one."""
+    """The exact whitening factor of one prior, or None when it has no cheap one.
+
+    Recognised: a prior's own ``whitening_factor()`` (returning a :class:`Factor`), a
+    GaussianPrior with ``sigma``/``cov``/``precision``, a GRFPrior, and a prior exposing
+    mode blocks ``chol`` (Nk, Nspace, Nspace) with ``shape = (Nspace, Nk)`` (the band-power
+    prior of a signal basis).
+    """
     from ..priors import GaussianPrior, GRFPrior
 
+    if hasattr(prior, "whitening_factor"):
+        return prior.whitening_factor()
+    chol = getattr(prior, "chol", None)
+    if chol is not None and np.ndim(chol) == 3 and tuple(getattr(prior, "shape", ())) == (
+            np.shape(chol)[1], np.shape(chol)[0]):
+        return ModeBlockFactor(chol, xp)
     if isinstance(prior, GaussianPrior):
         if prior.kind == "sigma":
             pd = np.broadcast_to(np.asarray(to_numpy(prior._pdiag), dtype=np.float64),
@@ -350,8 +437,50 @@ def _factor_of_prior(prior: Any, xp: Any, inf_power: float | None) -> Factor | N
     return None
 
 
+def prior_hessian_diagonal(post: Any, theta: Any, cols: Any = None, *,
+                           skip: Sequence[int] = ()) -> Any:
+    """Diagonal of the prior Hessian (+ bounded-transform log-Jacobian term) at ``cols``.
+
+    Unlike ``LogPosterior.prior_hessian_diagonal`` this never builds a dense Hessian for a
+    stationary GRF prior (its diagonal is ``mean(1/P_k)``, a constant) and touches only the
+    priors whose selection meets ``cols`` (``skip``: indices of priors to leave out).
+
+    Returns
+    -------
+    array (len(cols),) float64
+    """
+    from ..likelihood import _neg_logjac_hess_diag
+    from ..priors import GRFPrior
+
+    xp = post.xp
+    n = post.size
+    cols = np.arange(n) if cols is None else np.asarray(cols, dtype=np.int64).ravel()
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[cols] = np.arange(cols.size)
+    out = np.zeros(cols.size)
+    for j, p in enumerate(post.priors):
+        if j in skip:
+            continue
+        idx = _selection(p, n)
+        hit = pos[idx] >= 0
+        if not hit.any():
+            continue
+        if isinstance(p, GRFPrior):  # mean(1/P_k), with unconstrained modes contributing 0
+            vals = np.full(idx.size, float(np.mean(to_numpy(p._ipow))))
+        elif hasattr(p, "chol") and _factor_of_prior(p, xp, None) is not None:
+            vals = to_numpy(_factor_of_prior(p, xp, None).precision_diagonal())
+        else:
+            z = p._select(theta)
+            vals = np.asarray(to_numpy(p._hess_diag(z)), dtype=np.float64).ravel()
+            vals = np.broadcast_to(vals, (idx.size,))
+        out[pos[idx[hit]]] += vals[hit]
+    if getattr(post, "include_log_jacobian", False):
+        out += to_numpy(_neg_logjac_hess_diag(post.params, theta))[cols]
+    return asarray(out, xp)
+
+
 def prior_factor(post: Any, theta: Any = None, *, fallback_diag: Any = None,
-                 inf_power: float | None = None) -> Factor:
+                 inf_power: float | None = None, cache: dict | None = None) -> Factor:
     """Whitening factor ``L`` (``L L^T ~ P^-1``) from a LogPosterior's priors.
 
     Each prior that alone covers its parameters and has a cheap square root contributes its
@@ -371,6 +500,9 @@ def prior_factor(post: Any, theta: Any = None, *, fallback_diag: Any = None,
         ``diag`` of the data Fisher (or of ``H``) for the parameters not covered, or a
         callable ``indices -> values`` computing it only there; values <= 0 are floored.
     inf_power : float, optional
+    cache : dict, optional
+        Per-prior factors from an earlier call, reused (Gaussian priors do not depend on
+        ``theta``); filled on first use.
 
     Returns
     -------
@@ -386,16 +518,21 @@ def prior_factor(post: Any, theta: Any = None, *, fallback_diag: Any = None,
         count[idx] += 1
     pieces = []
     covered = np.zeros(n, dtype=bool)
-    for p, idx in zip(post.priors, sels):
+    for j, (p, idx) in enumerate(zip(post.priors, sels)):
         if np.all(count[idx] == 1):
-            f = _factor_of_prior(p, xp, inf_power)
+            if cache is not None and j in cache:
+                f = cache[j]
+            else:
+                f = _factor_of_prior(p, xp, inf_power)
+                if cache is not None:
+                    cache[j] = f
             if f is not None:
                 pieces.append((idx, f))
                 covered[idx] = True
     rest = np.nonzero(~covered)[0]
     if rest.size:
         theta = xp.zeros(n) if theta is None else theta
-        h = to_numpy(post.prior_hessian_diagonal(theta))[rest]
+        h = to_numpy(prior_hessian_diagonal(post, theta, rest))
         if fallback_diag is not None:
             extra = fallback_diag(rest) if callable(fallback_diag) else \
                 to_numpy(fallback_diag)[rest]

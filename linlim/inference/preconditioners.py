@@ -16,6 +16,8 @@ to the Gauss-Newton Hessian ``H = P + F`` (prior precision ``P``, data Fisher
   or estimated by Hutchinson probing (``nprobe`` GN products).
 * :class:`BlockJacobiPreconditioner` -- dense ``H`` blocks for named parameter blocks
   (jvps only over each block's columns), Cholesky-inverted; the rest diagonal.
+* :class:`RebuiltPreconditioner` -- a user function rebuilding ``M^-1`` from the current
+  point every ``refresh_every`` linearisations (structured, model-aware preconditioners).
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from .lowrank import (
     LowRankPosterior,
     lanczos_eigsh,
     prior_factor,
+    prior_hessian_diagonal,
     whitened_hessian,
 )
 
 __all__ = [
     "Preconditioner",
     "FixedPreconditioner",
+    "RebuiltPreconditioner",
     "JacobiPreconditioner",
     "BlockJacobiPreconditioner",
     "PriorPreconditioner",
@@ -69,6 +73,45 @@ class FixedPreconditioner(Preconditioner):
         return self.fn(r)
 
 
+class RebuiltPreconditioner(Preconditioner):
+    """A preconditioner rebuilt from the current point every ``refresh_every``
+    linearisations by a user function (e.g. a structured Gauss-Newton Hessian, Cholesky
+    factorised) -- no restart loop around the optimiser is needed.
+
+    Parameters
+    ----------
+    build : callable
+        ``build(post, theta, H) -> (r -> M^-1 r)``.
+    refresh_every : int
+        Rebuild at the first linearisation and then every this many.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pc = RebuiltPreconditioner(lambda post, th, H: (lambda r: r / 2.0), refresh_every=3)
+    >>> pc.update(None, np.zeros(2), None); pc(np.array([2.0, 4.0]))
+    array([1., 2.])
+    """
+
+    def __init__(self, build: Callable[[Any, Any, Any], Callable[[Any], Any]],
+                 refresh_every: int = 1) -> None:
+        if int(refresh_every) < 1:
+            raise InputError(f"RebuiltPreconditioner: refresh_every must be >= 1, received "
+                             f"{refresh_every}")
+        self.build, self.refresh_every = build, int(refresh_every)
+        self.count, self.builds = 0, 0
+        self.fn: Callable[[Any], Any] | None = None
+
+    def update(self, post: Any, theta: Any, H: Any) -> None:
+        if self.fn is None or self.count % self.refresh_every == 0:
+            self.fn = self.build(post, theta, H)
+            self.builds += 1
+        self.count += 1
+
+    def __call__(self, r: Any) -> Any:
+        return self.fn(r)
+
+
 def gn_diagonal(post: Any, theta: Any, H: Any, *, method: str = "exact", cols: Any = None,
                 nprobe: int = 32, rng: Any = 0, batch_size: int = 64) -> Any:
     """Diagonal of the Gauss-Newton Hessian ``H`` (data term + prior), (len(cols),).
@@ -93,15 +136,9 @@ def gn_diagonal(post: Any, theta: Any, H: Any, *, method: str = "exact", cols: A
         if not (hasattr(H, "J") and hasattr(post, "likelihood")):
             eye = xp.eye(n)
             return xp.stack([H.matvec(eye[int(k)])[int(k)] for k in cols])
-        from .fisher import jacobian_columns
+        from .fisher import fisher_diagonal
 
-        d = xp.zeros(cols.size, dtype=np.float64)
-        for s in range(0, cols.size, batch_size):
-            A = jacobian_columns(post, theta, cols[s:s + batch_size], J=H.J,
-                                 batch_size=batch_size)
-            d[s:s + A.shape[0]] = 2.0 * (A.real**2 + (A.imag**2 if A.dtype.kind == "c"
-                                                      else 0.0)).sum(axis=1)
-        return d + post.prior_hessian_diagonal(theta)[asarray(cols, xp)]
+        return fisher_diagonal(post, theta, J=H.J, cols=cols, batch_size=batch_size)
     if method == "probe":
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         acc = xp.zeros(n, dtype=np.float64)
@@ -169,30 +206,22 @@ class BlockJacobiPreconditioner(Preconditioner):
         self.blocks, self.rest, self.nprobe, self.floor = list(blocks), rest, nprobe, floor
 
     def update(self, post: Any, theta: Any, H: Any) -> None:
-        from .fisher import _columns, jacobian_columns
+        from .fisher import _columns, fisher_block_diagonal
 
         xp = self.xp = post.xp
         n = post.size
-        Hp = None
         covered = np.zeros(n, dtype=bool)
         self.solves = []
-        for b in self.blocks:
-            cols = _columns(post, b)
-            A = jacobian_columns(post, theta, cols, J=H.J)
-            G = A.conj() @ A.T
-            Hb = 2.0 * (G.real if G.dtype.kind == "c" else G)
-            idx = asarray(cols, xp)
-            if Hp is None:
-                Hp = _prior_block_product(post, theta)
-            Hb = Hb + Hp(cols)
-            L = xp.linalg.cholesky(0.5 * (Hb + Hb.T) + 1e-300 * xp.eye(cols.size))
-            self.solves.append((idx, L))
+        cols_list = [_columns(post, b) for b in self.blocks]
+        for cols, Hb in zip(cols_list, fisher_block_diagonal(post, theta, cols_list, J=H.J)):
+            L = xp.linalg.cholesky(Hb)
+            self.solves.append((asarray(cols, xp), L))
             covered[cols] = True
         rest = np.nonzero(~covered)[0]
         self.rest_idx = asarray(rest, xp)
         if rest.size:
             if self.rest == "prior":
-                d = post.prior_hessian_diagonal(theta)[self.rest_idx]
+                d = prior_hessian_diagonal(post, theta, rest)
             else:
                 d = gn_diagonal(post, theta, H, method=self.rest, cols=rest, nprobe=self.nprobe)
             self.d_rest = _positive(d, xp, self.floor)
@@ -208,22 +237,6 @@ class BlockJacobiPreconditioner(Preconditioner):
         return out
 
 
-def _prior_block_product(post: Any, theta: Any) -> Callable[[np.ndarray], Any]:
-    """``cols -> H_prior[cols][:, cols]`` from prior Hessian products (len(cols) each)."""
-    xp = post.xp
-
-    def block(cols: np.ndarray) -> Any:
-        idx = asarray(cols, xp)
-        out = []
-        for k in cols:
-            e = xp.zeros(post.size, dtype=np.float64)
-            e[int(k)] = 1.0
-            out.append(post.prior_hess_product(theta, e)[idx])
-        return xp.stack(out, axis=1) if out else xp.zeros((0, 0))
-
-    return block
-
-
 class PriorPreconditioner(Preconditioner):
     """``M^-1 = L L^T``, the prior covariance (:func:`~linlim.inference.lowrank.prior_factor`).
 
@@ -237,7 +250,7 @@ class PriorPreconditioner(Preconditioner):
     inf_power : float, optional
         Power given to unconstrained GRF modes (default: the largest finite one).
     refresh : bool
-        Recompute the fallback diagonal at every linearisation (the prior part is
+        Recompute the fallback diagonal at every linearisation (the priors' factors are
         constant for Gaussian priors and built once).
     """
 
@@ -249,6 +262,7 @@ class PriorPreconditioner(Preconditioner):
         self.fallback, self.max_exact, self.nprobe = fallback, int(max_exact), int(nprobe)
         self.inf_power, self.refresh = inf_power, refresh
         self.factor = None
+        self._cache: dict = {}  # the priors' own factors, built once
 
     def build_factor(self, post: Any, theta: Any, H: Any) -> Any:
         """The whitening factor at ``theta`` (cached unless ``refresh``)."""
@@ -261,11 +275,15 @@ class PriorPreconditioner(Preconditioner):
                 mode = "exact" if rest.size <= self.max_exact else "probe"
             if mode == "prior":
                 return np.zeros(rest.size)
+            if mode == "exact":  # the data term only (prior_factor adds the prior's)
+                from .fisher import fisher_diagonal
+
+                return fisher_diagonal(post, theta, J=H.J, cols=rest, include_prior=False)
             d = gn_diagonal(post, theta, H, method=mode, cols=rest, nprobe=self.nprobe)
-            return to_numpy(d) - to_numpy(post.prior_hessian_diagonal(theta))[rest]
+            return to_numpy(d) - to_numpy(prior_hessian_diagonal(post, theta, rest))
 
         self.factor = prior_factor(post, theta, fallback_diag=fallback,
-                                   inf_power=self.inf_power)
+                                   inf_power=self.inf_power, cache=self._cache)
         return self.factor
 
     def update(self, post: Any, theta: Any, H: Any) -> None:
