@@ -545,12 +545,11 @@ def check_simulate_vis_inputs(fluxes: Any, ra: Any, dec: Any, freqs: Any, times:
     out = array_nbytes((f.size, t.size, int(npairs), nfeed, nfeed), cd)
     check_memory(2 * out + beam_bytes,
                  f"{where}: output ({f.size} channels x {t.size} times x {npairs} antenna "
-                 f"pairs{' x 2 x 2' if polarized else ''}, {cd.name}, held twice while "
-                 f"reordered) and beam values ({max(nbeam, 1)} beams x {t.size} times x {ns} "
-                 "sources x channels)",
+                 f"pairs of {nants} antennas{' x 2 x 2' if polarized else ''}, {cd.name}, "
+                 f"held twice while reordered) and beam values ({max(nbeam, 1)} beams x "
+                 f"{t.size} times x {ns} sources x channels)",
                  option="call simulate_vis on blocks of times (or channels) and concatenate, "
                  "or use linlim.distributed.simulate_uvh5 with time_chunk=/freq_chunk=", xp=xp)
-    del nants
 
 
 def check_dense_matrix_memory(n: int, what: str = "fisher_matrix", *, xp: Any = np,

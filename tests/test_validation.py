@@ -129,7 +129,7 @@ def test_calibrate_pipeline_refuses_unflagged_nan(rng):
     bad = V.copy()
     bad[1, 0, 2] = np.nan
     data = vis_to_uvdata(bad, **kw)
-    with pytest.raises(InputError, match="NaN"):
+    with pytest.raises(InputError, match="NaN|non-finite"):
         calibrate_from_config({}, model_uvdata=model, data_uvdata=data)
 
 
@@ -433,8 +433,9 @@ def test_corrupt_newest_segment_resumes_from_last_good_bit_identical(tmp_path):
     with pytest.warns(CorruptChainWarning, match="corrupt"):
         partial = read_chains(out)                # a reader skips it, says so
     assert partial["complete"] is False
-    with pytest.warns(CorruptChainWarning, match="set aside"):
+    with pytest.warns(CorruptChainWarning, match="corrupt") as rec:
         res = _run(out)
+    assert any("set aside" in str(w.message) for w in rec)
     np.testing.assert_array_equal(res.draws, ref.draws)
     assert not list(tmp_path.glob(".*tmp*")) and not Path(str(out) + ".parts").exists()
 
