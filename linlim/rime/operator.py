@@ -267,8 +267,8 @@ class RIME(_RimeBase, Operator):
     >>> enu = np.array([[[0.0], [0.0], [1.0]]])           # one source at zenith, one time
     >>> op = RIME(enu, np.zeros((2, 3)), np.array([1e8]), [0, 0], [0, 1])
     >>> V = op((np.full((1, 1), 2.0), np.ones((1, 1, 1, 1))))
-    >>> V.ravel()
-    array([1.+0.j, 1.+0.j])
+    >>> V.ravel().real, np.abs(V.ravel().imag).max()
+    (array([1., 1.]), np.float64(0.0))
     """
 
     _abstract = False
