@@ -206,10 +206,12 @@ class Operator:
         return self._jacobian(x)
 
     def _jacobian(self, x: Any) -> LinearOperator:
-        """The Jacobian at ``x`` without the value: ``_linearize(x)[1]``, or the products of
-        ``_jvp``/``_vjp`` for an operator that writes those (no forward is evaluated);
-        composites skip their last stage's forward."""
-        if self._overrides("_linearize"):
+        """The Jacobian at ``x`` for one-shot products, without the value: the products of
+        ``_jvp``/``_vjp`` when the operator writes them (its fast single-product path, no
+        forward and no cache), else ``_linearize(x)[1]``. Composites apply the chain rule
+        here too and skip their last stage's forward."""
+        if self._overrides("_linearize") and not (self._overrides("_jvp")
+                                                  and self._overrides("_vjp")):
             return self._linearize(x)[1]
         return _JacobianAt(self, x)
 
@@ -322,6 +324,9 @@ class LinearOperator(Operator):
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         return self._matvec(x), self
+
+    def _jacobian(self, x: Any) -> LinearOperator:
+        return self
 
 
 class AdjointOperator(LinearOperator):
