@@ -30,6 +30,17 @@ LAYERS: list[set[str]] = [
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
+#: Known exceptions, each with its reason; a new upward import fails until it is removed
+#: or listed here. (file relative to the repository, imported part)
+ALLOWED = {
+    ("linlim/calibration/pipeline.py", "pipelines"):
+        "lazy re-export of the calibrate job moved to pipelines/calibrate.py (old path kept)",
+    ("linlim/priors.py", "inference"):
+        "GaussianPrior(cov_operator=) solves with the package's one CG (inference/cg.py, a "
+        "leaf module imported inside a function); moving the CG below likelihood/priors "
+        "would remove this",
+}
+
 
 def _part(module: str) -> str:
     parts = module.split(".")
@@ -73,7 +84,9 @@ def test_no_upward_imports() -> None:
             continue
         for target, line in _imports(path):
             dst = _part(target)
-            if dst in RANK and RANK[dst] > RANK[src]:
+            rel = str(path.relative_to(ROOT.parent))
+            if dst in RANK and RANK[dst] > RANK[src] and (rel, dst) not in ALLOWED:
                 bad.append(f"{path.relative_to(ROOT.parent)}:{line} ({src}) imports "
                            f"{target} ({dst}, a later layer)")
     assert not bad, "upward imports:\n" + "\n".join(bad)
+

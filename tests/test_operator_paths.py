@@ -39,7 +39,9 @@ def test_chain_evaluates_each_part_once(method, rng) -> None:
         op.linearize(x)
     for p in parts:
         evaluations = p.counts["forward"] + p.counts["linearize"]
-        assert evaluations == 1, (p.name, p.counts)
+        # each inner part once; the outermost one needs no value for jvp/vjp
+        assert evaluations == (1 if (method == "linearize" or p is not parts[-1]) else 0), (
+            p.name, p.counts)
 
 
 def test_composite_jvp_vjp_agree_with_linearize(rng) -> None:

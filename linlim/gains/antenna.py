@@ -26,7 +26,7 @@ import numpy as np
 from ..backend import asarray, get_xp
 from ..errors import InputError, ShapeError
 from ..operators.base import Operator
-from ..operators.composite import BlockDiag
+from ..operators.composite import BlockDiag, FixInput
 from ..operators.linear import Identity, Reshape, SumAxis, Take, Transpose
 
 __all__ = [
@@ -67,8 +67,9 @@ class GainProduct(Operator):
     ntimes, nfreqs : int
         Time and frequency axes (full resolution).
     model : array, shape (ntimes, nfreqs, M), complex, optional
-        Fixed model visibilities. If given, the input is the gains alone; otherwise the
-        input is the pair ``(G, V)``.
+        Fixed model visibilities: then the result is
+        ``FixInput(GainProduct(...), 1, model)`` (:class:`~linlim.operators.FixInput`),
+        whose input is the gains alone; otherwise the input is the pair ``(G, V)``.
     dtype : dtype
         complex128 (default) or complex64.
 
@@ -97,6 +98,19 @@ class GainProduct(Operator):
 
     _abstract = False
 
+    def __new__(cls, rows1: Sequence[int], rows2: Sequence[int], ngains: int,
+                ntimes: int, nfreqs: int, model: Any = None, dtype: Any = np.complex128,
+                xp: Any = None) -> Operator:
+        if model is None:
+            return super().__new__(cls)
+        # a fixed model is the generic "fix an input" composite, not a branch in here
+        full = cls(rows1, rows2, ngains, ntimes, nfreqs, dtype=dtype, xp=xp)
+        model = asarray(model, full.xp, dtype=full.out_dtype)
+        if tuple(model.shape) != full.out_shape:
+            raise ShapeError(f"GainProduct: model must have shape {full.out_shape}, received "
+                             f"{tuple(model.shape)}")
+        return FixInput(full, 1, model, name="model")
+
     def __init__(self, rows1: Sequence[int], rows2: Sequence[int], ngains: int,
                  ntimes: int, nfreqs: int, model: Any = None, dtype: Any = np.complex128,
                  xp: Any = None) -> None:
@@ -116,18 +130,8 @@ class GainProduct(Operator):
             raise InputError(f"GainProduct: dtype must be complex, received {dtype}")
         gshape = (int(ntimes), int(nfreqs), int(ngains))
         vshape = (int(ntimes), int(nfreqs), r1.size)
-        if model is not None:
-            model = asarray(model, xp, dtype=dtype)
-            if tuple(model.shape) != vshape:
-                raise ShapeError(
-                    f"GainProduct: model must have shape {vshape}, received "
-                    f"{tuple(model.shape)}"
-                )
-            super().__init__(gshape, vshape, dtype, dtype, xp, name="GainProduct")
-        else:
-            super().__init__((gshape, vshape), vshape, (dtype, dtype), dtype, xp,
-                             name="GainProduct")
-        self.model = model
+        super().__init__((gshape, vshape), vshape, (dtype, dtype), dtype, xp,
+                         name="GainProduct")
         self.ngains = int(ngains)
         self.r1, self.r2 = asarray(r1, xp), asarray(r2, xp)
         sp = _sparse_module(xp)
@@ -138,9 +142,6 @@ class GainProduct(Operator):
         self._P2 = sp.csr_matrix((ones, (self.r2, cols)), shape=(self.ngains, r1.size))
 
     # -- helpers -------------------------------------------------------------------
-    def _split(self, x: Any) -> tuple[Any, Any]:
-        return (x, self.model) if self.model is not None else x
-
     def _scatter(self, P: Any, z: Any) -> Any:
         """``out[t, f, k] = sum_m P[k, m] z[t, f, m]``."""
         nt, nf, m = z.shape
@@ -149,25 +150,19 @@ class GainProduct(Operator):
 
     # -- forward / jvp / vjp, adjacent ---------------------------------------------
     def _forward(self, x: Any) -> Any:
-        G, V = self._split(x)
+        G, V = x
         return G[..., self.r1] * G[..., self.r2].conj() * V
 
     def _jvp(self, x: Any, dx: Any) -> Any:
-        G, V = self._split(x)
-        dG, dV = (dx, None) if self.model is not None else dx
+        (G, V), (dG, dV) = x, dx
         a, b = G[..., self.r1], G[..., self.r2]
-        y = (dG[..., self.r1] * b.conj() + a * dG[..., self.r2].conj()) * V
-        if dV is not None:
-            y = y + a * b.conj() * dV
-        return y
+        return (dG[..., self.r1] * b.conj() + a * dG[..., self.r2].conj()) * V + a * b.conj() * dV
 
     def _vjp(self, x: Any, w: Any) -> Any:
-        G, V = self._split(x)
+        G, V = x
         a, b = G[..., self.r1], G[..., self.r2]
         dG = self._scatter(self._P1, b * V.conj() * w)          # rows1: b conj(V) w
         dG = dG + self._scatter(self._P2, a * V * w.conj())     # rows2: a V conj(w)
-        if self.model is not None:
-            return dG
         return dG, a.conj() * b * w                              # dV = conj(a) b w
 
 
@@ -297,8 +292,8 @@ def _gain_operator(ant1: Any, ant2: Any, nants: int, ntimes: int, nfreqs: int, *
         model = asarray(model, xp, dtype=dtype)
         if tuple(model.shape) != vshape:
             raise ShapeError(f"model must have shape {vshape}, received {tuple(model.shape)}")
-        core = GainProduct(r1, r2, K, ntimes, nfreqs, model=v_op.forward(model),
-                           dtype=dtype, xp=xp)
+        core = FixInput(GainProduct(r1, r2, K, ntimes, nfreqs, dtype=dtype, xp=xp), 1,
+                        v_op.forward(model), name="model")
         op = core @ g_in
     else:
         core = GainProduct(r1, r2, K, ntimes, nfreqs, dtype=dtype, xp=xp)

@@ -47,7 +47,7 @@ import numpy as np
 from ..backend import asarray, get_xp
 from ..errors import InputError, ShapeError
 from ..operators.base import Operator
-from ..operators.composite import Composition
+from ..operators.composite import Composition, FixInput
 from ..operators.linear import Diagonal, Reshape, Take, ZeroPad
 from ..operators.powerlaw import PowerLaw, power_law_columns
 from ..units import SPEED_OF_LIGHT as C_LIGHT
@@ -102,7 +102,9 @@ class MutualCoupling(Operator):
         Fixed coupling matrix; the input is then the visibilities alone.
     vis : array, shape (Ntimes, Nfreqs, Nbl), complex, optional
         Fixed (uncoupled) visibilities; the input is then the coupling matrix alone.
-        Without ``coupling`` and ``vis`` the input is the pair ``(E, V)``.
+        Without ``coupling`` and ``vis`` the input is the pair ``(E, V)``. With one of
+        them the result is ``FixInput(MutualCoupling(...), 0 or 1, value)``
+        (:class:`~linlim.operators.FixInput`), not a mode of this class.
     second_order : bool
         Include ``E V E^H`` (default True; then ``V' = (I + E) V (I + E)^H`` exactly).
     dtype : complex dtype
@@ -127,6 +129,25 @@ class MutualCoupling(Operator):
 
     _abstract = False
 
+    def __new__(cls, ant1: Any, ant2: Any, nants: int, ntimes: int, nfreqs: int, *,
+                coupling: Any = None, vis: Any = None, second_order: bool = True,
+                dtype: Any = np.complex128, xp: Any = None) -> Operator:
+        if coupling is not None and vis is not None:
+            raise InputError("MutualCoupling: give at most one of coupling= and vis= (with "
+                             "both fixed there is nothing to differentiate)")
+        if coupling is None and vis is None:
+            return super().__new__(cls)
+        # a fixed E or V is the generic "fix an input" composite, not a mode in here
+        full = cls(ant1, ant2, nants, ntimes, nfreqs, second_order=second_order,
+                   dtype=dtype, xp=xp)
+        index, value, name = (0, coupling, "coupling") if vis is None else (1, vis, "vis")
+        value = asarray(value, full.xp, dtype=full.out_dtype)
+        if tuple(value.shape) != full.in_shape[index]:
+            axes = "(Nant, Nant, Nfreq)" if index == 0 else "(Ntimes, Nfreqs, Nbl)"
+            raise ShapeError(f"MutualCoupling: {name} must have shape {axes} = "
+                             f"{full.in_shape[index]}, received {tuple(value.shape)}")
+        return FixInput(full, index, value, name=name)
+
     def __init__(self, ant1: Any, ant2: Any, nants: int, ntimes: int, nfreqs: int, *,
                  coupling: Any = None, vis: Any = None, second_order: bool = True,
                  dtype: Any = np.complex128, xp: Any = None) -> None:
@@ -138,27 +159,10 @@ class MutualCoupling(Operator):
         a1, a2 = _check_pairs(ant1, ant2, n, "MutualCoupling")
         eshape = (n, n, int(nfreqs))
         vshape = (int(ntimes), int(nfreqs), a1.size)
-        if coupling is not None and vis is not None:
-            raise InputError("MutualCoupling: give at most one of coupling= and vis= (with "
-                             "both fixed there is nothing to differentiate)")
-        if coupling is not None:
-            coupling = asarray(coupling, xp, dtype=dtype)
-            if tuple(coupling.shape) != eshape:
-                raise ShapeError(f"MutualCoupling: coupling must have shape (Nant, Nant, "
-                                 f"Nfreq) = {eshape}, received {tuple(coupling.shape)}")
-            in_shape, in_dtype = vshape, dtype
-        elif vis is not None:
-            vis = asarray(vis, xp, dtype=dtype)
-            if tuple(vis.shape) != vshape:
-                raise ShapeError(f"MutualCoupling: vis must have shape (Ntimes, Nfreqs, Nbl) "
-                                 f"= {vshape}, received {tuple(vis.shape)}")
-            in_shape, in_dtype = eshape, dtype
-        else:
-            in_shape, in_dtype = (eshape, vshape), (dtype, dtype)
-        super().__init__(in_shape, vshape, in_dtype, dtype, xp, name="MutualCoupling")
+        super().__init__((eshape, vshape), vshape, (dtype, dtype), dtype, xp,
+                         name="MutualCoupling")
         self.nants, self.s = n, 1.0 if second_order else 0.0
         self.second_order = bool(second_order)
-        self.coupling, self.vis = coupling, vis
         self.ant1, self.ant2 = asarray(a1, xp), asarray(a2, xp)
         cross = a1 != a2
         self._c1, self._c2 = asarray(a1[cross], xp), asarray(a2[cross], xp)
@@ -166,13 +170,6 @@ class MutualCoupling(Operator):
         self.eshape, self.vshape = eshape, vshape
 
     # -- helpers: V <-> full matrix, E layout --------------------------------------------
-    def _split(self, x: Any) -> tuple[Any, Any]:
-        if self.coupling is not None:
-            return self.coupling, x
-        if self.vis is not None:
-            return x, self.vis
-        return x
-
     def _matrix(self, V: Any) -> Any:
         """``M = H(V)``, shape (Nt, Nf, Nant, Nant)."""
         nt, nf, _ = V.shape
@@ -208,42 +205,42 @@ class MutualCoupling(Operator):
 
     # -- forward / jvp / vjp, adjacent ---------------------------------------------------
     def _forward(self, x: Any) -> Any:
-        E, V = self._split(x)
+        E, V = x
         Mp = self._apply(self._emat(E), self._matrix(V))
         return Mp[..., self.ant1, self.ant2]
 
     def _jvp(self, x: Any, dx: Any) -> Any:
-        E, V = self._split(x)
+        return self._jvp_parts(x, dx, (True, True))
+
+    def _vjp(self, x: Any, w: Any) -> Any:
+        return self._vjp_parts(x, w, (True, True))
+
+    def _jvp_parts(self, x: Any, dx: Any, needed: tuple) -> Any:
+        (E, V), (dE, dV) = x, dx
         Ef = self._emat(E)
-        dE, dV = (dx, None) if self.vis is not None else (
-            (None, dx) if self.coupling is not None else dx)
         out = 0
-        if dV is not None:                             # dM + E dM + (dM + s E dM) E^H
+        if needed[1]:                                  # dM + E dM + (dM + s E dM) E^H
             out = self._apply(Ef, self._matrix(dV))
-        if dE is not None:                             # dE M P^H + P M dE^H
+        if needed[0]:                                  # dE M P^H + P M dE^H
             M = self._matrix(V)
             P = self.s * Ef + self.xp.eye(self.nants, dtype=Ef.dtype)
             dEf = self._emat(dE)
             out = out + dEf @ M @ self._h(P) + P @ M @ self._h(dEf)
         return out[..., self.ant1, self.ant2]
 
-    def _vjp(self, x: Any, w: Any) -> Any:
-        E, V = self._split(x)
+    def _vjp_parts(self, x: Any, w: Any, needed: tuple) -> Any:
+        E, V = x
         Ef = self._emat(E)
         W = self._pick_adjoint(w)
         dE = dV = None
-        if self.coupling is None:                      # dE = sum_t (W P M^H + W^H P M)
+        if needed[0]:                                  # dE = sum_t (W P M^H + W^H P M)
             M = self._matrix(V)
             P = self.s * Ef + self.xp.eye(self.nants, dtype=Ef.dtype)
             G = W @ P @ self._h(M) + self._h(W) @ P @ M
             dE = self.xp.moveaxis(G.sum(axis=0), 0, -1)
-        if self.vis is None:                           # W + E^H W + (W + s E^H W) E
+        if needed[1]:                                  # W + E^H W + (W + s E^H W) E
             EhW = self._h(Ef) @ W
             dV = self._matrix_adjoint(W + EhW + (W + self.s * EhW) @ Ef)
-        if self.coupling is not None:
-            return dV
-        if self.vis is not None:
-            return dE
         return dE, dV
 
 

@@ -193,21 +193,40 @@ class Operator:
 
     def _jvp(self, x: Any, dx: Any) -> Any:
         # derived from the Jacobian of ``_linearize`` (one path; composites rely on it)
-        if not self._overrides("_linearize"):
-            raise NotImplementedError(
-                f"{type(self).__name__} must implement _jvp and _vjp, or _linearize"
-            )
-        return self._linearize(x)[1].matvec(dx)
+        return self._derived_jacobian(x).matvec(dx)
 
     def _vjp(self, x: Any, dy: Any) -> Any:
-        if not self._overrides("_linearize"):
+        return self._derived_jacobian(x).rmatvec(dy)
+
+    def _derived_jacobian(self, x: Any) -> LinearOperator:
+        if not (self._overrides("_linearize") or self._overrides("_jacobian")):
             raise NotImplementedError(
                 f"{type(self).__name__} must implement _jvp and _vjp, or _linearize"
             )
-        return self._linearize(x)[1].rmatvec(dy)
+        return self._jacobian(x)
+
+    def _jacobian(self, x: Any) -> LinearOperator:
+        """The Jacobian at ``x`` for one-shot products, without the value: the products of
+        ``_jvp``/``_vjp`` when the operator writes them (its fast single-product path, no
+        forward and no cache), else ``_linearize(x)[1]``. Composites apply the chain rule
+        here too and skip their last stage's forward."""
+        if self._overrides("_linearize") and not (self._overrides("_jvp")
+                                                  and self._overrides("_vjp")):
+            return self._linearize(x)[1]
+        return _JacobianAt(self, x)
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         return self._forward(x), _JacobianAt(self, x)
+
+    # Optional, for operators on a product space: derivatives of only some input parts
+    # (``needed[i]`` false: ``dx[i]`` is zero and the i-th adjoint part may be None).
+    # :class:`~linlim.operators.composite.FixInput` uses them to skip a fixed part's work;
+    # an operator implementing them defines ``_jvp``/``_vjp`` as the all-needed case.
+    def _jvp_parts(self, x: Any, dx: Any, needed: tuple) -> Any:
+        return self._jvp(x, dx)
+
+    def _vjp_parts(self, x: Any, dy: Any, needed: tuple) -> Any:
+        return self._vjp(x, dy)
 
     # -- algebra (implemented once, in composite.py) -----------------------------------
     def __matmul__(self, other: Any) -> Any:
@@ -305,6 +324,9 @@ class LinearOperator(Operator):
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         return self._matvec(x), self
+
+    def _jacobian(self, x: Any) -> LinearOperator:
+        return self
 
 
 class AdjointOperator(LinearOperator):

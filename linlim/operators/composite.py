@@ -31,9 +31,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..backend import asarray
 from ..errors import DtypeError, ShapeError
 from .base import LinearOperator, Operator
-from .spaces import is_complex, unbroadcast, zeros
+from .spaces import check_element, is_complex, is_product_shape, unbroadcast, zeros
 
 __all__ = [
     "compose",
@@ -55,6 +56,7 @@ __all__ = [
     "BlockDiag",
     "LinearBlockDiag",
     "ElementwiseProduct",
+    "FixInput",
 ]
 
 
@@ -154,6 +156,12 @@ class Composition(_CompositionBase, Operator):
         gx, JG = self.G.linearize(x)
         fx, JF = self.F.linearize(gx)
         return fx, compose(JF, JG)
+
+    def _jacobian(self, x: Any) -> LinearOperator:
+        # the same chain rule; F's value is not needed for jvp/vjp (gx is a checked
+        # element of F's input space, so F's private method may take it)
+        gx, JG = self.G.linearize(x)
+        return compose(self.F._jacobian(gx), JG)
 
 
 class LinearComposition(_CompositionBase, LinearOperator):
@@ -469,6 +477,128 @@ class _ProductJacobian(LinearOperator):
 
         return _tree_sum([self.JF.rmatvec(cast(self.g.conj() * dy, self.JF)),
                           self.JG.rmatvec(cast(self.f.conj() * dy, self.JG))])
+
+
+class FixInput(Operator):
+    """``F`` with one part of its product-space input held fixed: the one "fix an input"
+    composite (instead of fixed-input branches inside operators).
+
+    For ``F((x_0, ..., x_{k-1}))`` and a fixed ``value`` of part ``index``, the operator maps
+    the remaining parts (one array when one part remains, else their tuple) to
+    ``F((..., value, ...))``. Its Jacobian is ``J_F @ E``, where the embedding ``E`` inserts a
+    zero at ``index`` (``E^H`` drops that part), so no derivative is written here.
+
+    Parameters
+    ----------
+    op : Operator
+        An operator whose input is a product space of at least two parts.
+    index : int
+        The part to hold fixed (negative counts from the end).
+    value : array
+        Its value (shape and dtype of that part; a safe cast is applied).
+    name : str, optional
+        What the fixed part is called in error messages (default ``"value"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linlim.operators import ElementwiseProduct, FixInput, Select
+    >>> spaces = (((2,), (2,)), ("float64", "float64"))
+    >>> prod = ElementwiseProduct(Select(*spaces, 0), Select(*spaces, 1))  # (a, b) -> a * b
+    >>> FixInput(prod, 1, np.array([2.0, 3.0]))(np.array([1.0, 1.0]))
+    array([2., 3.])
+    """
+
+    _abstract = False
+
+    def __init__(self, op: Operator, index: int, value: Any, name: str = "value") -> None:
+        if not is_product_shape(op.in_shape) or len(op.in_shape) < 2:
+            raise ShapeError(f"FixInput({op.name}): expected an operator whose input is a "
+                             f"product space of at least two parts, received in_shape "
+                             f"{op.in_shape}")
+        k = len(op.in_shape)
+        if not -k <= int(index) < k:
+            raise ShapeError(f"FixInput({op.name}): index must lie in [-{k}, {k}), received "
+                             f"{index}")
+        index = int(index) % k
+        # constructor-time data moves to the operator's device once, like any fixed array
+        value = check_element(asarray(value, op.xp), op.in_shape[index], op.in_dtype[index],
+                              op.xp, f"{op.name}({name})")
+        rest = [i for i in range(k) if i != index]
+        shapes = tuple(op.in_shape[i] for i in rest)
+        dtypes = tuple(op.in_dtype[i] for i in rest)
+        if len(rest) == 1:
+            shapes, dtypes = shapes[0], dtypes[0]
+        super().__init__(shapes, op.out_shape, dtypes, op.out_dtype, op.xp,
+                         name=f"{op.name}[{name} fixed]")
+        self.op, self.index, self.value = op, index, value
+        self._embed = _InsertZero(self)
+
+    def _full(self, x: Any) -> tuple:
+        parts = list(x) if is_product_shape(self.in_shape) else [x]
+        parts.insert(self.index, self.value)
+        return tuple(parts)
+
+    def _forward(self, x: Any) -> Any:
+        return self.op.forward(self._full(x))
+
+    def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
+        full = self._full(x)
+        if self.op._overrides("_jvp_parts"):
+            return self.op.forward(full), _PartialJacobian(self, full)
+        y, J = self.op.linearize(full)
+        return y, compose(J, self._embed)
+
+    def _jacobian(self, x: Any) -> LinearOperator:
+        full = self._full(x)
+        if self.op._overrides("_jvp_parts"):
+            return _PartialJacobian(self, full)
+        return compose(self.op._jacobian(full), self._embed)
+
+
+class _PartialJacobian(LinearOperator):
+    """Jacobian of a :class:`FixInput` whose operator can skip the derivative of a part
+    (it implements ``_jvp_parts``/``_vjp_parts``, as PyTorch's ``needs_input_grad``): the
+    fixed part's zero direction is never propagated and its adjoint never computed."""
+
+    _abstract = True  # built by FixInput; checked through it
+
+    def __init__(self, fix: FixInput, x_full: tuple) -> None:
+        super().__init__(fix.in_shape, fix.out_shape, fix.in_dtype, fix.out_dtype, fix.xp,
+                         name=f"J[{fix.name}]")
+        self.fix, self.x = fix, x_full
+        self.needed = tuple(i != fix.index for i in range(len(x_full)))
+
+    def _matvec(self, dx: Any) -> Any:
+        return self.fix.op._jvp_parts(self.x, self.fix._embed.matvec(dx), self.needed)
+
+    def _rmatvec(self, dy: Any) -> Any:
+        parts = self.fix.op._vjp_parts(self.x, dy, self.needed)
+        rest = tuple(a for j, a in enumerate(parts) if j != self.fix.index)
+        return rest if is_product_shape(self.in_shape) else rest[0]
+
+
+class _InsertZero(LinearOperator):
+    """The embedding of :class:`FixInput`: insert a zero part at ``index`` (adjoint: drop
+    it)."""
+
+    _abstract = True  # built by FixInput; checked through it
+
+    def __init__(self, fix: FixInput) -> None:
+        op = fix.op
+        super().__init__(fix.in_shape, op.in_shape, fix.in_dtype, op.in_dtype, op.xp,
+                         name=f"insert0[{fix.index}]")
+        self.fix = fix
+
+    def _matvec(self, x: Any) -> Any:
+        parts = list(x) if is_product_shape(self.in_shape) else [x]
+        i = self.fix.index
+        parts.insert(i, zeros(self.out_shape[i], self.out_dtype[i], self.xp))
+        return tuple(parts)
+
+    def _rmatvec(self, y: Any) -> Any:
+        rest = tuple(a for j, a in enumerate(y) if j != self.fix.index)
+        return rest if is_product_shape(self.in_shape) else rest[0]
 
 
 def zeros_like_space(op: Operator, side: str = "in") -> Any:
