@@ -48,11 +48,11 @@ from ..backend import asarray, get_xp
 from ..errors import InputError, ShapeError
 from ..operators.base import Operator
 from ..operators.linear import Diagonal, Reshape, Take, ZeroPad
+from ..units import SPEED_OF_LIGHT as C_LIGHT
 
 __all__ = ["MutualCoupling", "CouplingPowerLaw", "coupling_pair_model", "pair_separations",
            "C_LIGHT"]
 
-C_LIGHT = 299792458.0  #: speed of light, m/s
 
 
 def _check_pairs(ant1: Any, ant2: Any, nants: int, where: str) -> tuple[np.ndarray, np.ndarray]:

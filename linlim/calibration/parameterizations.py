@@ -29,6 +29,7 @@ from ..operators.base import Operator
 from ..operators.composite import ElementwiseProduct
 from ..operators.elementwise import Exp, ExpI
 from ..operators.linear import Diagonal, MatrixMult, Reshape, Select, Take
+from ..units import SPEED_OF_LIGHT as C_LIGHT
 
 __all__ = [
     "reim_gains",
@@ -41,7 +42,6 @@ __all__ = [
     "multiply_gains",
 ]
 
-C_LIGHT = 299792458.0  # m / s
 
 
 def _shape(shape: Any) -> tuple:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..errors import InputError, ShapeError
+from ..validation import check_dense_matrix_memory
 
 __all__ = [
     "jacobian_columns",
@@ -132,6 +133,7 @@ def fisher_matrix(post: Any, theta: Any, *, include_prior: bool = True, batch_si
     theta = post._check(theta)
     xp = post.xp
     n = post.size
+    check_dense_matrix_memory(n, "fisher_matrix", xp=xp)
     if J is None:
         post.counts["forward"] += 1
         _, J = post.likelihood.model.linearize(theta)

@@ -148,6 +148,8 @@ SCHEMA: dict[str, Spec] = {
     "warmup": Spec("int", low=0),
     "draws": Spec("int", **_GE1),
     "algorithm": Spec("str", choices=("hmc", "nuts")),
+    "checkpoint_every": Spec("int", **_GE1),
+    "checkpoint_seconds": Spec("float", **_POS),
     "tau_cut_s": Spec("float", **_POS),
     "wedge_margin_s": Spec("float", **_NONNEG),
 }

@@ -23,6 +23,7 @@ import numpy as np
 from ..backend import get_xp, scatter_add
 from ..errors import InputError
 from ..operators.base import LinearOperator, Operator
+from ..validation import check_rime_inputs
 from .chunking import available_memory
 from .engine import C_LIGHT, TWO_PI, RimeEngine
 
@@ -46,6 +47,7 @@ class _RimeBase:
 
     def _setup(self, enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized, dtype,
                method, memory_budget, reseed, xp) -> RimeEngine:
+        check_rime_inputs(enu, antpos, freqs, ant1, polarized=polarized, dtype=dtype, xp=xp)
         eng = RimeEngine(enu, antpos, freqs, ant1, ant2, beam_index=beam_index, nbeam=nbeam,
                          nfeed=2 if polarized else 1, dtype=dtype, method=method,
                          memory_budget=memory_budget, reseed=reseed, xp=xp)

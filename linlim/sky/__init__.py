@@ -5,7 +5,22 @@ Everything a sky model hands to the RIME is a set of sources: ICRS positions ``r
 pixels are sources too (brightness in Jy/sr times the pixel solid angle).
 """
 
+from .bandpower import (
+    BandPowerCovariance,
+    BandPowerEstimate,
+    ModeBlockMatrix,
+    check_basis_frequencies,
+    estimate_band_powers,
+    estimate_band_powers_from_map,
+    quadratic_band_powers,
+)
 from .catalog import PointSourceCatalog, angular_distance, random_catalog
+from .diffuse import (
+    DiffuseSky,
+    global_spectral_modes,
+    log_polynomial_modes,
+    synthetic_foreground_sky,
+)
 from .foregrounds import (
     BlockConcat,
     ForegroundSky,
@@ -67,4 +82,7 @@ __all__ = [
     "StripeHarmonicFreqBasis", "SphericalFourierBesselBasis", "stripe_harmonics",
     "stripe_degrees", "stripe_radial", "stripe_theta_range", "fourier_bessel_k",
     "fourier_bessel_radial",
+    "BandPowerCovariance", "BandPowerEstimate", "ModeBlockMatrix", "estimate_band_powers",
+    "quadratic_band_powers", "check_basis_frequencies", "estimate_band_powers_from_map",
+    "DiffuseSky", "log_polynomial_modes", "global_spectral_modes", "synthetic_foreground_sky",
 ]
