@@ -352,14 +352,21 @@ def gauss_newton_cells(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, 
         raise InputError(f"gauss_newton_cells: data and model must both be (Ntimes, Nfreqs, "
                          f"Nbl); received {data.shape} and {model.shape}")
     nt, nf, nbl = data.shape
+    from ..validation import check_finite_data, check_not_all_flagged
+    from .stefcal import check_stefcal_geometry
+
     w = np.asarray(make_weights(data.shape, noise=noise, weights=weights, flags=flags,
                                 ant1=ant1, ant2=ant2, include_autos=False, xp=np))
+    w = np.asarray(check_finite_data(data, w, "data", "gauss_newton_cells"))
+    w = np.asarray(check_finite_data(model, w, "model", "gauss_newton_cells"))
+    check_not_all_flagged(w, "data", "gauss_newton_cells (auto-correlations are not used)")
     data = np.asarray(clean_data(data, w))
     model = np.asarray(clean_data(model, w))
     tidx = solution_index(nt, time_interval, "time")
     fidx = solution_index(nf, freq_interval, "freq")
     A, B = cell_matrices(data, model, w, ant1, ant2, nants, tidx, fidx)
     A, B = np.asarray(A), np.asarray(B)
+    check_stefcal_geometry(B)     # degenerate cells (no odd cycle, split groups) refused
     nts, nfs = A.shape[:2]
     Dt = np.zeros((nts, nf))
     np.add.at(Dt, tidx, (w * (data.real**2 + data.imag**2)).sum(axis=-1))
