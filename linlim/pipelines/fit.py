@@ -136,8 +136,6 @@ def scenario_from_data(cfg: dict) -> tuple[Scenario, np.ndarray]:
     scfg = cfg["scenario"]
     ref_freq = float(np.mean(obs.freqs))
     catalog = cfg["catalog"] or scfg["foregrounds"]["catalog"]
-    if catalog is None:
-        raise InputError("fit: a data file needs a foreground catalogue (--catalog FILE)")
     ra0, dec0 = _field_centre(obs)
     fg = scfg["foregrounds"]
     cat = read_catalog(catalog).within_radius(ra0, dec0, np.deg2rad(float(fg["radius_deg"])))
@@ -163,8 +161,13 @@ def fit_from_config(config: dict | None, defaults: dict, output: str | None
         sc = build_scenario(cfg["scenario"])
         sim = simulate_data(sc)
         data = sim["data"]
-    else:   # a real file: its geometry, the catalogue's sources (read before any output)
+    elif cfg["catalog"] or cfg["scenario"]["foregrounds"]["catalog"]:
+        # a real file: its geometry, the catalogue's sources (read before any output)
         sc, data = scenario_from_data(cfg)
+        sim = None
+    else:   # a file of the scenario's observation (checked against it)
+        sc = build_scenario(cfg["scenario"])
+        data = load_data(cfg["data"], sc, cfg["pol"], bool(cfg["unphase"]))
         sim = None
     create_output(cfg, out)
     fit = fit_scenario(sc, data, cfg["fit"], beam="fit", seed=int(cfg["scenario"]["seed"]) + 1)
