@@ -141,6 +141,22 @@ def test_config_types_and_ranges(section, key, value, allowed):
         validate_config(merge_config(SAMPLE_DEFAULTS, user), SAMPLE_DEFAULTS)
 
 
+def test_interval_values():
+    from linlim.io.config import merge_config
+    from linlim.pipelines.calibrate import CALIBRATE_DEFAULTS
+
+    for value, want in (("5", 5), (5, 5), ("all", "all"), (3.0, 3)):
+        cfg = merge_config(CALIBRATE_DEFAULTS, {"calibration": {"solver": {
+            "time_interval": value}}})
+        assert validate_config(cfg, CALIBRATE_DEFAULTS)["calibration"]["solver"][
+            "time_interval"] == want
+    for bad in ("some", 0, 2.5, True):
+        cfg = merge_config(CALIBRATE_DEFAULTS, {"calibration": {"solver": {
+            "freq_interval": bad}}})
+        with pytest.raises(InputError, match="freq_interval' = .* or 'all'"):
+            validate_config(cfg, CALIBRATE_DEFAULTS)
+
+
 def test_yaml_floats_and_relative_paths(tmp_path):
     from linlim.pipelines.calibrate import CALIBRATE_DEFAULTS
 

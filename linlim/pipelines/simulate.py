@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..io.config import start_run
+from ..io.config import create_output, prepare_run
 from ..io.uvdata import PARALLEL_POLS, make_autos_real, read_uvdata, write_uvh5
 from ..rime.operator import RIMEIntensity
 from .joint import beam_values, build_joint_model
@@ -256,11 +256,11 @@ def add_noise_and_gains(uv: Any, noise_jy: float = 0.0, gains: Any = None, *,
 
 
 def run_simulate(config: dict | None = None, output: str | None = None,
-                 overwrite: bool = False) -> dict[str, Any]:
+                 overwrite: bool | None = None) -> dict[str, Any]:
     """Simulate a scenario (or a catalogue on a template's geometry) and write its files;
-    returns the paths written."""
-    cfg, out = start_run(config, SIMULATE_DEFAULTS, output, overwrite=overwrite,
-                         results=("data.uvh5",))
+    returns the paths written. The output folder is created once the inputs were read."""
+    cfg, out = prepare_run(config, SIMULATE_DEFAULTS, output, overwrite=overwrite,
+                           results=("data.uvh5",))
     if cfg["template"] is not None:
         if cfg["catalog"] is None:
             raise InputError("simulate: template mode needs a catalog (--catalog FILE)")
@@ -272,6 +272,7 @@ def run_simulate(config: dict | None = None, output: str | None = None,
         if cfg["noise_jy"] or cfg["gains"]:
             data = add_noise_and_gains(uv, float(cfg["noise_jy"]), cfg["gains"],
                                        seed=int(cfg["seed"]))
+        create_output(cfg, out)
         if cfg["gains"]:
             paths["model"] = out / "model.uvh5"
             uv.write_uvh5(str(paths["model"]), clobber=True)
@@ -286,6 +287,7 @@ def run_simulate(config: dict | None = None, output: str | None = None,
     sc = build_scenario(cfg["scenario"])
     sim = simulate_data(sc)
     meta = uvh5_metadata(sc)
+    create_output(cfg, out)
     paths = {"data": out / "data.uvh5", "signal": out / "signal.uvh5",
              "model": out / "model.uvh5", "truth": out / "truth.h5"}
     write_uvh5(paths["data"], sim["data"], clobber=True, **meta)
