@@ -375,6 +375,18 @@ def test_reference_chain_recovers_true_gains(tmp_path):
     ph = np.angle(np.sum(e * t.conj(), axis=1, keepdims=True))
     rel = np.abs(e * np.exp(-1j * ph) - t) / np.abs(t)
     assert np.sqrt(np.mean(rel**2)) <= 0.02
+    # pyuvdata applies the calfits: the calibrated data are the model plus the noise
+    from pyuvdata import UVCal, UVData
+    from pyuvdata.utils import uvcalibrate
+
+    cal = UVCal.from_file(str(tmp_path / "C/gains.calfits"))
+    cal.check()
+    assert cal.quality_array is not None and cal.total_quality_array is not None
+    fixed = uvcalibrate(UVData.from_file(str(tmp_path / "R/data.uvh5")), cal, inplace=False)
+    model = UVData.from_file(str(tmp_path / "R/model.uvh5"))
+    cross = fixed.ant_1_array != fixed.ant_2_array
+    resid = fixed.data_array[cross][:, :, :2] - model.data_array[cross][:, :, :2]
+    assert 0.4 < np.sqrt(np.mean(np.abs(resid) ** 2)) < 0.55       # 0.5 Jy sky noise
 
 
 # ---------------------------------------------------------------- fit on a file

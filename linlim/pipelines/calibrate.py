@@ -274,6 +274,8 @@ def calibrate_from_config(config: dict, *, model_uvdata: Any = None,
                          ref_antenna_name=ref_name, integration_time=itime,
                          channel_width=cw, time_range=trange, quality=np.stack(qual),
                          total_quality=np.stack(tqual),
+                         spw_id=int(np.ravel(vd["uvdata"].spw_array)[0])
+                         if np.size(vd["uvdata"].spw_array) == 1 else None,
                          history=f"linlim calibrate ({method}); gauge: {info[0]['gauge']}")
     out = cfg["output"]
     paths = {}

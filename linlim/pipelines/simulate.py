@@ -173,6 +173,11 @@ def simulate_template(template: Any, catalog: Any, beam: Any, *,
     uv.nsample_array = np.ones(uv.data_array.shape, dtype=np.float32)
     uv.vis_units = "Jy"
     uv.pol_convention = "sum"
+    if uv.Nspws == 1:
+        # number the window 0, as calfits files always do (pyuvdata's uvcalibrate matches
+        # windows by number, and older files such as the RIMEz reference call theirs 1)
+        uv.spw_array = np.array([0])
+        uv.flex_spw_id_array = np.zeros(uv.Nfreqs, dtype=int)
     make_autos_real(uv)
     uv.history += (f"\nlinlim simulate: {cat.ra.size} point sources through "
                    f"{beam if isinstance(beam, str) else type(bm).__name__} on this "
