@@ -425,3 +425,31 @@ def test_fit_cli_on_a_file(loc, rng, tmp_path, capsys):
                  "--out", str(tmp_path / "P")]) == 2
     assert "'en' is not in the file" in _one_line_error(capsys, "fit")
     assert not (tmp_path / "P").exists()
+
+
+def test_every_commands_defaults_pass_the_schema():
+    from linlim.cli import _commands
+
+    for name, (defaults, _, _) in _commands().items():
+        assert validate_config(defaults, defaults) == defaults, name
+
+
+def test_solve_gains_projects_the_gauge(rng):
+    """The shared Gauss-Newton on the composed operators, with the phase gauge projected
+    out of CG, converges to StEFCal's solution on a multi-cell problem."""
+    from linlim.calibration.solve import gain_problem, gauge_null_space, solve_gains
+    from linlim.calibration.stefcal import stefcal
+
+    data, model, a1, a2, g = _cal_problem(rng, nant=6, nt=2, nf=3, noise=0.2)
+    prob = gain_problem(data, model, a1, a2, 6, time_interval=2)
+    theta = prob.theta_from_gains(np.ones(prob.gain_op.in_shape, complex))
+    N = np.asarray(gauge_null_space(prob)(theta))
+    assert N.shape == (theta.size, prob.gauge_dim)
+    lin = prob.posterior.likelihood
+    # the data term does not change along a gauge direction (to first order)
+    v = N[:, 0] / np.linalg.norm(N[:, 0])
+    assert abs(lin.value(theta + 1e-6 * v) - lin.value(theta)) < 1e-6 * abs(lin.value(theta))
+    s = stefcal(data, model, a1, a2, 6, time_interval=2, tol=1e-14, maxiter=5000)
+    g0 = np.broadcast_to(s.gains, prob.gain_op.in_shape) * np.exp(0.3j)
+    sol = solve_gains(prob, prob.theta_from_gains(0.9 * g0), method="gn", maxiter=30)
+    assert np.abs(np.asarray(sol.gains) - s.gains).max() < 1e-8 * np.abs(s.gains).max()

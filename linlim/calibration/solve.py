@@ -31,7 +31,7 @@ from .gauge import apply_gauge
 from .weights import clean_data, make_weights
 
 __all__ = ["GainProblem", "gain_problem", "GainSolution", "solve_gains", "check_degeneracy",
-           "CellSolution", "gauss_newton_cells"]
+           "CellSolution", "gauss_newton_cells", "gauge_null_space"]
 
 
 @dataclass
@@ -229,6 +229,9 @@ def solve_gains(problem: GainProblem, theta0: Any = None, *, method: str = "gn",
         else:
             theta0 = p.xp.zeros(p.size, dtype=np.float64)
     null = check_degeneracy(problem, theta0) if check else None
+    if problem.param_op is None and problem.gauge_dim and "null_space" not in options:
+        # the phase gauge, projected out of the CG right-hand side and iterates
+        options["null_space"] = gauge_null_space(problem)
     if method == "gn":
         res = gauss_newton(problem.posterior, theta0, **options)
     elif method == "lm":
@@ -239,6 +242,37 @@ def solve_gains(problem: GainProblem, theta0: Any = None, *, method: str = "gn",
     gains, desc = apply_gauge(gains, gauge, ref_ant=ref_ant)
     chi2 = float(problem.posterior.likelihood.chi2(res.x))
     return GainSolution(gains, res.x, res, desc, null, chi2, problem)
+
+
+def gauge_null_space(problem: GainProblem) -> Any:
+    """The phase-gauge directions of a free-complex-gain problem, as a callable
+    ``theta -> N (n, gauge_dim)`` for the shared optimisers' ``null_space=``.
+
+    Each column rotates the phases of one gauge group (a solution cell, per cluster, and
+    per feed unless cross-hands tie the feeds): ``d gains = i gains`` on that group and 0
+    elsewhere, packed like ``theta``. The columns have disjoint supports.
+    """
+    if problem.param_op is not None:
+        raise InputError("gauge_null_space: only for free complex gains (no "
+                         "parameterisation); give null_space= for a parameterisation")
+    shape = tuple(problem.gain_op.in_shape)
+    lead, cells = shape[:-3], shape[-2:]
+    ngroups = int(np.prod(lead + cells))
+    tied = problem.gauge_dim is not None and problem.gauge_dim != ngroups and len(lead) >= 1
+    group_shape = (lead[:-1] if tied else lead) + cells
+
+    def null(theta: Any) -> Any:
+        g = to_numpy(problem.theta_to_gains.forward(theta))
+        cols = []
+        for idx in np.ndindex(*group_shape):
+            *li, t, f = idx
+            mask = np.zeros(shape, dtype=bool)
+            sel = tuple(li) + ((slice(None),) if tied else ()) + (slice(None), t, f)
+            mask[sel] = True
+            cols.append(to_numpy(problem.params.pack({"gains": np.where(mask, 1j * g, 0)})))
+        return asarray(np.stack(cols, axis=1), problem.params.xp)
+
+    return null
 
 
 @dataclass
