@@ -318,6 +318,7 @@ def test_hera_calfits_time_range_and_ant_names():
 
 
 @needs_ref
+@pytest.mark.slow
 def test_simulate_template_matches_matvis(tmp_path):
     """``linlim simulate --template --catalog --beam airy:14`` keeps the file's geometry, and
     its ee visibilities equal matvis' on the same sources and beam (the 150 brightest)."""
