@@ -10,6 +10,10 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# operator_cases/ modules are loaded by test_operator_contract.py (they register cases);
+# the doctest collector must not import them a second time
+collect_ignore_glob = ["operator_cases/*"]
+
 try:  # never download IERS tables in tests (CI is offline)
     from astropy.utils import iers
 

@@ -153,3 +153,27 @@ def test_statistic_detects_wrong_solutions(hexcal):
     g2[3] *= 1 + 6 * sol.gain_errors[3]                      # a 6-sigma error on one antenna
     assert _fisher_chi2(prob, gt, ut, g2, sol.vis)[0] > _fisher_chi2(prob, gt, ut, sol.gains,
                                                                       sol.vis)[0] + 20
+
+
+def test_logcal_bad_samples_are_dropped(hexcal):
+    """Zero, NaN and infinite samples (and NaN weights) are dropped, not logged: the start
+    stays finite and equals logcal with those samples given zero weight; cells with
+    different sample masks are solved with their own matrices."""
+    red, lay = hexcal["red"], hexcal["lay"]
+    data = np.array(hexcal["data"])
+    bad = data.copy()
+    bad[0, 0, 0] = 0.0
+    bad[0, 1, 3] = np.nan
+    bad[1, 2, 5] = np.inf
+    w = np.ones(data.shape)
+    w[1, 0, 7] = np.nan
+    g, u = logcal(bad, red, lay, weights=w)
+    assert np.all(np.isfinite(g)) and np.all(np.isfinite(u))
+    w0 = w.copy()
+    w0[0, 0, 0] = w0[0, 1, 3] = w0[1, 2, 5] = w0[1, 0, 7] = 0.0
+    g0, u0 = logcal(data, red, lay, weights=w0)
+    np.testing.assert_allclose(g, g0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(u, u0, rtol=0, atol=1e-12)
+    # the unaffected cell (1, 1) equals logcal of that cell alone
+    g1, _ = logcal(data[1:2, 1:2], red, lay)
+    np.testing.assert_allclose(g[:, 1, 1], g1[:, 0, 0], rtol=0, atol=1e-12)

@@ -278,3 +278,93 @@ def test_simulate_vis_accepts_linlim_beams(small_problem):
     lin = LinlimAiry(np.zeros(1), np.zeros(1), p["freqs"], diameter=14.0)
     V = simulate_vis(ants, *args, [lin], p["loc"])
     assert np.abs(V - ref).max() <= 1e-10 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("dtype", ["complex128", "complex64"])
+def test_herk_kernel_twins(rng, dtype):
+    """Signed-column kernels: numba twins equal the NumPy reference, and the split gives
+    ``Z diag(w) Z^H`` (negative, zero and NaN weights; two beams, two feeds)."""
+    na, ns, nf, df = 4, 9, 5, 97.65625e3
+    tau = rng.standard_normal((na, ns)) * 1e-7
+    freqs = 1e8 + np.arange(nf) * df
+    A = (rng.standard_normal((nf, 2, 2, 2, ns))
+         + 1j * rng.standard_normal((nf, 2, 2, 2, ns))).astype(dtype)
+    bidx = np.array([0, 1, 1, 0])
+    w = rng.standard_normal((nf, ns))
+    w[:, 2] = 0.0
+    w[1] = np.abs(w[1])            # a channel with no negative weight
+    tol = 1e-12 if dtype == "complex128" else 2e-5
+    res = []
+    for kern in (kernels_numpy, kernels_numba):
+        order = np.empty((nf, ns), np.int64)
+        npos, nneg = np.empty(nf, np.int64), np.empty(nf, np.int64)
+        kern.signmap(w, order, npos, nneg)
+        offp = np.r_[0, np.cumsum(npos)[:-1]] * 16     # R Nax = 8 x 2 values per source
+        offn = np.r_[0, np.cumsum(nneg)[:-1]] * 16
+        pos = np.zeros(npos.sum() * 16, dtype)
+        neg = np.zeros(nneg.sum() * 16, dtype)
+        e = np.empty((nf, na, ns), dtype)
+        kern.zcols(tau, freqs, df, 4, A, bidx, w, order, npos, nneg, offp, offn, e, pos, neg)
+        res.append((order, npos, nneg, e, pos, neg))
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=0, atol=5 * tol)
+    order, npos, nneg, e, pos, neg = res[1]
+    assert list(npos) == list((w > 0).sum(1)) and list(nneg) == list((w < 0).sum(1))
+    z = np.empty((nf, 8, 2 * ns), dtype)
+    kernels_numpy.zmatrix(tau, freqs, df, 4, A, bidx, None, None, z, None)
+    for f in range(nf):
+        up = pos[offp[f]:offp[f] + 8 * 2 * npos[f]].reshape(8, -1)
+        un = neg[offn[f]:offn[f] + 8 * 2 * nneg[f]].reshape(8, -1)
+        ref = (z[f] * np.tile(w[f], 2)) @ z[f].conj().T
+        np.testing.assert_allclose(up @ up.conj().T - un @ un.conj().T, ref, rtol=0,
+                                   atol=20 * tol * np.abs(ref).max())
+    # phasor-only twin and the Hermitian-form kernel
+    outs = []
+    t = rng.standard_normal(e.shape).astype(dtype)
+    for kern in (kernels_numpy, kernels_numba):
+        p2, n2 = np.zeros_like(pos[: npos.sum() * na]), np.zeros_like(neg[: nneg.sum() * na])
+        kern.ecols(e, w, order, npos, nneg, offp // 4, offn // 4, p2, n2)
+        q = kern.qform(e, t * 1j + t, np.empty((nf, ns), e.real.dtype))
+        outs.append((p2, n2, q))
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=0, atol=5 * tol * max(np.abs(a).max(), 1))
+    # NaN weights propagate instead of vanishing
+    w[0, 0] = np.nan
+    kernels_numba.signmap(w, order, npos, nneg)
+    assert npos[0] == 1 + (w[0, 1:] > 0).sum()
+
+
+def test_lean_path_equals_general_path(rng):
+    """One feed and one beam uses phasors only (ZHERK / ZTRMM); it equals the general
+    per-antenna path (the same beam given twice through ``beam_index``), for the forward,
+    jvp, vjp and the cached, lean-cached and uncached Jacobian; negative intensities."""
+    enu = _enu(rng, 2, 25)
+    antpos = rng.uniform(-30, 30, (5, 3))
+    a1, a2 = np.divmod(np.arange(25), 5)     # all ordered pairs: both triangles, autos
+    freqs = np.linspace(100e6, 150e6, 7)
+    I = rng.standard_normal((25, 7))
+    A1 = rng.uniform(-1, 1, (1, 2, 25, 7))
+    lean = RIME(enu, antpos, freqs, a1, a2, memory_budget=3000)
+    assert lean._lean and len(lean.engine.chunks) > 1
+    gen = RIME(enu, antpos, freqs, a1, a2, beam_index=[0, 1, 0, 1, 0], memory_budget=3000)
+    assert not gen._lean
+    A2 = np.concatenate([A1, A1])
+    V = lean((I, A1))
+    np.testing.assert_allclose(V, gen((I, A2)), rtol=0, atol=1e-12 * np.abs(V).max())
+    dI, dA = rng.standard_normal(I.shape), rng.standard_normal(A1.shape)
+    ref_jvp = gen.jvp((I, A2), (dI, np.concatenate([dA, dA])))
+    dy = rng.standard_normal(V.shape) + 1j * rng.standard_normal(V.shape)
+    gI, gA = gen.vjp((I, A2), dy)
+    for budget in (None, 0, 25 * 7 * 5 * 16 * 2):     # full, none, phasors only
+        op = RIME(enu, antpos, freqs, a1, a2, memory_budget=3000, cache_budget=budget)
+        y, J = op.linearize((I, A1))
+        assert (J.cache is None) == (budget == 0)
+        np.testing.assert_allclose(y, V, rtol=0, atol=1e-12 * np.abs(V).max())
+        for jv in (J.matvec((dI, dA)), op.jvp((I, A1), (dI, dA))):
+            np.testing.assert_allclose(jv, ref_jvp, rtol=0, atol=1e-12 * np.abs(ref_jvp).max())
+        for lI, lA in (J.rmatvec(dy), op.vjp((I, A1), dy)):
+            np.testing.assert_allclose(lI, gI, rtol=0, atol=1e-12 * np.abs(gI).max())
+            np.testing.assert_allclose(lA[0], (gA[0] + gA[1]), rtol=0,
+                                       atol=1e-12 * np.abs(gA).max())
+    assert gradcheck(lean, rng=2).passed
+    assert dottest(lean.linearize((I, A1))[1]).passed

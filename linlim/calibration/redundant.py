@@ -230,9 +230,11 @@ def logcal(data: Any, red: Any, layout: Any, *, weights: Any = None) -> tuple[An
     n, ng = int(layout.nants), red.ngroups
     RedundantVisibilities(red.group_of, red.conj_of, 1, 1, ng)          # validates groups
     g_of, cj = red.group_of, red.conj_of
-    mask = np.abs(d) > 0
+    mask = np.isfinite(d) & (np.abs(d) > 0)       # log|d| finite on every kept sample
     if weights is not None:
-        mask &= np.broadcast_to(np.asarray(to_numpy(weights)) > 0, d.shape)
+        w = np.asarray(to_numpy(weights))
+        mask &= np.broadcast_to(np.isfinite(w) & (w > 0), d.shape)
+    d = np.where(mask, d, 0.0)
     da = np.where(cj, d.conj(), d)
     ubar = np.zeros((nt, nf, ng), complex)
     np.add.at(ubar, (slice(None), slice(None), g_of), np.where(mask, da, 0))
@@ -251,16 +253,31 @@ def logcal(data: Any, red: Any, layout: Any, *, weights: Any = None) -> tuple[An
     xa = np.zeros((nt, nf, n + ng))
     xph = np.zeros((nt, nf, n + ng))
     masks = mask.reshape(nt * nf, nbl)
-    for pattern in np.unique(masks, axis=0):
-        cells = np.flatnonzero((masks == pattern).all(axis=1))
-        ti, fi = np.unravel_index(cells, (nt, nf))
-        pa, pp = np.linalg.pinv(Aamp[pattern]), np.linalg.pinv(Aph[pattern])
+    # group cells by sample mask (bytes keys: no dependence on np.unique's axis handling)
+    groups: dict = {}
+    for c in range(nt * nf):
+        groups.setdefault(masks[c].tobytes(), []).append(c)
+    for cells in groups.values():
+        pattern = masks[cells[0]].astype(bool)
+        ti, fi = np.unravel_index(np.asarray(cells), (nt, nf))
+        pa, pp = _pinv(Aamp[pattern]), _pinv(Aph[pattern])
         xa[ti, fi] = loga[ti, fi][:, pattern] @ pa.T
         xph[ti, fi] = psi[ti, fi][:, pattern] @ pp.T
     gains = np.exp(xa[..., :n] + 1j * xph[..., :n]).transpose(2, 0, 1)
     vis = np.exp(xa[..., n:]) * np.exp(1j * (np.angle(ubar) + xph[..., n:]))
     xp = get_xp()
     return asarray(gains, xp), asarray(vis, xp)
+
+
+def _pinv(a: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
+    """Minimum-norm pseudo-inverse with an explicit relative cut-off (the logcal matrices
+    have exact null spaces, the degeneracies; numpy's ``pinv`` default cut-off has changed
+    between versions)."""
+    if a.size == 0:
+        return np.zeros(a.shape[::-1])
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    keep = s > rtol * s.max()
+    return (vt[keep].T / s[keep]) @ u[:, keep].T
 
 
 def fix_degeneracies(gains: Any, vis: Any, red: Any, layout: Any,

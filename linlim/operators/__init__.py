@@ -40,6 +40,7 @@ from .linear import (
     Transpose,
     ZeroPad,
 )
+from .powerlaw import PowerLaw, power_law_columns
 from .spaces import inner, norm, random_element, zeros
 
 __all__ = [
@@ -51,5 +52,6 @@ __all__ = [
     "Elementwise", "Exp", "Log", "Power", "ExpI", "Abs2",
     "Identity", "Diagonal", "MatrixMult", "Reshape", "Transpose", "Take", "Slice",
     "ZeroPad", "FFT", "Real", "Imag", "Conj", "SumAxis", "Broadcast", "Select",
+    "PowerLaw", "power_law_columns",
     "inner", "norm", "random_element", "zeros",
 ]

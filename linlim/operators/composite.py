@@ -4,6 +4,11 @@ The chain rule is written here once (:class:`Composition`) and the product rule 
 (:class:`ElementwiseProduct`). Each composite has a linear twin used when all its parts
 are linear, so that ``A @ B`` of two :class:`LinearOperator` is again linear (with ``.H``).
 
+Nonlinear composites write only ``_forward`` and ``_linearize``: the Jacobian they return
+(built from their parts' Jacobians) is the one place each rule is written, and ``jvp`` /
+``vjp`` are its ``matvec`` / ``rmatvec`` (:class:`~linlim.operators.base.Operator`). At any
+depth every inner forward is evaluated once per ``jvp``, ``vjp`` or ``linearize``.
+
 Notes
 -----
 Chain rule, for ``H = F o G``::
@@ -133,7 +138,8 @@ class _CompositionBase:
 
 
 class Composition(_CompositionBase, Operator):
-    """``F @ G``: x -> F(G(x)), with the chain rule for jvp, vjp and linearize."""
+    """``F @ G``: x -> F(G(x)); ``linearize`` applies the chain rule ``J_F(G(x)) J_G(x)``
+    (``jvp``/``vjp`` are that Jacobian's products)."""
 
     _abstract = False
 
@@ -143,13 +149,6 @@ class Composition(_CompositionBase, Operator):
     def _forward(self, x: Any) -> Any:
         return self.F.forward(self.G.forward(x))
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        gx, dg = self.G.forward(x), self.G.jvp(x, dx)
-        return self.F.jvp(gx, dg)
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        u = _to_real_if(self.F.vjp(self.G.forward(x), dy), self.G.out_dtype)
-        return self.G.vjp(x, u)
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         gx, JG = self.G.linearize(x)
@@ -205,11 +204,6 @@ class Sum(_SumBase, Operator):
     def _forward(self, x: Any) -> Any:
         return _tree_sum([op.forward(x) for op in self.ops])
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return _tree_sum([op.jvp(x, dx) for op in self.ops])
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return _tree_sum([op.vjp(x, dy) for op in self.ops])
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         ys, Js = zip(*(op.linearize(x) for op in self.ops))
@@ -260,11 +254,6 @@ class Scaled(_ScaledBase, Operator):
     def _forward(self, x: Any) -> Any:
         return _times(self.alpha, self.F.forward(x))
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return _times(self.alpha, self.F.jvp(x, dx))
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return self.F.vjp(x, _times(np.conj(self.alpha), dy))
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         y, J = self.F.linearize(x)
@@ -307,11 +296,6 @@ class VStack(_VStackBase, Operator):
     def _forward(self, x: Any) -> Any:
         return tuple(op.forward(x) for op in self.ops)
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return tuple(op.jvp(x, dx) for op in self.ops)
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return _tree_sum([op.vjp(x, d) for op, d in zip(self.ops, dy)])
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         ys, Js = zip(*(op.linearize(x) for op in self.ops))
@@ -355,11 +339,6 @@ class HStack(_HStackBase, Operator):
     def _forward(self, x: Any) -> Any:
         return _tree_sum([op.forward(a) for op, a in zip(self.ops, x)])
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return _tree_sum([op.jvp(a, d) for op, a, d in zip(self.ops, x, dx)])
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return tuple(op.vjp(a, dy) for op, a in zip(self.ops, x))
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         ys, Js = zip(*(op.linearize(a) for op, a in zip(self.ops, x)))
@@ -403,11 +382,6 @@ class BlockDiag(_BlockDiagBase, Operator):
     def _forward(self, x: Any) -> Any:
         return tuple(op.forward(a) for op, a in zip(self.ops, x))
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return tuple(op.jvp(a, d) for op, a, d in zip(self.ops, x, dx))
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return tuple(op.vjp(a, d) for op, a, d in zip(self.ops, x, dy))
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         ys, Js = zip(*(op.linearize(a) for op, a in zip(self.ops, x)))
@@ -463,23 +437,6 @@ class ElementwiseProduct(Operator):
     def _forward(self, x: Any) -> Any:
         return self.F.forward(x) * self.G.forward(x)
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return self.F.jvp(x, dx) * self.G.forward(x) + self.F.forward(x) * self.G.jvp(x, dx)
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return self._vjp_from(self.F.forward(x), self.G.forward(x), dy,
-                              lambda d: self.F.vjp(x, d), lambda d: self.G.vjp(x, d))
-
-    def _vjp_from(self, f: Any, g: Any, dy: Any, vjp_f: Any, vjp_g: Any) -> Any:
-        def cast(a: Any, op: Operator) -> Any:
-            a = unbroadcast(a, op.out_shape)
-            if a.dtype.kind == "c" and not is_complex(op.out_dtype):
-                a = a.real
-            return a.astype(op.out_dtype, copy=False)
-
-        a = vjp_f(cast(g.conj() * dy, self.F))
-        b = vjp_g(cast(f.conj() * dy, self.G))
-        return _tree_sum([a, b])
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         f, JF = self.F.linearize(x)
@@ -502,7 +459,16 @@ class _ProductJacobian(LinearOperator):
         return self.JF.matvec(dx) * self.g + self.f * self.JG.matvec(dx)
 
     def _rmatvec(self, dy: Any) -> Any:
-        return self.prod._vjp_from(self.f, self.g, dy, self.JF.rmatvec, self.JG.rmatvec)
+        def cast(a: Any, J: LinearOperator) -> Any:
+            # back to the factor's shape; Re where its space is real (the adjoint of the
+            # real-to-complex embedding)
+            a = unbroadcast(a, J.out_shape)
+            if a.dtype.kind == "c" and not is_complex(J.out_dtype):
+                a = a.real
+            return a.astype(J.out_dtype, copy=False)
+
+        return _tree_sum([self.JF.rmatvec(cast(self.g.conj() * dy, self.JF)),
+                          self.JG.rmatvec(cast(self.f.conj() * dy, self.JG))])
 
 
 def zeros_like_space(op: Operator, side: str = "in") -> Any:

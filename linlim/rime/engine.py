@@ -148,6 +148,11 @@ class RimeEngine:
         self.r1, self.r2 = asarray(r1.copy(), xp), asarray(r2.copy(), xp)
         self.flat = asarray((r1 * (self.na * nfd) + r2).ravel(), xp)
         self.flat_unique = np.unique(r1 * (self.na * nfd) + r2).size == r1.size
+        # Hermitian (upper-triangle) reads: V[r1, r2] = conj(C[r1, r2]) for r1 <= r2, else
+        # C[r2, r1], with C = conj(U)^T-style HERK output (upper triangle valid)
+        lo, hi = np.minimum(r1, r2).ravel(), np.maximum(r1, r2).ravel()
+        self.up_flat = asarray(lo * (self.na * nfd) + hi, xp)
+        self.up_swap = asarray((r1 > r2).ravel(), xp)
 
         self.R = self.na * nfd
         if method not in METHODS:
@@ -270,6 +275,105 @@ class RimeEngine:
         H = H.reshape(nfc, R, R)
         return H + xp.conj(H.swapaxes(1, 2))
 
+    # ---- Hermitian rank-k products (ZHERK) and triangular forms (ZTRMM) ----------------
+    @property
+    def lean(self) -> bool:
+        """One feed and one beam: ``V = pf E diag(|A|^2 I) E^H`` needs phasors only."""
+        return self.nfeed == 1 and self.nbeam == 1
+
+    def layout(self, w: Any, ncolrows: int) -> tuple:
+        """``(order, npos, nneg, offp, offn)`` of signed column weights ``w`` (Nf_blk, Nup)
+        for blocks of ``ncolrows`` (rows x sky axes) values per column."""
+        xp = self.xp
+        nfc, nup = w.shape
+        order = self.buffer("order", (nfc, nup), np.int64)
+        npos = self.buffer("npos", (nfc,), np.int64)
+        nneg = self.buffer("nneg", (nfc,), np.int64)
+        self.kern.signmap(w, order, npos, nneg)
+        offp = xp.concatenate([xp.zeros(1, np.int64), xp.cumsum(npos)[:-1] * ncolrows])
+        offn = xp.concatenate([xp.zeros(1, np.int64), xp.cumsum(nneg)[:-1] * ncolrows])
+        return order, npos, nneg, offp, offn
+
+    def _cols_buffers(self, lay: tuple, ncolrows: int) -> tuple:
+        npos, nneg = lay[1], lay[2]
+        pos = self.buffer("Upos", (max(int(npos.sum()) * ncolrows, 1),), self.cdtype)
+        neg = self.buffer("Uneg", (max(int(nneg.sum()) * ncolrows, 1),), self.cdtype)
+        return pos, neg
+
+    def herk_units(self, tau: Any, fsl: slice, Ab: Any, w: Any, e_out: Any = None) -> tuple:
+        """``Z sqrt|w|`` split by sign (fused phasor x beam x weight kernel); ``e_out``
+        receives the phasors when given. Returns ``(pos, neg, layout, rows)``."""
+        rows = self.R * self.nax
+        lay = self.layout(w, rows)
+        pos, neg = self._cols_buffers(lay, rows)
+        self.kern.zcols(tau, self.freqs[fsl], self.df, self.reseed, Ab[fsl],
+                        self.beam_index, w, lay[0], lay[1], lay[2], lay[3], lay[4], e_out,
+                        pos, neg)
+        return pos, neg, lay, self.R
+
+    def herk_units_e(self, e: Any, w: Any) -> tuple:
+        """As :meth:`herk_units` from given phasors (one feed, no beam)."""
+        lay = self.layout(w, self.na)
+        pos, neg = self._cols_buffers(lay, self.na)
+        self.kern.ecols(e, w, *lay, pos, neg)
+        return pos, neg, lay, self.na
+
+    def herk_gather(self, units: tuple, alpha: float, out: Any) -> Any:
+        """``alpha (U+ U+^H - U- U-^H)`` per channel read at the baselines into ``out``
+        (Nfeed, Nfeed, Nf_blk, Nbl)."""
+        xp = self.xp
+        pos, neg, lay, R = units
+        npos, nneg, offp, offn = (_host(a) for a in lay[1:])
+        nfc = npos.shape[0]
+        C = self.buffer("C", (nfc, R * R), self.cdtype)
+        for k in range(nfc):
+            c = None
+            for buf, off, m, sgn in ((pos, offp, npos, 1.0), (neg, offn, nneg, -1.0)):
+                mk = int(m[k]) * (self.nax if R == self.R else 1)
+                if mk == 0:
+                    continue
+                o = int(off[k])
+                U = buf[o:o + R * mk].reshape(R, mk)
+                c = _herk(xp, sgn * alpha, U, c)
+            if c is None:
+                C[k] = 0
+            else:   # column-major flat: C[k][i + j R] = c[i, j]
+                C[k] = c.ravel(order="F")
+        vals = xp.take(C, self._up_t(), axis=1)
+        vals = xp.where(self.up_swap[None, :], vals, xp.conj(vals))
+        out[...] = xp.moveaxis(vals.reshape(nfc, self.nfeed, self.nfeed, self.nbl), 0, 2)
+        return out
+
+    def _up_t(self) -> Any:
+        """Column-major flat indices ``lo + hi R`` of the upper-triangle reads."""
+        if not hasattr(self, "_up_t_idx"):
+            n = self.na * self.nfeed
+            lo, hi = np.divmod(_host(self.up_flat), n)
+            self._up_t_idx = asarray(hi * n + lo, self.xp)
+        return self._up_t_idx
+
+    def upper_scatter(self, dV: Any, nfc: int) -> Any:
+        """``D'`` (Nf_blk, R, R), upper triangular, with ``z^H (D + D^H) z = 2 Re z^H D' z``
+        for every ``z``: the baselines' ``dV`` at (min, max) of (r1, r2), conjugated where
+        ``r1 > r2`` (repeated baselines add); ``dV`` is (Nfeed, Nfeed, Nf_blk, Nbl)."""
+        xp = self.xp
+        R = self.R
+        vals = xp.moveaxis(dV, 2, 0).reshape(nfc, -1)
+        vals = xp.where(self.up_swap[None, :], xp.conj(vals), vals)
+        D = xp.zeros((nfc, R * R), dtype=self.cdtype)
+        scatter_add(D, self.up_flat, vals, axis=1)
+        return D.reshape(nfc, R, R)
+
+    def qform_units(self, e: Any, D: Any) -> Any:
+        """``q[f, s] = 2 Re e_s^H D'_f e_s`` (Nf_blk, Nup) from phasors (Nf_blk, Na, Nup) and
+        the upper-triangular ``D'`` of :meth:`upper_scatter` (one ZTRMM per channel)."""
+        nfc, na, nup = e.shape
+        T = self.buffer("T", e.shape, self.cdtype)
+        for k in range(nfc):
+            T[k] = _trmm(self.xp, D[k], e[k])
+        q = self.buffer("q", (nfc, nup), self.rdtype)
+        return self.kern.qform(e, T, q)
+
     def direct(self, I: Any, A6: Any, pos: Any, out: Any) -> Any:
         """Forward by the direct sum (one feed): fills ``out`` (Ntimes, Nfreq, Nbl)."""
         xp = self.xp
@@ -281,6 +385,31 @@ class RimeEngine:
             self.kern.direct_sum(It, At, self.b1, self.b2, delay, self.freqs, self.pf,
                                  out[t])
         return out
+
+
+def _herk(xp: Any, alpha: float, U: Any, c: Any) -> Any:
+    """``c + alpha conj(U) U^T`` (R, R): upper triangle of a Fortran-ordered result by
+    ZHERK/CHERK on NumPy (the full product on other backends)."""
+    if xp is np:
+        from scipy.linalg import blas
+
+        herk = blas.zherk if U.dtype == np.complex128 else blas.cherk
+        if c is None:
+            return herk(alpha, U.T, trans=2)
+        return herk(alpha, U.T, beta=1.0, c=c, trans=2, overwrite_c=1)
+    r = alpha * xp.matmul(xp.conj(U), U.T)
+    return r if c is None else c + r
+
+
+def _trmm(xp: Any, D: Any, e: Any) -> Any:
+    """``D e`` with ``D`` (R, R) upper triangular, ``e`` (R, C): ZTRMM on NumPy."""
+    if xp is np:
+        from scipy.linalg import blas
+
+        trmm = blas.ztrmm if e.dtype == np.complex128 else blas.ctrmm
+        return trmm(1.0, np.asfortranarray(D), np.array(e.T, order="F"), side=1,
+                    trans_a=1, overwrite_b=1).T
+    return xp.matmul(xp.triu(D), e)
 
 
 def _host(a: Any) -> Any:

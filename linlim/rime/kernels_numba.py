@@ -11,7 +11,7 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["phasors", "direct_sum", "zmatrix"]
+__all__ = ["phasors", "direct_sum", "zmatrix", "signmap", "zcols", "ecols", "qform"]
 
 TWO_PI = 2.0 * np.pi
 
@@ -139,3 +139,144 @@ def zmatrix(tau: Any, freqs: Any, df: float | None, reseed: int, A: Any, beam_in
              np.asarray(freqs, dtype=np.float64), float(df or 0.0), use_step,
              max(int(reseed), 1), A, bidx, Iv, e, z_out, w, has_e, has_w)
     return z_out
+
+
+@numba.njit(cache=True)
+def _signmap(w, order, npos, nneg):  # pragma: no cover - jitted
+    nf, ns = w.shape
+    for k in range(nf):
+        ip = 0
+        for s in range(ns):
+            if not w[k, s] <= 0:   # positive, or NaN (which then propagates)
+                order[k, ip] = s
+                ip += 1
+        ineg = ip
+        for s in range(ns):
+            if w[k, s] < 0:
+                order[k, ineg] = s
+                ineg += 1
+        iz = ineg
+        for s in range(ns):
+            if w[k, s] == 0:
+                order[k, iz] = s
+                iz += 1
+        npos[k] = ip
+        nneg[k] = ineg - ip
+    return order
+
+
+def signmap(w: Any, order: Any, npos: Any, nneg: Any) -> Any:
+    """numba twin of :func:`linlim.rime.kernels_numpy.signmap` (same arguments)."""
+    _signmap(np.ascontiguousarray(w), order, npos, nneg)
+    return order
+
+
+@numba.njit(cache=True)
+def _zcols(tau, freqs, df, use_step, reseed, A, bidx, nbeam, w, order, npos, nneg, offp,
+           offn, e_out, has_e, pos, neg):  # pragma: no cover - jitted
+    nf = freqs.shape[0]
+    na, ns = tau.shape
+    nfd = A.shape[2]
+    nax = A.shape[3]
+    prev = np.empty((na, ns), dtype=np.complex128)
+    step = np.empty((na, ns), dtype=np.complex128)
+    aw = np.empty((nbeam, nfd, nax, ns), dtype=A.dtype)
+    for a in range(na):
+        for s in range(ns):
+            step[a, s] = np.exp(-1j * TWO_PI * df * tau[a, s])
+    for k in range(nf):
+        seed = (not use_step) or k % reseed == 0
+        np_, nn_ = npos[k], nneg[k]
+        m = np_ + nn_
+        # beam x sqrt|w| in the channel's column order (positives, then negatives)
+        for b in range(nbeam):
+            for p in range(nfd):
+                for q in range(nax):
+                    for c in range(m):
+                        s = order[k, c]
+                        aw[b, p, q, c] = A[k, b, p, q, s] * np.sqrt(abs(w[k, s]))
+        for a in range(na):
+            if seed:
+                for s in range(ns):
+                    prev[a, s] = np.exp(-1j * TWO_PI * (freqs[k] * tau[a, s]))
+            else:
+                for s in range(ns):
+                    prev[a, s] = prev[a, s] * step[a, s]
+            if has_e:
+                for s in range(ns):
+                    e_out[k, a, s] = prev[a, s]
+            b = bidx[a]
+            for p in range(nfd):
+                r = a * nfd + p
+                op = offp[k] + r * nax * np_
+                on = offn[k] + r * nax * nn_
+                for q in range(nax):
+                    for c in range(np_):
+                        pos[op + q * np_ + c] = aw[b, p, q, c] * prev[a, order[k, c]]
+                    for c in range(nn_):
+                        neg[on + q * nn_ + c] = aw[b, p, q, np_ + c] * prev[
+                            a, order[k, np_ + c]]
+    return pos
+
+
+def zcols(tau: Any, freqs: Any, df: float | None, reseed: int, A: Any, beam_index: Any,
+          w: Any, order: Any, npos: Any, nneg: Any, offp: Any, offn: Any, e_out: Any,
+          pos_out: Any, neg_out: Any) -> Any:
+    """numba twin of :func:`linlim.rime.kernels_numpy.zcols` (same arguments)."""
+    nf = freqs.shape[0]
+    use_step = df is not None and nf > 1 and reseed > 1
+    has_e = e_out is not None
+    e = e_out if has_e else np.empty((1, 1, 1), dtype=pos_out.dtype)
+    bidx = np.asarray(beam_index, dtype=np.int64)
+    if A.shape[1] == 1:
+        bidx = np.zeros_like(bidx)
+    _zcols(np.ascontiguousarray(tau, dtype=np.float64), np.asarray(freqs, dtype=np.float64),
+           float(df or 0.0), use_step, max(int(reseed), 1), A, bidx, A.shape[1],
+           np.ascontiguousarray(w), order, npos, nneg, offp, offn, e, has_e, pos_out,
+           neg_out)
+    return pos_out
+
+
+@numba.njit(cache=True)
+def _ecols(e, w, order, npos, nneg, offp, offn, pos, neg):  # pragma: no cover - jitted
+    nf, na, ns = e.shape
+    sq = np.empty(ns, dtype=np.float64)
+    for k in range(nf):
+        np_, nn_ = npos[k], nneg[k]
+        for c in range(np_ + nn_):
+            sq[c] = np.sqrt(abs(w[k, order[k, c]]))
+        for a in range(na):
+            op = offp[k] + a * np_
+            on = offn[k] + a * nn_
+            for c in range(np_):
+                pos[op + c] = e[k, a, order[k, c]] * sq[c]
+            for c in range(nn_):
+                neg[on + c] = e[k, a, order[k, np_ + c]] * sq[np_ + c]
+    return pos
+
+
+def ecols(e: Any, w: Any, order: Any, npos: Any, nneg: Any, offp: Any, offn: Any,
+          pos_out: Any, neg_out: Any) -> Any:
+    """numba twin of :func:`linlim.rime.kernels_numpy.ecols` (same arguments)."""
+    _ecols(e, np.ascontiguousarray(w), order, npos, nneg, offp, offn, pos_out, neg_out)
+    return pos_out
+
+
+@numba.njit(cache=True)
+def _qform(e, t, out):  # pragma: no cover - jitted
+    nf, na, ns = e.shape
+    for k in range(nf):
+        for s in range(ns):
+            out[k, s] = 0.0
+        for a in range(na):
+            for s in range(ns):
+                x = e[k, a, s]
+                y = t[k, a, s]
+                out[k, s] += 2.0 * (x.real * y.real + x.imag * y.imag)
+    return out
+
+
+def qform(e: Any, t: Any, out: Any) -> Any:
+    """numba twin of :func:`linlim.rime.kernels_numpy.qform` (same arguments)."""
+    _qform(e, t, out)
+    return out

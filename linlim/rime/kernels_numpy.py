@@ -12,6 +12,13 @@ phasors(tau, freqs, df, reseed, out)
 direct_sum(I, A, b1, b2, delay, freqs, scale, out)
     ``out[f, k] = scale * sum_s I[s, f] A[b1[k], s, f] conj(A[b2[k], s, f])
     exp(+2 pi i freqs[f] delay[k, s])``, one baseline at a time.
+zmatrix(...)
+    The per-antenna factors ``Z`` (and ``conj(Z) I``) of one (time, channel block).
+signmap, zcols, ecols
+    ``Z sqrt|w|`` split by the sign of ``w`` into positive and negative column blocks,
+    for ``Z diag(w) Z^H`` by Hermitian rank-k updates (ZHERK).
+qform(e, t, out)
+    ``2 Re sum_a conj(e) t`` (the diagonal of a Hermitian form, for the gradients).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import numpy as np
 
 from ..backend import xp_of
 
-__all__ = ["phasors", "direct_sum"]
+__all__ = ["phasors", "direct_sum", "zmatrix", "signmap", "zcols", "ecols", "qform"]
 
 TWO_PI = 2.0 * np.pi
 
@@ -133,3 +140,98 @@ def zmatrix(tau: Any, freqs: Any, df: float | None, reseed: int, A: Any, beam_in
         xp.multiply(xp.conj(z5), I[:, None, None, None, :],
                     out=w_out.reshape(nf, na, nfd, nax, nup))
     return z_out
+
+
+def signmap(w: Any, order: Any, npos: Any, nneg: Any) -> Any:
+    """Column order of signed weights, per channel.
+
+    Parameters
+    ----------
+    w : array, shape (Nf, Nsrc), float
+        Real column weights (intensities, or a Jacobian's weights).
+    order : array, shape (Nf, Nsrc), int64
+        Receives, per channel, the sources with ``w > 0`` or NaN (in index order), then
+        those with ``w < 0``, then those with ``w == 0`` (which contribute nothing).
+    npos, nneg : array, shape (Nf,), int64
+        Receive the number of positive and of negative weights per channel.
+
+    Returns
+    -------
+    order
+    """
+    xp = xp_of(w)
+    p, n = ~(w <= 0), w < 0      # NaN counts as positive, so that it propagates
+    key = xp.where(p, 0, xp.where(n, 1, 2))
+    order[...] = xp.argsort(key, axis=1, kind="stable")
+    npos[...] = p.sum(axis=1)
+    nneg[...] = n.sum(axis=1)
+    return order
+
+
+def zcols(tau: Any, freqs: Any, df: float | None, reseed: int, A: Any, beam_index: Any,
+          w: Any, order: Any, npos: Any, nneg: Any, offp: Any, offn: Any, e_out: Any,
+          pos_out: Any, neg_out: Any) -> Any:
+    """``Z sqrt|w|`` split by the sign of ``w``, for a Hermitian rank-k product.
+
+    With ``Z`` as in :func:`zmatrix` (rows ``R = Nant Nfeed``, columns ``(k, s)``), channel
+    ``f`` writes ``U+ = Z[:, w > 0] sqrt(w)`` as an (R, Nax n+) C-ordered block at
+    ``pos_out[offp[f]:]`` and ``U- = Z[:, w < 0] sqrt(-w)`` at ``neg_out[offn[f]:]``
+    (columns ``k n + c`` in the channel's ``order``), so that ``Z diag(w) Z^H = U+ U+^H - U- U-^H``.
+
+    Parameters
+    ----------
+    tau, freqs, df, reseed, A, beam_index
+        As in :func:`zmatrix`.
+    w : array, shape (Nf, Nup), float
+        Column weights.
+    order, npos, nneg : arrays from :func:`signmap`
+    offp, offn : array, shape (Nf,), int64
+        Offsets of each channel's blocks in ``pos_out`` and ``neg_out``.
+    e_out : array, shape (Nf, Nant, Nup), complex, or None
+        Receives the phasors when given.
+    pos_out, neg_out : array, 1-d, complex
+        Flat outputs.
+
+    Returns
+    -------
+    pos_out
+    """
+    xp = xp_of(pos_out)
+    nf, na, nup = int(freqs.shape[0]), int(tau.shape[0]), int(tau.shape[1])
+    nfd, nax = int(A.shape[2]), int(A.shape[3])
+    R = na * nfd
+    z = xp.empty((nf, R, nax * nup), dtype=pos_out.dtype)
+    zmatrix(tau, freqs, df, reseed, A, beam_index, None, e_out, z, None)
+    _split_cols(z.reshape(nf, R, nax, nup), w, npos, offp, offn, pos_out, neg_out)
+    return pos_out
+
+
+def ecols(e: Any, w: Any, order: Any, npos: Any, nneg: Any, offp: Any, offn: Any,
+          pos_out: Any, neg_out: Any) -> Any:
+    """:func:`zcols` from given phasors ``e`` (Nf, Nant, Nup) and no beam (one feed)."""
+    nf, na, nup = e.shape
+    _split_cols(e.reshape(nf, na, 1, nup), w, npos, offp, offn, pos_out, neg_out)
+    return pos_out
+
+
+def _split_cols(z4: Any, w: Any, npos: Any, offp: Any, offn: Any, pos_out: Any,
+                neg_out: Any) -> None:
+    xp = xp_of(pos_out)
+    nf, R, nax, _ = z4.shape
+    for f in range(nf):
+        for sel, off, buf, sgn in ((~(w[f] <= 0), offp, pos_out, 1.0), (w[f] < 0, offn, neg_out,
+                                                                     -1.0)):
+            m = int(sel.sum())
+            if m == 0:
+                continue
+            blk = z4[f][:, :, sel] * xp.sqrt(sgn * w[f][sel])
+            o = int(off[f])
+            buf[o:o + R * nax * m] = blk.reshape(-1).astype(buf.dtype, copy=False)
+
+
+def qform(e: Any, t: Any, out: Any) -> Any:
+    """``out[f, s] = 2 Re sum_a conj(e[f, a, s]) t[f, a, s]`` (a Hermitian form's diagonal
+    from ``t = D e`` with ``D`` upper triangular). Shapes (Nf, Nant, Nup) -> (Nf, Nup)."""
+    xp = xp_of(out)
+    out[...] = 2.0 * (xp.conj(e) * t).real.sum(axis=1)
+    return out

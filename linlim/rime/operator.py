@@ -37,8 +37,8 @@ def _cache_budget(xp: Any, cache_budget: int | None) -> int:
         else int(cache_budget)
 
 
-def _cache_bytes(eng: RimeEngine, with_phasors: bool) -> int:
-    per_src_chan = eng.R * eng.nax + (eng.na if with_phasors else 0)
+def _cache_bytes(eng: RimeEngine, with_phasors: bool, with_z: bool = True) -> int:
+    per_src_chan = (eng.R * eng.nax if with_z else 0) + (eng.na if with_phasors else 0)
     return int(sum(eng.nup) * eng.nf * per_src_chan * eng.cdtype.itemsize)
 
 
@@ -64,26 +64,97 @@ class _RimeBase:
 
     def _units(self, I, A6, pos, cache=None, store=None, want_e=True, want_w=False):
         """Yield ``(t, fsl, e, Z, It, W)`` per (time, channel block), from ``cache`` when
-        present, storing computed ``(e, Z)`` into ``store`` when given; ``W = conj(Z) I``
-        only with ``want_w`` (``None`` otherwise), ``e`` may be ``None`` without
-        ``want_e``."""
+        present (a lean entry ``(e, None)`` rebuilds ``Z`` from the cached phasors),
+        storing computed ``(e, Z)`` into ``store`` when given; ``W = conj(Z) I`` only with
+        ``want_w`` (``None`` otherwise), ``e`` may be ``None`` without ``want_e``."""
         eng = self.engine
         for t in range(eng.nt):
             It = eng.intens_t(I, t)
             tau = Ab = None
             for ci, fsl in enumerate(eng.chunks):
                 hit = cache.get((t, ci)) if cache is not None else None
+                if (hit is None or hit[1] is None) and tau is None:
+                    tau, Ab = eng.tau(t, pos), eng.beam_t(A6, t)
                 if hit is None:
-                    if tau is None:
-                        tau, Ab = eng.tau(t, pos), eng.beam_t(A6, t)
                     e, Z, W = eng.zw(tau, fsl, Ab, It[fsl], want_e=want_e,
                                      want_w=want_w, fresh=store is not None)
                     if store is not None:
                         store[(t, ci)] = (e, Z)
                 else:
                     e, Z = hit
+                    if Z is None:
+                        nfc = fsl.stop - fsl.start
+                        Z = eng.zmat(e, Ab[fsl], out=eng.buffer(
+                            "Z", (nfc, eng.R, eng.nax * e.shape[2]), eng.cdtype))
                     W = self.xp.conj(eng.scale_cols(Z, It[fsl])) if want_w else None
                 yield t, fsl, e, Z, It[fsl], W
+
+    def _herk_forward(self, I, A6, pos, store=None, keep_z=False) -> Any:
+        """Forward by the fused ``Z sqrt|I|`` kernel and Hermitian rank-k updates (only
+        ``i <= j`` of ``V`` computed); ``store`` receives ``(e, Z if keep_z else None)``."""
+        eng, xp = self.engine, self.xp
+        V = xp.empty((eng.nfeed, eng.nfeed, eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
+        for t in range(eng.nt):
+            It = eng.intens_t(I, t)
+            tau, Ab = eng.tau(t, pos), eng.beam_t(A6, t)
+            for ci, fsl in enumerate(eng.chunks):
+                nfc = fsl.stop - fsl.start
+                e = (xp.empty((nfc, eng.na, eng.nup[t]), dtype=eng.cdtype)
+                     if store is not None else None)
+                units = eng.herk_units(tau, fsl, Ab, It[fsl], e_out=e)
+                eng.herk_gather(units, eng.pf, V[:, :, t, fsl])
+                if store is not None:
+                    store[(t, ci)] = (e, eng.zmat(e, Ab[fsl]) if keep_z else None)
+        return V.reshape(self._v_shape)
+
+    def _lean_phasors(self, t, ci, fsl, pos, cache, tau):
+        """Phasors of (t, block) from the cache, else computed (``tau`` per time)."""
+        eng = self.engine
+        if cache:
+            return cache[(t, ci)][0], tau
+        if tau is None:
+            tau = eng.tau(t, pos)
+        nfc = fsl.stop - fsl.start
+        return eng.phasors(tau, fsl, out=eng.buffer("e", (nfc, eng.na, eng.nup[t]),
+                                                    eng.cdtype)), tau
+
+    def _lean_jvp(self, I, A6, pos, dI, dA6, cache=None) -> Any:
+        """``J dx`` with one feed and one beam: ``dV = pf E diag(w) E^H`` with
+        ``w = 2 I Re(conj(A) dA) + |A|^2 dI`` (one Hermitian rank-k update per channel)."""
+        eng, xp = self.engine, self.xp
+        dV = xp.empty((1, 1, eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
+        for t in range(eng.nt):
+            It, dIt = eng.intens_t(I, t), eng.intens_t(dI, t)
+            At, dAt = eng.beam_t(A6, t)[:, 0, 0, 0], eng.beam_t(dA6, t)[:, 0, 0, 0]
+            w_all = 2.0 * It * (xp.conj(At) * dAt).real + (xp.abs(At) ** 2) * dIt
+            tau = None
+            for ci, fsl in enumerate(eng.chunks):
+                e, tau = self._lean_phasors(t, ci, fsl, pos, cache, tau)
+                w = xp.ascontiguousarray(w_all[fsl], dtype=eng.rdtype)
+                eng.herk_gather(eng.herk_units_e(e, w), eng.pf, dV[:, :, t, fsl])
+        return dV.reshape(self._v_shape)
+
+    def _lean_vjp(self, I, A6, pos, dy, want_A=True, cache=None) -> tuple:
+        """``J^H dy`` with one feed and one beam: with ``q_s = e_s^H H e_s`` (from one
+        triangular product per channel), ``dI = |A|^2 q / 2`` and ``dA = I A q``."""
+        eng, xp = self.engine, self.xp
+        dV = dy.reshape(1, 1, eng.nt, eng.nf, eng.nbl)
+        dI = xp.zeros((eng.ns, eng.nf), dtype=eng.rdtype)
+        dA = xp.zeros(self._a6_shape, dtype=eng.cdtype) if want_A else None
+        for t in range(eng.nt):
+            idx = eng.up_idx[t]
+            It = eng.intens_t(I, t)
+            At = eng.beam_t(A6, t)[:, 0, 0, 0]
+            tau = None
+            for ci, fsl in enumerate(eng.chunks):
+                e, tau = self._lean_phasors(t, ci, fsl, pos, cache, tau)
+                D = eng.upper_scatter(eng.pf * dV[:, :, t, fsl], fsl.stop - fsl.start)
+                q = eng.qform_units(e, D)
+                Af = At[fsl]
+                dI[idx, fsl] += (0.5 * (Af.real ** 2 + Af.imag ** 2) * q).T
+                if want_A:
+                    dA[0, 0, 0, t, idx, fsl] = (It[fsl] * Af * q).T
+        return dI, dA
 
     def _forward_units(self, units) -> Any:
         eng, xp = self.engine, self.xp
@@ -196,8 +267,8 @@ class RIME(_RimeBase, Operator):
     >>> enu = np.array([[[0.0], [0.0], [1.0]]])           # one source at zenith, one time
     >>> op = RIME(enu, np.zeros((2, 3)), np.array([1e8]), [0, 0], [0, 1])
     >>> V = op((np.full((1, 1), 2.0), np.ones((1, 1, 1, 1))))
-    >>> V.ravel()
-    array([1.+0.j, 1.+0.j])
+    >>> V.ravel().real, np.abs(V.ravel().imag).max()
+    (array([1., 1.]), np.float64(0.0))
     """
 
     _abstract = False
@@ -250,7 +321,11 @@ class RIME(_RimeBase, Operator):
         if eng.method == "direct":
             out = self.xp.empty((eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
             return eng.direct(I, A6, pos, out)
-        return self._forward_units(self._units(I, A6, pos, want_e=False, want_w=True))
+        return self._herk_forward(I, A6, pos)
+
+    @property
+    def _lean(self) -> bool:
+        return self.engine.lean and not self.fit_positions
 
     def _jvp_units(self, units, dx: Any) -> Any:
         eng, xp = self.engine, self.xp
@@ -282,18 +357,29 @@ class RIME(_RimeBase, Operator):
         return out + (dpos,) if self.fit_positions else out
 
     def _jvp(self, x: Any, dx: Any) -> Any:
+        if self._lean:
+            return self._lean_jvp(*self._split(x), dx[0], dx[1].reshape(self._a6_shape))
         return self._jvp_units(self._units(*self._split(x)), dx)
 
     def _vjp(self, x: Any, dy: Any) -> Any:
+        if self._lean:
+            dI, dA = self._lean_vjp(*self._split(x), dy)
+            return dI, dA.reshape(self._a_shape)
         return self._vjp_units(self._units(*self._split(x)), dy)  # e needed for dA
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
+        """Forward and Jacobian; the Jacobian caches phasors and ``Z`` per (time, block)
+        when they fit ``cache_budget``, the phasors alone (a lean cache) when only they
+        fit, or nothing. With one feed and one beam the phasors are all it needs."""
         I, A6, pos = self._split(x)
-        store = {} if _cache_bytes(self.engine, True) <= self.cache_budget else None
-        if self.engine.method == "direct" or store is None:
+        eng = self.engine
+        full = not self._lean and _cache_bytes(eng, True) <= self.cache_budget
+        lean = _cache_bytes(eng, True, with_z=False) <= self.cache_budget
+        store = {} if (full or lean) else None
+        if eng.method == "direct" and store is None:
             y = self._forward(x)
         else:
-            y = self._forward_units(self._units(I, A6, pos, store=store, want_w=True))
+            y = self._herk_forward(I, A6, pos, store=store, keep_z=full)
         return y, _RIMEJacobian(self, x, store)
 
 
@@ -312,9 +398,17 @@ class _RIMEJacobian(LinearOperator):
         return self.op._units(I, A6, pos, cache=self.cache or None)
 
     def _matvec(self, dx: Any) -> Any:
+        if self.op._lean:
+            I, A6, pos = self.op._split(self.x)
+            return self.op._lean_jvp(I, A6, pos, dx[0], dx[1].reshape(self.op._a6_shape),
+                                     cache=self.cache)
         return self.op._jvp_units(self._units(), dx)
 
     def _rmatvec(self, dy: Any) -> Any:
+        if self.op._lean:
+            I, A6, pos = self.op._split(self.x)
+            dI, dA = self.op._lean_vjp(I, A6, pos, dy, cache=self.cache)
+            return dI, dA.reshape(self.op._a_shape)
         return self.op._vjp_units(self._units(), dy)
 
 

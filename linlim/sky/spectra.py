@@ -35,9 +35,10 @@ import numpy as np
 from ..backend import get_xp
 from ..errors import InputError, ShapeError
 from ..operators.base import LinearOperator
-from ..operators.composite import Composition, ElementwiseProduct, LinearHStack
+from ..operators.composite import Composition, LinearHStack
 from ..operators.elementwise import Exp
 from ..operators.linear import Diagonal, MatrixMult, Reshape, Select
+from ..operators.powerlaw import PowerLaw
 from ..units import MIN_FREQ_HZ
 from ..validation import check_freqs
 
@@ -216,11 +217,9 @@ class AmplitudePowerLawSpectrum(Composition):
         nfreq = x.size
         self.scale = _row_multiplier(scale, nfreq, "AmplitudePowerLawSpectrum(scale)")
         shapes, dtypes = ((n,), (n,)), (np.float64, np.float64)
-        amp = Reshape((n,), (n, 1), xp=xp) @ Select(shapes, dtypes, 0, xp=xp)
-        spec = (Exp((n, nfreq), np.float64, xp=xp)
-                @ _broadcast_column(n, x[None, :], np.float64, xp)
-                @ Select(shapes, dtypes, 1, xp=xp))
-        product = ElementwiseProduct(amp, spec)
+        amp, index = (Reshape((n,), (n, 1), xp=xp) @ Select(shapes, dtypes, k, xp=xp)
+                      for k in (0, 1))
+        product = PowerLaw(amp, index, x)  # the shared composed power law
         super().__init__(Diagonal(self.scale, in_shape=(n, nfreq), xp=xp), product)
         self.name = "AmplitudePowerLawSpectrum"
 

@@ -1,4 +1,4 @@
-"""Operator cases for linlim.calibration.coupling: MutualCoupling in its three input modes
+"""Operator cases for linlim.gains.coupling: MutualCoupling in its three input modes
 (free (E, V), fixed V, fixed E; with and without the second-order term), the power-law
 coupling and the composed per-pair coupling model."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from linlim.calibration.coupling import CouplingPowerLaw, MutualCoupling, coupling_pair_model
+from linlim.gains.coupling import CouplingPowerLaw, MutualCoupling, coupling_pair_model
 from linlim.operators import Composition, LinearComposition
 from linlim.testing import operator_case
 
