@@ -420,6 +420,16 @@ def test_fit_cli_on_a_file(loc, rng, tmp_path, capsys):
 
     model = UVData.from_file(str(tmp_path / "O/model.uvh5"))
     assert sorted(model.telescope.antenna_numbers) == [3, 5, 8, 13]
+    # --template: the scenario's sky on the file's geometry
+    (tmp_path / "h.yaml").write_text(
+        "plots: false\nfit: {maxiter: 1}\nscenario: {foregrounds: {nsources: 2}, "
+        "signal: {enabled: false}}\n")
+    assert main(["fit", "--quiet", "--config", str(tmp_path / "h.yaml"), "--template",
+                 str(tmp_path / "obs.uvh5"), "--out", str(tmp_path / "T")]) == 0
+    sim = UVData.from_file(str(tmp_path / "T/model.uvh5"))
+    assert sorted(sim.telescope.antenna_numbers) == [3, 5, 8, 13]
+    np.testing.assert_allclose(np.unique(sim.time_array), np.unique(uv.time_array))
+    np.testing.assert_allclose(sim.freq_array.ravel(), uv.freq_array.ravel())
     (tmp_path / "g.yaml").write_text("pol: en\nplots: false\n")
     assert main(["fit", "--config", str(tmp_path / "g.yaml"), "--data",
                  str(tmp_path / "obs.uvh5"), "--catalog", str(tmp_path / "cat.csv"),

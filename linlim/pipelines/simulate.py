@@ -34,7 +34,8 @@ from .progress import is_quiet
 from .scenario import SCENARIO_DEFAULTS, Scenario, build_scenario
 
 __all__ = ["SIMULATE_DEFAULTS", "simulate_data", "run_simulate", "uvh5_metadata",
-           "read_catalog", "parse_beam", "simulate_template", "add_noise_and_gains"]
+           "read_catalog", "parse_beam", "simulate_template", "add_noise_and_gains",
+           "observation_from_file"]
 
 #: Built-in defaults of ``linlim simulate``.
 SIMULATE_DEFAULTS: dict[str, Any] = {
@@ -50,6 +51,42 @@ SIMULATE_DEFAULTS: dict[str, Any] = {
     "plots": True,
     "quiet": False,
 }
+
+
+def observation_from_file(path: Any, *, pol: str | int | None = None,
+                          unphase: bool = False, where: str = "data",
+                          vis_units: Any = ("Jy", "UNCALIB", "uncalib")) -> tuple[Any, dict]:
+    """The :class:`~linlim.pipelines.scenario.Observation` of a file: its antennas (numbers,
+    names, ENU positions), cross-correlations in file order, channels, times and site.
+
+    Parameters
+    ----------
+    path : path or pyuvdata.UVData
+    pol : str or int, optional
+        Polarisation read (default the first parallel hand).
+    unphase : bool
+        Unproject phased data with pyuvdata (else refused).
+    where : str
+        Name in messages.
+    vis_units : str or sequence of str
+        Units accepted (a template's values are not used; data must be in Jy).
+
+    Returns
+    -------
+    (Observation, dict)
+        The observation and :func:`~linlim.io.uvdata.read_uvdata`'s dict.
+    """
+    from ..telescope.layout import ArrayLayout
+    from .scenario import Observation
+
+    r = read_uvdata(path, pols=None if pol is None else [pol], include_autos=False,
+                    unphase=unphase, pol_convention="sum", vis_units=vis_units,
+                    where=where)
+    layout = ArrayLayout(r["antpos"], antnums=r["ant_numbers"], names=r["ant_names"],
+                         site=r["site"])
+    obs = Observation(layout, r["site"], np.asarray(r["antpos"], float), r["ant1"],
+                      r["ant2"], r["freqs"], r["times"])
+    return obs, r
 
 
 def read_catalog(path: str | os.PathLike) -> Any:
