@@ -464,3 +464,20 @@ def test_solve_gains_projects_the_gauge(rng):
     g0 = np.broadcast_to(s.gains, prob.gain_op.in_shape) * np.exp(0.3j)
     sol = solve_gains(prob, prob.theta_from_gains(0.9 * g0), method="gn", maxiter=30)
     assert np.abs(np.asarray(sol.gains) - s.gains).max() < 1e-8 * np.abs(s.gains).max()
+
+
+def test_low_snr_gains_flagged(loc, rng):
+    """An antenna whose model is 1e-4 of the others' (S/N << 3) is flagged; the rest not."""
+    from linlim.pipelines.calibrate import calibrate_from_config
+    from linlim.pipelines.simulate import add_noise_and_gains
+
+    model, _ = _uv(loc, rng, pols=("ee",), nant=6, ntimes=4)
+    faint = (model.ant_1_array == 5) | (model.ant_2_array == 5)
+    model.data_array[faint] *= 1e-4
+    raw = add_noise_and_gains(model, 0.1, None, seed=3)
+    res = calibrate_from_config({"solver": {"time_interval": "all", "method": "gn"}},
+                                data_uvdata=raw, model_uvdata=model, progress=False)
+    fl = res.flags[0, :, 0, :]                          # (Nant, Nfreq)
+    assert fl[5].all() and not fl[:5].any()
+    assert res.info[0]["low_snr_flags"] == fl.shape[1]
+    assert 0.5 < res.info[0]["reduced_chi2"] / 0.1**2 < 1.5     # noise variance recovered
