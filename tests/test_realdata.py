@@ -141,6 +141,22 @@ def test_config_types_and_ranges(section, key, value, allowed):
         validate_config(merge_config(SAMPLE_DEFAULTS, user), SAMPLE_DEFAULTS)
 
 
+def test_interval_values():
+    from linlim.io.config import merge_config
+    from linlim.pipelines.calibrate import CALIBRATE_DEFAULTS
+
+    for value, want in (("5", 5), (5, 5), ("all", "all"), (3.0, 3)):
+        cfg = merge_config(CALIBRATE_DEFAULTS, {"calibration": {"solver": {
+            "time_interval": value}}})
+        assert validate_config(cfg, CALIBRATE_DEFAULTS)["calibration"]["solver"][
+            "time_interval"] == want
+    for bad in ("some", 0, 2.5, True):
+        cfg = merge_config(CALIBRATE_DEFAULTS, {"calibration": {"solver": {
+            "freq_interval": bad}}})
+        with pytest.raises(InputError, match="freq_interval' = .* or 'all'"):
+            validate_config(cfg, CALIBRATE_DEFAULTS)
+
+
 def test_yaml_floats_and_relative_paths(tmp_path):
     from linlim.pipelines.calibrate import CALIBRATE_DEFAULTS
 
@@ -302,6 +318,7 @@ def test_hera_calfits_time_range_and_ant_names():
 
 
 @needs_ref
+@pytest.mark.slow
 def test_simulate_template_matches_matvis(tmp_path):
     """``linlim simulate --template --catalog --beam airy:14`` keeps the file's geometry, and
     its ee visibilities equal matvis' on the same sources and beam (the 150 brightest)."""
@@ -359,6 +376,18 @@ def test_reference_chain_recovers_true_gains(tmp_path):
     ph = np.angle(np.sum(e * t.conj(), axis=1, keepdims=True))
     rel = np.abs(e * np.exp(-1j * ph) - t) / np.abs(t)
     assert np.sqrt(np.mean(rel**2)) <= 0.02
+    # pyuvdata applies the calfits: the calibrated data are the model plus the noise
+    from pyuvdata import UVCal, UVData
+    from pyuvdata.utils import uvcalibrate
+
+    cal = UVCal.from_file(str(tmp_path / "C/gains.calfits"))
+    cal.check()
+    assert cal.quality_array is not None and cal.total_quality_array is not None
+    fixed = uvcalibrate(UVData.from_file(str(tmp_path / "R/data.uvh5")), cal, inplace=False)
+    model = UVData.from_file(str(tmp_path / "R/model.uvh5"))
+    cross = fixed.ant_1_array != fixed.ant_2_array
+    resid = fixed.data_array[cross][:, :, :2] - model.data_array[cross][:, :, :2]
+    assert 0.4 < np.sqrt(np.mean(np.abs(resid) ** 2)) < 0.55       # 0.5 Jy sky noise
 
 
 # ---------------------------------------------------------------- fit on a file
@@ -391,9 +420,64 @@ def test_fit_cli_on_a_file(loc, rng, tmp_path, capsys):
 
     model = UVData.from_file(str(tmp_path / "O/model.uvh5"))
     assert sorted(model.telescope.antenna_numbers) == [3, 5, 8, 13]
+    # --template: the scenario's sky on the file's geometry
+    (tmp_path / "h.yaml").write_text(
+        "plots: false\nfit: {maxiter: 1}\nscenario: {foregrounds: {nsources: 2}, "
+        "signal: {enabled: false}}\n")
+    assert main(["fit", "--quiet", "--config", str(tmp_path / "h.yaml"), "--template",
+                 str(tmp_path / "obs.uvh5"), "--out", str(tmp_path / "T")]) == 0
+    sim = UVData.from_file(str(tmp_path / "T/model.uvh5"))
+    assert sorted(sim.telescope.antenna_numbers) == [3, 5, 8, 13]
+    np.testing.assert_allclose(np.unique(sim.time_array), np.unique(uv.time_array))
+    np.testing.assert_allclose(sim.freq_array.ravel(), uv.freq_array.ravel())
     (tmp_path / "g.yaml").write_text("pol: en\nplots: false\n")
     assert main(["fit", "--config", str(tmp_path / "g.yaml"), "--data",
                  str(tmp_path / "obs.uvh5"), "--catalog", str(tmp_path / "cat.csv"),
                  "--out", str(tmp_path / "P")]) == 2
     assert "'en' is not in the file" in _one_line_error(capsys, "fit")
     assert not (tmp_path / "P").exists()
+
+
+def test_every_commands_defaults_pass_the_schema():
+    from linlim.cli import _commands
+
+    for name, (defaults, _, _) in _commands().items():
+        assert validate_config(defaults, defaults) == defaults, name
+
+
+def test_solve_gains_projects_the_gauge(rng):
+    """The shared Gauss-Newton on the composed operators, with the phase gauge projected
+    out of CG, converges to StEFCal's solution on a multi-cell problem."""
+    from linlim.calibration.solve import gain_problem, gauge_null_space, solve_gains
+    from linlim.calibration.stefcal import stefcal
+
+    data, model, a1, a2, g = _cal_problem(rng, nant=6, nt=2, nf=3, noise=0.2)
+    prob = gain_problem(data, model, a1, a2, 6, time_interval=2)
+    theta = prob.theta_from_gains(np.ones(prob.gain_op.in_shape, complex))
+    N = np.asarray(gauge_null_space(prob)(theta))
+    assert N.shape == (theta.size, prob.gauge_dim)
+    lin = prob.posterior.likelihood
+    # the data term does not change along a gauge direction (to first order)
+    v = N[:, 0] / np.linalg.norm(N[:, 0])
+    assert abs(lin.value(theta + 1e-6 * v) - lin.value(theta)) < 1e-6 * abs(lin.value(theta))
+    s = stefcal(data, model, a1, a2, 6, time_interval=2, tol=1e-14, maxiter=5000)
+    g0 = np.broadcast_to(s.gains, prob.gain_op.in_shape) * np.exp(0.3j)
+    sol = solve_gains(prob, prob.theta_from_gains(0.9 * g0), method="gn", maxiter=30)
+    assert np.abs(np.asarray(sol.gains) - s.gains).max() < 1e-8 * np.abs(s.gains).max()
+
+
+def test_low_snr_gains_flagged(loc, rng):
+    """An antenna whose model is 1e-4 of the others' (S/N << 3) is flagged; the rest not."""
+    from linlim.pipelines.calibrate import calibrate_from_config
+    from linlim.pipelines.simulate import add_noise_and_gains
+
+    model, _ = _uv(loc, rng, pols=("ee",), nant=6, ntimes=4)
+    faint = (model.ant_1_array == 5) | (model.ant_2_array == 5)
+    model.data_array[faint] *= 1e-4
+    raw = add_noise_and_gains(model, 0.1, None, seed=3)
+    res = calibrate_from_config({"solver": {"time_interval": "all", "method": "gn"}},
+                                data_uvdata=raw, model_uvdata=model, progress=False)
+    fl = res.flags[0, :, 0, :]                          # (Nant, Nfreq)
+    assert fl[5].all() and not fl[:5].any()
+    assert res.info[0]["low_snr_flags"] == fl.shape[1]
+    assert 0.5 < res.info[0]["reduced_chi2"] / 0.1**2 < 1.5     # noise variance recovered

@@ -1,8 +1,8 @@
 """Moved to :mod:`linlim.pipelines.calibrate` (``calibrate_from_config``,
 ``CalibrationResult``, ``DEFAULTS``); this name stays importable.
 
-The import is lazy so that ``linlim.calibration`` never imports the pipelines layer above
-it at import time.
+The re-export is resolved by name on first use (importlib), so the calibration layer
+never imports the pipelines layer above it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ _MOVED = ("DEFAULTS", "CalibrationResult", "calibrate_from_config")
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
-        from ..pipelines import calibrate
+        import importlib
 
-        return getattr(calibrate, name)
+        return getattr(importlib.import_module("linlim.pipelines.calibrate"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

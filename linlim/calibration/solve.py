@@ -31,7 +31,7 @@ from .gauge import apply_gauge
 from .weights import clean_data, make_weights
 
 __all__ = ["GainProblem", "gain_problem", "GainSolution", "solve_gains", "check_degeneracy",
-           "CellSolution", "gauss_newton_cells"]
+           "CellSolution", "gauss_newton_cells", "gauge_null_space"]
 
 
 @dataclass
@@ -229,6 +229,9 @@ def solve_gains(problem: GainProblem, theta0: Any = None, *, method: str = "gn",
         else:
             theta0 = p.xp.zeros(p.size, dtype=np.float64)
     null = check_degeneracy(problem, theta0) if check else None
+    if problem.param_op is None and problem.gauge_dim and "null_space" not in options:
+        # the phase gauge, projected out of the CG right-hand side and iterates
+        options["null_space"] = gauge_null_space(problem)
     if method == "gn":
         res = gauss_newton(problem.posterior, theta0, **options)
     elif method == "lm":
@@ -239,6 +242,37 @@ def solve_gains(problem: GainProblem, theta0: Any = None, *, method: str = "gn",
     gains, desc = apply_gauge(gains, gauge, ref_ant=ref_ant)
     chi2 = float(problem.posterior.likelihood.chi2(res.x))
     return GainSolution(gains, res.x, res, desc, null, chi2, problem)
+
+
+def gauge_null_space(problem: GainProblem) -> Any:
+    """The phase-gauge directions of a free-complex-gain problem, as a callable
+    ``theta -> N (n, gauge_dim)`` for the shared optimisers' ``null_space=``.
+
+    Each column rotates the phases of one gauge group (a solution cell, per cluster, and
+    per feed unless cross-hands tie the feeds): ``d gains = i gains`` on that group and 0
+    elsewhere, packed like ``theta``. The columns have disjoint supports.
+    """
+    if problem.param_op is not None:
+        raise InputError("gauge_null_space: only for free complex gains (no "
+                         "parameterisation); give null_space= for a parameterisation")
+    shape = tuple(problem.gain_op.in_shape)
+    lead, cells = shape[:-3], shape[-2:]
+    ngroups = int(np.prod(lead + cells))
+    tied = problem.gauge_dim is not None and problem.gauge_dim != ngroups and len(lead) >= 1
+    group_shape = (lead[:-1] if tied else lead) + cells
+
+    def null(theta: Any) -> Any:
+        g = to_numpy(problem.theta_to_gains.forward(theta))
+        cols = []
+        for idx in np.ndindex(*group_shape):
+            *li, t, f = idx
+            mask = np.zeros(shape, dtype=bool)
+            sel = tuple(li) + ((slice(None),) if tied else ()) + (slice(None), t, f)
+            mask[sel] = True
+            cols.append(to_numpy(problem.params.pack({"gains": np.where(mask, 1j * g, 0)})))
+        return asarray(np.stack(cols, axis=1), problem.params.xp)
+
+    return null
 
 
 @dataclass
@@ -352,14 +386,21 @@ def gauss_newton_cells(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, 
         raise InputError(f"gauss_newton_cells: data and model must both be (Ntimes, Nfreqs, "
                          f"Nbl); received {data.shape} and {model.shape}")
     nt, nf, nbl = data.shape
+    from ..validation import check_finite_data, check_not_all_flagged
+    from .stefcal import check_stefcal_geometry
+
     w = np.asarray(make_weights(data.shape, noise=noise, weights=weights, flags=flags,
                                 ant1=ant1, ant2=ant2, include_autos=False, xp=np))
+    w = np.asarray(check_finite_data(data, w, "data", "gauss_newton_cells"))
+    w = np.asarray(check_finite_data(model, w, "model", "gauss_newton_cells"))
+    check_not_all_flagged(w, "data", "gauss_newton_cells (auto-correlations are not used)")
     data = np.asarray(clean_data(data, w))
     model = np.asarray(clean_data(model, w))
     tidx = solution_index(nt, time_interval, "time")
     fidx = solution_index(nf, freq_interval, "freq")
     A, B = cell_matrices(data, model, w, ant1, ant2, nants, tidx, fidx)
     A, B = np.asarray(A), np.asarray(B)
+    check_stefcal_geometry(B)     # degenerate cells (no odd cycle, split groups) refused
     nts, nfs = A.shape[:2]
     Dt = np.zeros((nts, nf))
     np.add.at(Dt, tidx, (w * (data.real**2 + data.imag**2)).sum(axis=-1))

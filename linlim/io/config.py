@@ -148,6 +148,8 @@ SCHEMA: dict[str, Spec] = {
     "warmup": Spec("int", low=0),
     "draws": Spec("int", **_GE1),
     "algorithm": Spec("str", choices=("hmc", "nuts")),
+    "checkpoint_every": Spec("int", **_GE1),
+    "checkpoint_seconds": Spec("float", **_POS),
     "tau_cut_s": Spec("float", **_POS),
     "wedge_margin_s": Spec("float", **_NONNEG),
 }
@@ -267,6 +269,8 @@ def _check_value(path: str, value: Any, spec: Spec, default: Any) -> Any:
     if k == "int_or_all":
         if isinstance(value, str) and value.strip().lower() == "all":
             return "all"
+        if isinstance(value, str) and value.strip().isdigit():   # from the command line
+            value = int(value.strip())
         spec_i = Spec("int", low=1)
         try:
             return _check_value(path, value, spec_i, default)

@@ -42,7 +42,7 @@ def gains_to_uvcal(gains: Any, *, telescope: Any, times: Any, freqs: Any,
                    sky_catalog: str = "linlim model", gain_scale: str | None = "Jy",
                    pol_convention: str | None = "sum", history: str = "",
                    quality: Any = None, total_quality: Any = None,
-                   time_range: Any = None) -> Any:
+                   time_range: Any = None, spw_id: int | None = None) -> Any:
     """Build a ``UVCal`` (sky calibration, ``gain_convention="divide"``) from linlim gains.
 
     Parameters
@@ -118,6 +118,9 @@ def gains_to_uvcal(gains: Any, *, telescope: Any, times: Any, freqs: Any,
         data={"gain_array": np.transpose(g, (1, 3, 2, 0)).astype(np.complex128),
               "flag_array": np.transpose(f, (1, 3, 2, 0))},
     )
+    if spw_id is not None:
+        uvc.spw_array = np.array([int(spw_id)])
+        uvc.flex_spw_id_array = np.full(nf, int(spw_id))
     if quality is not None:
         q = np.asarray(quality, dtype=np.float64)
         q = q[None] if q.ndim == 3 else q

@@ -54,6 +54,7 @@ from ..errors import InputError
 from ..io.config import create_output, merge_config, prepare_run, validate_config
 from ..io.uvcal import calibrate_uvdata, gains_to_uvcal, write_uvcal
 from ..io.uvdata import PARALLEL_POLS, read_uvdata, vis_to_uvdata
+from ..validation import check_finite_data
 from .progress import is_quiet, progress_bar
 from .scenario import SCENARIO_DEFAULTS, build_scenario
 from .simulate import simulate_data, uvh5_metadata
@@ -209,10 +210,9 @@ def calibrate_from_config(config: dict, *, model_uvdata: Any = None,
             d.shape, weights=ns / (1.0 if sigma is None else float(sigma) ** 2),
             flags=vd["flags"][k] | vm["flags"][k], ant1=vd["ant1"], ant2=vd["ant2"],
             include_autos=sv["include_autos"]))
-        bad_vals = ~np.isfinite(d) & (w > 0)
-        if bad_vals.any():
-            raise InputError(f"calibrate --data: {int(bad_vals.sum())} unflagged non-finite "
-                             f"visibilities in polarisation {vd['pol_names'][k]}; flag them")
+        w = np.asarray(check_finite_data(d, w, "data", f"calibrate (pol {vd['pol_names'][k]})"))
+        w = np.asarray(check_finite_data(m, w, "model",
+                                         f"calibrate (pol {vd['pol_names'][k]})"))
         kw = dict(time_interval=ti_arg, freq_interval=fi_arg)
         t0 = time.perf_counter()
         if method == "stefcal":
@@ -274,6 +274,8 @@ def calibrate_from_config(config: dict, *, model_uvdata: Any = None,
                          ref_antenna_name=ref_name, integration_time=itime,
                          channel_width=cw, time_range=trange, quality=np.stack(qual),
                          total_quality=np.stack(tqual),
+                         spw_id=int(np.ravel(vd["uvdata"].spw_array)[0])
+                         if np.size(vd["uvdata"].spw_array) == 1 else None,
                          history=f"linlim calibrate ({method}); gauge: {info[0]['gauge']}")
     out = cfg["output"]
     paths = {}

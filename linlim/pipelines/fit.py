@@ -50,6 +50,7 @@ FIT_OPTIONS: dict[str, Any] = {
 FIT_DEFAULTS: dict[str, Any] = {
     "output": "linlim_fit_output",
     "data": None,
+    "template": None,
     "catalog": None,
     "pol": "ee",
     "unphase": False,
@@ -122,22 +123,14 @@ def scenario_from_data(cfg: dict) -> tuple[Scenario, np.ndarray]:
     ``scenario.foregrounds`` radius and number of sources around the field centre), and
     the data of polarisation ``cfg["pol"]``. The beam, noise and ripple delay come from
     the scenario config; no gains or signal are modelled."""
-    from ..io.uvdata import read_uvdata
-    from ..telescope.layout import ArrayLayout
-    from .scenario import Observation, _field_centre
-    from .simulate import read_catalog
+    from .scenario import _field_centre
+    from .simulate import observation_from_file, read_catalog
 
-    r = read_uvdata(cfg["data"], pols=[cfg["pol"]], include_autos=False,
-                    unphase=bool(cfg["unphase"]), where="fit --data")
-    layout = ArrayLayout(r["antpos"], antnums=r["ant_numbers"], names=r["ant_names"],
-                         site=r["site"])
-    obs = Observation(layout, r["site"], np.asarray(r["antpos"], float), r["ant1"],
-                      r["ant2"], r["freqs"], r["times"])
+    obs, r = observation_from_file(cfg["data"], pol=cfg["pol"], unphase=bool(cfg["unphase"]),
+                                   where="fit --data", vis_units=("Jy",))
     scfg = cfg["scenario"]
     ref_freq = float(np.mean(obs.freqs))
     catalog = cfg["catalog"] or scfg["foregrounds"]["catalog"]
-    if catalog is None:
-        raise InputError("fit: a data file needs a foreground catalogue (--catalog FILE)")
     ra0, dec0 = _field_centre(obs)
     fg = scfg["foregrounds"]
     cat = read_catalog(catalog).within_radius(ra0, dec0, np.deg2rad(float(fg["radius_deg"])))
@@ -160,11 +153,21 @@ def fit_from_config(config: dict | None, defaults: dict, output: str | None
     and compute the Fisher matrix there. Returns ``(cfg, out, scenario, sim, fit, F)``."""
     cfg, out = prepare_run(config, defaults, output, results=_results(defaults))
     if cfg["data"] is None:
-        sc = build_scenario(cfg["scenario"])
+        obs = None
+        if cfg["template"] is not None:   # the scenario's sky on a file's geometry
+            from .simulate import observation_from_file
+
+            obs, _ = observation_from_file(cfg["template"], where="--template")
+        sc = build_scenario(cfg["scenario"], obs=obs)
         sim = simulate_data(sc)
         data = sim["data"]
-    else:   # a real file: its geometry, the catalogue's sources (read before any output)
+    elif cfg["catalog"] or cfg["scenario"]["foregrounds"]["catalog"]:
+        # a real file: its geometry, the catalogue's sources (read before any output)
         sc, data = scenario_from_data(cfg)
+        sim = None
+    else:   # a file of the scenario's observation (checked against it)
+        sc = build_scenario(cfg["scenario"])
+        data = load_data(cfg["data"], sc, cfg["pol"], bool(cfg["unphase"]))
         sim = None
     create_output(cfg, out)
     fit = fit_scenario(sc, data, cfg["fit"], beam="fit", seed=int(cfg["scenario"]["seed"]) + 1)

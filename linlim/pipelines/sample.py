@@ -28,6 +28,7 @@ __all__ = ["SAMPLE_DEFAULTS", "run_sample", "checkpoint_interval"]
 SAMPLE_DEFAULTS: dict[str, Any] = {
     "output": "linlim_sample_output",
     "data": None,
+    "template": None,
     "catalog": None,
     "pol": "ee",
     "unphase": False,

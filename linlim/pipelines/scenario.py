@@ -262,10 +262,11 @@ def _grf_signal(sig: dict, ra: np.ndarray, dec: np.ndarray, freqs: np.ndarray, o
     return gaussian_random_sky(pk, ra, dec, freqs, rng, cell_size=(cell_t, cell_t, cell_los))
 
 
-def build_scenario(cfg: dict) -> Scenario:
-    """Draw the truth of a synthetic observation from the ``scenario`` config section."""
+def build_scenario(cfg: dict, obs: Observation | None = None) -> Scenario:
+    """Draw the truth of a synthetic observation from the ``scenario`` config section
+    (on ``obs``, e.g. a file's geometry, instead of the config's array, band and times)."""
     rng = np.random.default_rng(int(cfg["seed"]))
-    obs = _observation(cfg)
+    obs = _observation(cfg) if obs is None else obs
     ref_freq = float(np.mean(obs.freqs))
     cat = _foregrounds(cfg, obs, ref_freq, rng)
     b = cfg["beam"]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..io.config import start_run
+from ..io.config import create_output, prepare_run
 from ..io.uvdata import PARALLEL_POLS, make_autos_real, read_uvdata, write_uvh5
 from ..rime.operator import RIMEIntensity
 from .joint import beam_values, build_joint_model
@@ -34,7 +34,8 @@ from .progress import is_quiet
 from .scenario import SCENARIO_DEFAULTS, Scenario, build_scenario
 
 __all__ = ["SIMULATE_DEFAULTS", "simulate_data", "run_simulate", "uvh5_metadata",
-           "read_catalog", "parse_beam", "simulate_template", "add_noise_and_gains"]
+           "read_catalog", "parse_beam", "simulate_template", "add_noise_and_gains",
+           "observation_from_file"]
 
 #: Built-in defaults of ``linlim simulate``.
 SIMULATE_DEFAULTS: dict[str, Any] = {
@@ -50,6 +51,42 @@ SIMULATE_DEFAULTS: dict[str, Any] = {
     "plots": True,
     "quiet": False,
 }
+
+
+def observation_from_file(path: Any, *, pol: str | int | None = None,
+                          unphase: bool = False, where: str = "data",
+                          vis_units: Any = ("Jy", "UNCALIB", "uncalib")) -> tuple[Any, dict]:
+    """The :class:`~linlim.pipelines.scenario.Observation` of a file: its antennas (numbers,
+    names, ENU positions), cross-correlations in file order, channels, times and site.
+
+    Parameters
+    ----------
+    path : path or pyuvdata.UVData
+    pol : str or int, optional
+        Polarisation read (default the first parallel hand).
+    unphase : bool
+        Unproject phased data with pyuvdata (else refused).
+    where : str
+        Name in messages.
+    vis_units : str or sequence of str
+        Units accepted (a template's values are not used; data must be in Jy).
+
+    Returns
+    -------
+    (Observation, dict)
+        The observation and :func:`~linlim.io.uvdata.read_uvdata`'s dict.
+    """
+    from ..telescope.layout import ArrayLayout
+    from .scenario import Observation
+
+    r = read_uvdata(path, pols=None if pol is None else [pol], include_autos=False,
+                    unphase=unphase, pol_convention="sum", vis_units=vis_units,
+                    where=where)
+    layout = ArrayLayout(r["antpos"], antnums=r["ant_numbers"], names=r["ant_names"],
+                         site=r["site"])
+    obs = Observation(layout, r["site"], np.asarray(r["antpos"], float), r["ant1"],
+                      r["ant2"], r["freqs"], r["times"])
+    return obs, r
 
 
 def read_catalog(path: str | os.PathLike) -> Any:
@@ -173,6 +210,11 @@ def simulate_template(template: Any, catalog: Any, beam: Any, *,
     uv.nsample_array = np.ones(uv.data_array.shape, dtype=np.float32)
     uv.vis_units = "Jy"
     uv.pol_convention = "sum"
+    if uv.Nspws == 1:
+        # number the window 0, as calfits files always do (pyuvdata's uvcalibrate matches
+        # windows by number, and older files such as the RIMEz reference call theirs 1)
+        uv.spw_array = np.array([0])
+        uv.flex_spw_id_array = np.zeros(uv.Nfreqs, dtype=int)
     make_autos_real(uv)
     uv.history += (f"\nlinlim simulate: {cat.ra.size} point sources through "
                    f"{beam if isinstance(beam, str) else type(bm).__name__} on this "
@@ -256,11 +298,11 @@ def add_noise_and_gains(uv: Any, noise_jy: float = 0.0, gains: Any = None, *,
 
 
 def run_simulate(config: dict | None = None, output: str | None = None,
-                 overwrite: bool = False) -> dict[str, Any]:
+                 overwrite: bool | None = None) -> dict[str, Any]:
     """Simulate a scenario (or a catalogue on a template's geometry) and write its files;
-    returns the paths written."""
-    cfg, out = start_run(config, SIMULATE_DEFAULTS, output, overwrite=overwrite,
-                         results=("data.uvh5",))
+    returns the paths written. The output folder is created once the inputs were read."""
+    cfg, out = prepare_run(config, SIMULATE_DEFAULTS, output, overwrite=overwrite,
+                           results=("data.uvh5",))
     if cfg["template"] is not None:
         if cfg["catalog"] is None:
             raise InputError("simulate: template mode needs a catalog (--catalog FILE)")
@@ -272,6 +314,7 @@ def run_simulate(config: dict | None = None, output: str | None = None,
         if cfg["noise_jy"] or cfg["gains"]:
             data = add_noise_and_gains(uv, float(cfg["noise_jy"]), cfg["gains"],
                                        seed=int(cfg["seed"]))
+        create_output(cfg, out)
         if cfg["gains"]:
             paths["model"] = out / "model.uvh5"
             uv.write_uvh5(str(paths["model"]), clobber=True)
@@ -286,6 +329,7 @@ def run_simulate(config: dict | None = None, output: str | None = None,
     sc = build_scenario(cfg["scenario"])
     sim = simulate_data(sc)
     meta = uvh5_metadata(sc)
+    create_output(cfg, out)
     paths = {"data": out / "data.uvh5", "signal": out / "signal.uvh5",
              "model": out / "model.uvh5", "truth": out / "truth.h5"}
     write_uvh5(paths["data"], sim["data"], clobber=True, **meta)
