@@ -39,7 +39,12 @@ from ..io.config import start_run
 from ..io.uvdata import write_uvh5
 from .fit import FIT_OPTIONS
 from .scenario import SCENARIO_DEFAULTS, Scenario, build_scenario
-from .signalfit import SIGNAL_FIT_OPTIONS, fit_with_signal, laplace_analysis
+from .signalfit import (
+    SIGNAL_FIT_OPTIONS,
+    check_dense_memory,
+    fit_with_signal,
+    laplace_analysis,
+)
 from .simulate import simulate_data, uvh5_metadata
 
 __all__ = ["DEMO_DEFAULTS", "run_demo", "delay_comparison"]
@@ -51,8 +56,8 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "fit": {**FIT_OPTIONS, **SIGNAL_FIT_OPTIONS},
     "filter": {"tau_cut_s": 300e-9, "wedge_margin_s": 100e-9,
                "taper": "blackman-harris"},
-    "hmc": {"enabled": True, "chains": 4, "warmup": 150, "draws": 250, "seed": 1,
-            "metric": "lowrank", "metric_rank": 300},
+    "hmc": {"enabled": True, "chains": 4, "warmup": 100, "draws": 200, "seed": 1,
+            "metric": "auto", "metric_rank": 300, "dense_max": 6000},
     "steps": {"wrong_beam": True, "old_route": True, "null_test": True},
     "plots": True,
     "progress": True,
@@ -172,12 +177,14 @@ def _run(cfg: dict, out: pathlib.Path, fit: dict, steps_cfg: dict, dense: bool, 
         raise InputError("demo: the joint posterior models the signal in the 'modes' basis; "
                          f"set scenario.signal.basis: modes (received "
                          f"{cfg['scenario']['signal']['basis']!r})")
+    need = check_dense_memory(sc, fit)
     nt, nf, nbl = obs.shape
     ndif = 0 if sc.diffuse is None else sc.diffuse.npix
     _log(f"array: {obs.antpos.shape[0]} antennas, {nbl} baselines; {nf} channels "
          f"{obs.freqs[0] / 1e6:.1f}-{obs.freqs[-1] / 1e6:.1f} MHz; {nt} times; "
          f"{sc.catalog.ra.size} point sources, {ndif} diffuse pixels; signal {sf.npix} "
-         f"pixels x {sf.nk} k_par modes in {sf.nbands} bands")
+         f"pixels x {sf.nk} k_par modes in {sf.nbands} bands"
+         + (f"; dense Fisher route needs ~{need / 2**30:.1f} GiB" if need else ""))
     sim = simulate_data(sc)
     data = sim["data"]
     meta = uvh5_metadata(sc)
@@ -248,9 +255,13 @@ def _run(cfg: dict, out: pathlib.Path, fit: dict, steps_cfg: dict, dense: bool, 
 
     stories: dict[str, Any] = {}
     wrong = None
+    # the side fits start from the joint MAP's sources, gains and diffuse (not its signal)
+    warm = {b.name: x[jm.params.slices[b.name]].reshape(b.shape) for b in jm.params.blocks
+            if b.name in ("fg_logflux", "fg_index", "gains", "diffuse")}
     if steps_cfg["wrong_beam"]:
         bar.start("wrong-beam fit")
-        wrong = fit_with_signal(sc, data, fit, beam="fixed", seed=seed, log=lambda m: None)
+        wrong = fit_with_signal(sc, data, fit, beam="fixed", seed=seed, log=lambda m: None,
+                                init=warm)
         lapw = laplace_analysis(sc, wrong, fit)
         pw = _band_table(lapw["bandpowers"], sf)
         stories["wrong_beam"] = {"iterations": int(wrong["result"].nit),
@@ -265,7 +276,7 @@ def _run(cfg: dict, out: pathlib.Path, fit: dict, steps_cfg: dict, dense: bool, 
     if steps_cfg["old_route"]:
         bar.start("old route")
         old = fit_with_signal(sc, data, fit, beam="fit", seed=seed, model_signal=False,
-                              log=lambda m: None)
+                              log=lambda m: None, init=warm)
         lapo = laplace_analysis(sc, old, fit)
         xo, eo = np.asarray(old["result"].x), lapo["error"]
         bo = np.arange(xo.size)[old["model"].params.slices["beam"]]
@@ -290,7 +301,7 @@ def _run(cfg: dict, out: pathlib.Path, fit: dict, steps_cfg: dict, dense: bool, 
     if steps_cfg["null_test"]:
         bar.start("null test")
         null = fit_with_signal(sc, data - sim["signal"], fit, beam="fit", seed=seed,
-                               log=lambda m: None)
+                               log=lambda m: None, init=warm)
         lapn = laplace_analysis(sc, null, fit)
         bpn = lapn["bandpowers"]
         zn = np.asarray(bpn["estimate"]) / np.asarray(bpn["sigma"])
@@ -336,12 +347,18 @@ def _hmc(h: dict, sc: Scenario, joint: dict, lap: dict, out: pathlib.Path, summa
     _, g_post = post.value_and_grad(x)
     g_prior = np.asarray(post._prior_grad(x), float)
     g_lik = np.asarray(g_post, float) - g_prior
-    hp = HierarchicalLaplacePosterior(lap["structured"], lap["prior"], x, g_lik, g_prior, sig,
-                                      sf.band_of_coeff(), sf.nbands)
     est = np.asarray(lap["bandpowers"]["estimate"])
     u0 = np.log(np.maximum(est, 0.05 * p0) / p0)
+    band = sf.band_of_coeff()
+    # partial non-centring: a_i = 1 / (1 + data precision / prior precision)
+    centring = 1.0 / (1.0 + np.diag(lap["G"]) * np.exp(u0)[band])
+    hp = HierarchicalLaplacePosterior(lap["structured"], lap["prior"], x, g_lik, g_prior, sig,
+                                      band, sf.nbands, centring=centring)
     x0 = hp.initial(u0)
-    if h["metric"] == "dense":
+    if h["metric"] not in ("auto", "dense", "lowrank"):
+        raise InputError(f"config hmc.metric: expected 'auto', 'dense' or 'lowrank', received "
+                         f"{h['metric']!r}")
+    if h["metric"] == "dense" or (h["metric"] == "auto" and hp.size <= int(h["dense_max"])):
         metric = dense_metric(hp, x0)
     else:
         metric = lowrank_metric(hp, x0, np.diag(lap["F"]).copy(), rank=int(h["metric_rank"]),

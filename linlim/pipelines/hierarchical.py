@@ -4,8 +4,13 @@ Parameters ``x = (theta_r, w, u)``:
 
 * ``theta_r``: every non-signal parameter of the joint fit (point sources, beam, gains,
   diffuse), with the fit's priors;
-* ``w``: the signal, non-centred: the fit's whitened coefficients are
-  ``zeta_i = exp(u_b(i) / 2) w_i`` with ``w ~ N(0, I)``, i.e. ``c ~ N(0, S(P))``;
+* ``w``: the signal, partially non-centred: the fit's whitened coefficients are
+  ``zeta_i = exp(a_i u_b(i) / 2) w_i`` with ``zeta ~ N(0, exp(u_b))``, i.e.
+  ``c ~ N(0, S(P))``. ``a_i = 1`` is the non-centred form (good for coefficients the
+  data barely constrain), ``a_i = 0`` the centred one (good for well-measured ones);
+  ``a_i = 1 / (1 + lambda_i)`` with ``lambda_i`` the coefficient's data-to-prior
+  precision ratio (Papaspiliopoulos, Roberts & Skold 2007), so neither a funnel nor its
+  inverse slows the sampler;
 * ``u_b = ln(P_b / P0_b)``: the band powers as log hyperparameters (prior ``N(0, 10^2)``,
   effectively flat).
 
@@ -56,11 +61,13 @@ class HierarchicalLaplacePosterior:
     nbands : int
     u_sigma : float
         Prior sd of each ``u_b``.
+    centring : ndarray (Nsig,), optional
+        ``a_i`` in [0, 1] (default 1: non-centred).
     """
 
     def __init__(self, SF: Any, prior: Any, theta_hat: np.ndarray, grad_loglik: np.ndarray,
                  grad_logprior: np.ndarray, sig: np.ndarray, band: np.ndarray, nbands: int,
-                 u_sigma: float = 10.0) -> None:
+                 u_sigma: float = 10.0, centring: np.ndarray | None = None) -> None:
         self.SF, self.prior = SF, prior
         self.theta_hat = np.asarray(theta_hat, float)
         n = self.theta_hat.size
@@ -71,6 +78,8 @@ class HierarchicalLaplacePosterior:
         self.gp = np.asarray(grad_logprior, float)
         self.u_sigma = float(u_sigma)
         self.nr, self.ns = self.rest.size, self.sig.size
+        self.a = np.ones(self.ns) if centring is None else np.clip(
+            np.asarray(centring, float), 0.0, 1.0)
         self.size = self.nr + self.ns + self.nb
         self.xp = np
         # prior precision restricted to the non-signal parameters, as (diag, blocks)
@@ -88,13 +97,13 @@ class HierarchicalLaplacePosterior:
         r, w, u = self.split(np.asarray(x, float))
         th = np.empty(self.theta_hat.size)
         th[self.rest] = r
-        th[self.sig] = np.exp(0.5 * u[self.band]) * w
+        th[self.sig] = np.exp(0.5 * self.a * u[self.band]) * w
         return th
 
     def initial(self, u: np.ndarray) -> np.ndarray:
         """``x`` at the MAP with band powers ``P0 e^u``."""
         u = np.asarray(u, float)
-        w = self.theta_hat[self.sig] * np.exp(-0.5 * u[self.band])
+        w = self.theta_hat[self.sig] * np.exp(-0.5 * self.a * u[self.band])
         return np.concatenate([self.theta_hat[self.rest], w, u])
 
     def _prior_prec(self, d: np.ndarray) -> np.ndarray:
@@ -115,13 +124,16 @@ class HierarchicalLaplacePosterior:
         val = float(self.g @ d - 0.5 * d @ Fd)
         dr = d[self.rest]
         val += float(self.gp[self.rest] @ dr - 0.5 * dr @ Pd[self.rest])
-        val += float(-0.5 * w @ w - 0.5 * u @ u / self.u_sigma**2)
+        ub = u[self.band]
+        q = np.exp((self.a - 1.0) * ub)                   # prior precision of w
+        val += float(-0.5 * np.sum(w * w * q) - 0.5 * np.sum((1.0 - self.a) * ub)
+                     - 0.5 * u @ u / self.u_sigma**2)
         gr = h[self.rest] + self.gp[self.rest] - Pd[self.rest]
         hs = h[self.sig]
-        scale = np.exp(0.5 * u[self.band])
-        gw = hs * scale - w
-        gu = 0.5 * np.bincount(self.band, hs * th[self.sig], minlength=self.nb) \
-            - u / self.u_sigma**2
+        scale = np.exp(0.5 * self.a * ub)
+        gw = hs * scale - w * q
+        per = 0.5 * self.a * hs * th[self.sig] + 0.5 * (1.0 - self.a) * (w * w * q - 1.0)
+        gu = np.bincount(self.band, per, minlength=self.nb) - u / self.u_sigma**2
         return val, np.concatenate([gr, gw, gu])
 
     def value(self, x: np.ndarray) -> float:
@@ -136,24 +148,33 @@ class HierarchicalLaplacePosterior:
         vr, vw, vu = self.split(v)
         out = np.empty(self.theta_hat.size)
         out[self.rest] = vr
-        sc = np.exp(0.5 * u[self.band])
-        out[self.sig] = sc * vw + 0.5 * sc * w * vu[self.band]
+        sc = np.exp(0.5 * self.a * u[self.band])
+        out[self.sig] = sc * vw + 0.5 * self.a * sc * w * vu[self.band]
         return out
 
     def _jac_t(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
         r, w, u = self.split(x)
-        sc = np.exp(0.5 * u[self.band])
+        sc = np.exp(0.5 * self.a * u[self.band])
         ts = t[self.sig]
-        gu = 0.5 * np.bincount(self.band, ts * sc * w, minlength=self.nb)
+        gu = 0.5 * np.bincount(self.band, self.a * ts * sc * w, minlength=self.nb)
         return np.concatenate([t[self.rest], ts * sc, gu])
+
+    def _prior_w_u(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Diagonal Gauss-Newton prior curvature of ``w`` and ``u``."""
+        r, w, u = self.split(x)
+        q = np.exp((self.a - 1.0) * u[self.band])
+        du = 0.25 * np.bincount(self.band, (1.0 - self.a) ** 2 * w * w * q,
+                                minlength=self.nb) + 1.0 / self.u_sigma**2
+        return q, du
 
     def hess_product(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Gauss-Newton Hessian of ``-log p`` at ``x`` times ``v``."""
         jv = self._jac(x, v)
         t = self.SF.matvec(jv) + self._prior_prec(jv)
         out = self._jac_t(x, t)
-        out[self.nr:self.nr + self.ns] += self.split(v)[1]
-        out[self.nr + self.ns:] += self.split(v)[2] / self.u_sigma**2
+        q, du = self._prior_w_u(x)
+        out[self.nr:self.nr + self.ns] += q * self.split(v)[1]
+        out[self.nr + self.ns:] += du * self.split(v)[2]
         return out
 
     def hess_diagonal(self, x: np.ndarray, dense_F_diag: np.ndarray) -> np.ndarray:
@@ -162,16 +183,16 @@ class HierarchicalLaplacePosterior:
         fd = dense_F_diag + self._pdiag
         for idx, B in self._pblocks:
             fd[idx] += np.diag(B) - self._pdiag[idx]
-        sc2 = np.exp(u[self.band])
-        dw = fd[self.sig] * sc2 + 1.0
-        # band-power diagonal: (1/4) sum_i,j in b zeta_i F_ij zeta_j (exact, by products)
-        du = np.empty(self.nb)
+        sc2 = np.exp(self.a * u[self.band])
+        q, du = self._prior_w_u(x)
+        dw = fd[self.sig] * sc2 + q
+        # band-power diagonal: (1/4) sum_i,j in b a_i zeta_i F_ij a_j zeta_j (by products)
         th = self.theta(x)
         for b in range(self.nb):
             e = np.zeros(self.theta_hat.size)
-            sel = self.sig[self.band == b]
-            e[sel] = th[sel]
-            du[b] = 0.25 * float(e @ self.SF.matvec(e)) + 1.0 / self.u_sigma**2
+            sel = self.band == b
+            e[self.sig[sel]] = self.a[sel] * th[self.sig[sel]]
+            du[b] += 0.25 * float(e @ self.SF.matvec(e))
         return np.concatenate([fd[self.rest], dw, du])
 
 

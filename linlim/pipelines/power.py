@@ -118,7 +118,7 @@ def _inverse_spd(A: np.ndarray) -> np.ndarray:
 
 
 def band_powers(G: np.ndarray, z_hat: np.ndarray, band: np.ndarray, p0: np.ndarray, *,
-                iterations: int = 3, floor: float = 0.02, start: np.ndarray | None = None
+                iterations: int = 3, floor: float = 1e-3, start: np.ndarray | None = None
                 ) -> BandPowers:
     """Quadratic-estimator (BJK) band powers from the Laplace-compressed signal.
 

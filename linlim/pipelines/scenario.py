@@ -58,7 +58,8 @@ SCENARIO_DEFAULTS: dict[str, Any] = {
         #                            band-power prior the fit uses (well specified);
         #                            "grf": Gaussian random field with P(k) ~ k^pk_slope;
         #                            "stripe": random stripe-harmonic x frequency-mode field
-        "nk": 56,                  # (modes, stripe) frequency modes
+        "nk": None,                # (modes, stripe) frequency modes (None: 7/12 of the
+        #                            channels, 56 of 96; the stripe basis then takes 24)
         "nbands": 7,               # (modes) band powers, contiguous groups of k_par modes
         "lmax": 40,                # (stripe) largest angular degree
     },
@@ -227,6 +228,7 @@ def _signal(cfg: dict, obs: Observation, rng: np.random.Generator) -> tuple:
     if sig["basis"] == "modes":
         from .skymodel import make_signal_field
 
+        sig = {**sig, "nk": signal_nk(sig, obs.freqs.size, "modes")}
         sf = make_signal_field(sig, obs, _field_centre(obs), rng if sig["enabled"] else None)
         if not sig["enabled"]:
             return np.zeros(0), np.zeros(0), np.zeros((0, obs.freqs.size)), 0.0, sf
@@ -257,6 +259,14 @@ def _signal(cfg: dict, obs: Observation, rng: np.random.Generator) -> tuple:
     return ra, dec, np.asarray(jy), float(omega), None
 
 
+def signal_nk(sig: dict, nfreq: int, basis: str) -> int:
+    """Frequency modes of the signal basis: ``signal.nk``, or by default 7/12 of the
+    channels (modes) or 24 (stripe)."""
+    if sig["nk"] is not None:
+        return int(sig["nk"])
+    return max(1, (7 * nfreq) // 12) if basis == "modes" else min(24, nfreq)
+
+
 def _stripe_signal(sig: dict, ra: np.ndarray, dec: np.ndarray, freqs: np.ndarray,
                    rng: np.random.Generator) -> np.ndarray:
     """A random field in the stripe-harmonic x frequency-mode basis over the declination
@@ -267,7 +277,7 @@ def _stripe_signal(sig: dict, ra: np.ndarray, dec: np.ndarray, freqs: np.ndarray
     pad = 1e-6
     op = StripeHarmonicFreqBasis(ra, dec, freqs, float(theta.min()) - pad,
                                  float(theta.max()) + pad, lmax=float(sig["lmax"]),
-                                 nk=int(sig["nk"]))
+                                 nk=signal_nk(sig, freqs.size, "stripe"))
     nu = np.asarray(op.lm)[:, 0]
     coeffs = rng.standard_normal(op.in_shape) / (1.0 + nu)[:, None]
     return np.asarray(op.matvec(coeffs))

@@ -37,7 +37,7 @@ from .skymodel import check_basis_frequencies
 from .structured import check_memory, memory_estimate, structured_fisher
 
 __all__ = ["SIGNAL_FIT_OPTIONS", "fiducial_power", "linear_components", "fit_with_signal",
-           "laplace_analysis"]
+           "laplace_analysis", "check_dense_memory"]
 
 #: Options of the signal part of the joint fit (merged into the ``fit`` section).
 SIGNAL_FIT_OPTIONS: dict[str, Any] = {
@@ -79,6 +79,24 @@ def linear_components(sc: Scenario, p0: np.ndarray, with_signal: bool = True
     return comps
 
 
+def check_dense_memory(sc: Scenario, fit: dict, model_signal: bool = True) -> int:
+    """Refuse (InputError, naming the GiB needed) a configuration whose dense Fisher route
+    would not fit in memory; returns the bytes it needs. Call before writing anything."""
+    if fit["fisher"] != "dense":
+        return 0
+    ns, na = sc.catalog.ra.size, sc.obs.antpos.shape[0]
+    n_nl = 2 * ns + 4 + (2 * na if sc.gains is not None else 0)
+    pix, n_lin = 0, 0
+    for comp in ([sc.diffuse] if sc.diffuse is not None else []) + (
+            [sc.signal_field] if model_signal and sc.signal_field is not None else []):
+        pix += comp.npix
+        n_lin += int(np.prod(comp.shape))
+    need = memory_estimate(n_nl + n_lin, pix, n_nl, sc.obs.shape)
+    lim = fit.get("memory_limit_gib")
+    check_memory(need, "fit", None if lim is None else int(float(lim) * 2**30))
+    return need
+
+
 def _gains_of(jm: Any, theta: np.ndarray) -> np.ndarray | None:
     if "gains" not in jm.params.names:
         return None
@@ -93,9 +111,12 @@ def _beam_of(jm: Any, theta: np.ndarray, fixed: np.ndarray) -> np.ndarray:
 
 
 def fit_with_signal(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, seed: int,
-                    model_signal: bool = True, log: Callable[[str], None] | None = None
-                    ) -> dict:
+                    model_signal: bool = True, log: Callable[[str], None] | None = None,
+                    init: dict | None = None) -> dict:
     """MAP of the joint posterior with the signal (and diffuse) modelled.
+
+    ``init`` (optional) maps block names to starting values (e.g. another fit's MAP); the
+    priors stay those of the catalogue start.
 
     Returns a dict with ``model`` (JointModel), ``post``, ``result``, ``theta0``,
     ``components``, ``p0`` (fiducial band powers, K^2 Mpc^3), ``seconds``, ``residual``.
@@ -108,17 +129,16 @@ def fit_with_signal(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, see
     jm = build_joint_model(sc.obs, cat.ra, cat.dec, sc.ref_freq, sc.ripple_delay, beam=beam,
                            fixed_beam=nominal, fit_gains=sc.gains is not None, linear=comps)
     n = jm.params.size
-    n_lin = sum(int(np.prod(c.shape)) for c in comps)
-    if fit["fisher"] == "dense":
-        need = memory_estimate(n, sum(c.ra.size for c in comps), n - n_lin, sc.obs.shape)
-        lim = fit.get("memory_limit_gib")
-        check_memory(need, "fit", None if lim is None else int(float(lim) * 2**30))
+    check_dense_memory(sc, fit, model_signal)
     start, priors = start_and_priors(sc, fit, np.random.default_rng(seed), beam == "fit")
     for c in comps:
         start[c.name] = np.zeros(c.shape)
         priors.append(GaussianPrior(np.zeros(int(np.prod(c.shape))), sigma=1.0, index=c.name))
     post = LogPosterior(GaussianLikelihood(jm.model, data, sigma=sc.sigma), priors,
                         params=jm.params)
+    for name, val in (init or {}).items():
+        if name in start and np.shape(val) == np.shape(start[name]):
+            start[name] = np.asarray(val, float)
     theta0 = jm.params.pack(start)
     t0 = time.perf_counter()
     res = _staged_gauss_newton(sc, post, jm, comps, theta0, fit, nominal, log)
