@@ -171,3 +171,24 @@ def test_demo_joint_posterior_small(tmp_path) -> None:
     for name in ("data.uvh5", "model.uvh5", "fit.h5", "chains.h5", "power_spectrum.png",
                  "corner_beam.png", "delay_spectra.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
+
+
+def test_large_config_counts_and_memory_refusal() -> None:
+    """The shipped large config has >= 1e5 parameters; on the dense route it is refused
+    with the memory it would need."""
+    import pathlib
+
+    import yaml
+
+    from linlim.pipelines.demo import DEMO_DEFAULTS
+    from linlim.pipelines.signalfit import check_dense_memory
+
+    path = pathlib.Path(__file__).parents[1] / "examples" / "configs" / "large.yaml"
+    cfg = merge_config(DEMO_DEFAULTS, yaml.safe_load(path.read_text()))
+    sc = build_scenario(cfg["scenario"])
+    n = (int(np.prod(sc.signal_field.shape)) + int(np.prod(sc.diffuse.shape))
+         + 2 * sc.catalog.ra.size + 4 + 2 * sc.obs.antpos.shape[0])
+    assert n >= 100_000
+    assert check_dense_memory(sc, cfg["fit"]) == 0          # matrix-free: no dense matrices
+    with pytest.raises(InputError, match=r"needs about \d+\.\d GiB"):
+        check_dense_memory(sc, {**cfg["fit"], "fisher": "dense", "memory_limit_gib": 64})

@@ -165,8 +165,9 @@ def _staged_gauss_newton(sc: Scenario, post: Any, jm: Any, comps: list, theta0: 
 
     maxiter = int(fit["maxiter"])
     if fit["fisher"] != "dense" or not comps:
-        return gauss_newton(post, theta0, maxiter=maxiter, solver="cg",
-                            preconditioner="jacobi" if comps else None,
+        # matrix-free: the whitened prior (identity) is the preconditioner; no Jacobian
+        # column is formed (Jacobi would need one jvp per parameter)
+        return gauss_newton(post, theta0, maxiter=maxiter, solver="cg", preconditioner=None,
                             cg_tol=float(fit["cg_tol"]), cg_maxiter=int(fit["cg_maxiter"]),
                             ftol=1e-10)
     theta = np.asarray(theta0, float).copy()
