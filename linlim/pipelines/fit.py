@@ -25,8 +25,8 @@ from .progress import is_quiet
 from .scenario import SCENARIO_DEFAULTS, Scenario, build_scenario
 from .simulate import simulate_data, uvh5_metadata
 
-__all__ = ["FIT_DEFAULTS", "FIT_OPTIONS", "start_and_priors", "fit_scenario", "run_fit",
-           "load_data", "fit_from_config", "scenario_from_data"]
+__all__ = ["FIT_DEFAULTS", "FIT_OPTIONS", "gain_gauge_covariance", "start_and_priors",
+           "fit_scenario", "run_fit", "load_data", "fit_from_config", "scenario_from_data"]
 
 
 def _results(defaults: dict) -> tuple[str, ...]:
@@ -60,6 +60,23 @@ FIT_DEFAULTS: dict[str, Any] = {
 }
 
 
+def gain_gauge_covariance(nant: int, sigma: float, gauge_sigma: float = 1e-4) -> np.ndarray:
+    """Prior covariance of ``(ln|g|, arg g)`` per antenna with the gauge fixed.
+
+    The overall gain amplitude is exactly degenerate with the sky's flux scale and the
+    overall phase cancels in every visibility; the simulation and the fit fix both by
+    convention (mean log-amplitude and mean phase zero): each half has covariance
+    ``sigma^2 (I - 11^T / n) + gauge_sigma^2 11^T / n``. Without this, a joint MAP with
+    thousands of signal coefficients drifts along the amplitude gauge (shrinking them).
+    """
+    P = np.full((nant, nant), 1.0 / nant)
+    half = sigma**2 * (np.eye(nant) - P) + gauge_sigma**2 * P
+    cov = np.zeros((2 * nant, 2 * nant))
+    cov[:nant, :nant] = half
+    cov[nant:, nant:] = half
+    return cov
+
+
 def start_and_priors(sc: Scenario, fit: dict, rng: np.random.Generator, fit_beam: bool
                       ) -> tuple[dict, list]:
     cat = sc.catalog
@@ -77,13 +94,21 @@ def start_and_priors(sc: Scenario, fit: dict, rng: np.random.Generator, fit_beam
     if sc.gains is not None:
         na = sc.gains.size
         start["gains"] = np.zeros((2, na, 1, 1))           # unit gains
-        priors.append(GaussianPrior(np.zeros(2 * na), sigma=fit["prior_gain_sigma"],
-                                    index="gains"))
+        priors.append(GaussianPrior(np.zeros(2 * na), cov=gain_gauge_covariance(
+            na, float(fit["prior_gain_sigma"])), index="gains"))
     return start, priors
 
 
 def fit_scenario(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, seed: int) -> dict:
-    """MAP fit of the joint model (beam fitted or held at the nominal value)."""
+    """MAP fit of the joint model (beam fitted or held at the nominal value).
+
+    When the scenario has a diffuse foreground it is fitted too (the signal is not: that is
+    :func:`linlim.pipelines.signalfit.fit_with_signal`, the demo's joint posterior)."""
+    if getattr(sc, "diffuse", None) is not None:
+        from .signalfit import SIGNAL_FIT_OPTIONS, fit_with_signal
+
+        opts = {**SIGNAL_FIT_OPTIONS, **fit}
+        return fit_with_signal(sc, data, opts, beam=beam, seed=seed, model_signal=False)
     cat = sc.catalog
     nominal = np.asarray(fit["nominal_beam"], float).reshape(1, 4)
     jm = build_joint_model(sc.obs, cat.ra, cat.dec, sc.ref_freq, sc.ripple_delay,
@@ -186,7 +211,7 @@ def run_fit(config: dict | None = None, output: str | None = None) -> dict[str, 
     with h5py.File(out / "fit.h5", "w") as f:
         f["names"] = np.array(fit["model"].names, dtype="S")
         f["map"], f["error"], f["fisher"] = res.x, err, F
-        if cfg["data"] is None:
+        if cfg["data"] is None and len(sim["truth"]) == res.x.size:
             f["truth"] = sim["truth"]
         for key, arr in res.history.items():
             f[f"history/{key}"] = np.asarray(arr)

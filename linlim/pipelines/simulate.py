@@ -235,14 +235,22 @@ def simulate_data(sc: Scenario) -> dict[str, np.ndarray]:
                                     np.angle(sc.gains)]).reshape(2, -1, 1, 1)
     truth = truth_model.params.pack(values)
     v_fg = np.asarray(truth_model.model(truth))
-    v_sig = np.zeros_like(v_fg)
-    if sc.signal_ra.size:
-        enu, az, za = obs.directions(sc.signal_ra, sc.signal_dec)
+
+    def through_beam_and_gains(ra: np.ndarray, dec: np.ndarray, jy: np.ndarray) -> np.ndarray:
+        enu, az, za = obs.directions(ra, dec)
         A = beam_values(obs, az, za, sc.ref_freq, sc.ripple_delay, sc.beam_params)
         K = RIMEIntensity(enu, obs.antpos, obs.freqs, obs.ant1, obs.ant2, beam=A)
-        v_sig = np.asarray(K.matvec(sc.signal_jy))
+        v = np.asarray(K.matvec(jy))
         if sc.gains is not None:
-            v_sig = v_sig * (sc.gains[obs.ant1] * np.conj(sc.gains[obs.ant2]))
+            v = v * (sc.gains[obs.ant1] * np.conj(sc.gains[obs.ant2]))
+        return v
+
+    v_sig = np.zeros_like(v_fg)
+    if sc.signal_ra.size:
+        v_sig = through_beam_and_gains(sc.signal_ra, sc.signal_dec, sc.signal_jy)
+    dif = getattr(sc, "diffuse", None)
+    if dif is not None:   # the diffuse foreground (linlim.pipelines.skymodel) joins v_fg
+        v_fg = v_fg + through_beam_and_gains(dif.ra, dif.dec, dif.intensity(dif.coeffs))
     shape = v_fg.shape
     noise = sc.sigma / np.sqrt(2) * (sc.rng.standard_normal(shape)
                                      + 1j * sc.rng.standard_normal(shape))
