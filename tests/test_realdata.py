@@ -423,7 +423,7 @@ def test_fit_cli_on_a_file(loc, rng, tmp_path, capsys):
     # --template: the scenario's sky on the file's geometry
     (tmp_path / "h.yaml").write_text(
         "plots: false\nfit: {maxiter: 1}\nscenario: {foregrounds: {nsources: 2}, "
-        "signal: {enabled: false}}\n")
+        "signal: {enabled: false, nbands: 1}}\n")
     assert main(["fit", "--quiet", "--config", str(tmp_path / "h.yaml"), "--template",
                  str(tmp_path / "obs.uvh5"), "--out", str(tmp_path / "T")]) == 0
     sim = UVData.from_file(str(tmp_path / "T/model.uvh5"))

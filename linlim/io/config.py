@@ -130,7 +130,7 @@ SCHEMA: dict[str, Spec] = {
     "diameter_m": Spec("float", **_POS),
     "nside": Spec("int", **_GE1),
     "rms_mk": Spec("float", **_NONNEG),
-    "basis": Spec("str", choices=("grf", "stripe")),
+    "basis": Spec("str", choices=("modes", "grf", "stripe")),
     "lmax": Spec("int", **_GE1),
     "nk": Spec("int", **_GE1),
     "sigma_jy": Spec("float", **_POS),
