@@ -1,22 +1,45 @@
-"""Standard RIME benchmark: linlim vs matvis, fftvis and a plain-numpy direct sum.
+"""RIME benchmark: every figure of issue 20 side by side in one process.
 
-HERA-like hexagon (37 antennas, 14.6 m) at the HERA site, 64 channels 100-200 MHz,
-20 times 10 s apart, 10^3 and 10^4 power-law point sources uniform on the sphere, one
-Airy beam (14 m dish), XX only, complex128 unless stated. Run::
+HERA-like hexagon (37 antennas, 14.6 m) at the HERA site, power-law point sources uniform
+on the sphere, one Airy beam (14 m dish), XX only, the 703 baselines i <= j, complex128
+unless stated. Two problems:
 
-    .venv/bin/python benchmarks/bench_rime.py [--nsrc 1000 10000] [--skip-numpy-large]
+* **A** (Jacobians and the forward's bound): 32 channels 100-200 MHz, 10 times 10 s
+  apart, 10^3 and 10^4 sources (``--nsrc``): forward, vjp, ``linearize`` and its cached J
+  and J^H, peak memory (tracemalloc) of forward and of forward + gradient, complex64
+  forward against this CPU's complex64 GEMM rate measured here, matvis on the same inputs.
+* **B** (large skies): 10^5 sources, 16 channels, 4 times: ``simulate_vis`` with its
+  default method (``"auto"``) against fftvis, set-up included for both.
 
-Prints a table; docs/benchmarks.md records a run.
+Every timing is the best of ``--repeat`` calls. On a shared machine only the ratios, taken
+in one run, mean anything. BLAS and OpenMP run single-threaded unless ``--threads`` says
+otherwise (set before NumPy loads): on a 2-core VM shared by several users, two BLAS threads
+thrash. Run::
+
+    .venv/bin/python benchmarks/bench_rime.py [--nsrc 1000 10000] [--large 100000]
+
+and copy the printed table into docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
-import time
+import sys
 
-import numpy as np
+if __name__ == "__main__":   # thread counts must be fixed before NumPy loads
+    _t = "1"
+    if "--threads" in sys.argv:
+        _t = sys.argv[sys.argv.index("--threads") + 1]
+    for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+               "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(_v, _t)
+
+import platform  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 
 def hexagon(sep: float = 14.6, rings: int = 3) -> np.ndarray:
@@ -28,7 +51,7 @@ def hexagon(sep: float = 14.6, rings: int = 3) -> np.ndarray:
     return np.array(pos)
 
 
-def problem(nsrc: int, seed: int = 42) -> dict:
+def problem(nsrc: int, nf: int, nt: int, seed: int = 42) -> dict:
     import astropy.units as u
     from astropy.coordinates import EarthLocation
     from astropy.time import Time
@@ -36,8 +59,8 @@ def problem(nsrc: int, seed: int = 42) -> dict:
     rng = np.random.default_rng(seed)
     loc = EarthLocation.from_geodetic(21.428303826863015 * u.deg, -30.72152612068957 * u.deg,
                                       1051.6900000218302 * u.m)
-    freqs = np.linspace(100e6, 200e6, 64, endpoint=False)
-    times = Time(2459855.25 + np.arange(20) * 10.0 / 86400, format="jd")
+    freqs = np.linspace(100e6, 200e6, nf, endpoint=False)
+    times = Time(2459855.25 + np.arange(nt) * 10.0 / 86400, format="jd")
     ra = rng.uniform(0, 2 * np.pi, nsrc)
     dec = np.arcsin(rng.uniform(-1, 1, nsrc))
     flux = rng.uniform(0.1, 10.0, nsrc)[:, None] * (freqs[None] / 150e6) ** rng.uniform(
@@ -46,27 +69,9 @@ def problem(nsrc: int, seed: int = 42) -> dict:
                 antpos=hexagon())
 
 
-def source_enu(p: dict) -> np.ndarray:
-    """linlim.telescope.coordinates.source_enu when present, else astropy AltAz per time
-    (matvis' own pipeline, vectorised over times)."""
-    try:
-        from linlim.telescope.coordinates import source_enu as se
-
-        return se(p["ra"], p["dec"], p["times"].jd, p["loc"], method="precise")
-    except ImportError:
-        import astropy.units as u
-        from astropy.coordinates import AltAz, SkyCoord
-
-        sc = SkyCoord(ra=p["ra"] * u.rad, dec=p["dec"] * u.rad, frame="icrs")
-        aa = sc[None, :].transform_to(AltAz(obstime=p["times"][:, None], location=p["loc"]))
-        el, az = aa.alt.rad, aa.az.rad
-        return np.stack([np.cos(el) * np.sin(az), np.cos(el) * np.cos(az), np.sin(el)], 1)
-
-
-def timed(f, *a, repeat: int = 1, **k):
-    """``(result, best wall time of repeat calls)``: on a shared machine the best of a few
-    runs is the reproducible number."""
-    best = np.inf
+def timed(f, *a, repeat: int = 2, **k):
+    """``(result, best wall time of repeat calls)``."""
+    best, out = np.inf, None
     for _ in range(repeat):
         t0 = time.perf_counter()
         out = f(*a, **k)
@@ -74,107 +79,136 @@ def timed(f, *a, repeat: int = 1, **k):
     return out, best
 
 
-def gemm_rate(dtype=np.complex64, n=2048) -> float:
+def peak(f, *a) -> float:
+    """Peak traced (NumPy) memory of ``f(*a)`` in bytes."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    f(*a)
+    p = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return float(p)
+
+
+def gemm_rate(dtype=np.complex64, n=1024) -> float:
     rng = np.random.default_rng(0)
     a = (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))).astype(dtype)
-    a @ a
-    best = np.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        a @ a
-        best = min(best, time.perf_counter() - t0)
-    return 8.0 * n**3 / best
+    _, t = timed(np.matmul, a, a, repeat=3)
+    return 8.0 * n**3 / t
 
 
-def numpy_direct(p, enu, A, a1, a2) -> np.ndarray:
-    """Plain-numpy direct sum per time and channel (the textbook loop, vectorised over
-    baselines and sources)."""
-    c = 299792458.0
-    V = np.zeros((enu.shape[0], p["freqs"].size, a1.size), complex)
-    b = p["antpos"][a2] - p["antpos"][a1]
-    for t in range(enu.shape[0]):
-        up = enu[t, 2] > 0
-        d = b @ enu[t][:, up] / c
-        for f, nu in enumerate(p["freqs"]):
-            w = 0.5 * p["flux"][up, f] * A[0, t, up, f] ** 2
-            V[t, f] = np.exp(2j * np.pi * nu * d) @ w
-    return V
-
-
-def run(nsrc: int, skip_numpy: bool) -> dict:
+def run_a(nsrc: int, repeat: int) -> dict:
     import matvis
     from pyuvdata.analytic_beam import AiryBeam
 
     from linlim.rime import RIME
     from linlim.rime.simulate import evaluate_beams
+    from linlim.telescope.coordinates import source_enu
 
-    p = problem(nsrc)
+    nf, nt = 32, 10
+    p = problem(nsrc, nf, nt)
     na = len(p["antpos"])
     a1, a2 = np.triu_indices(na)
     beam = AiryBeam(diameter=14.0)
-    res = {"nsrc": nsrc}
-
-    # linlim, set-up included: coordinates, beams, operator, forward
-    def linlim_all(dtype="complex128"):
-        enu = source_enu(p)
-        A = evaluate_beams([beam], enu, p["freqs"])
-        rd = np.float32 if dtype == "complex64" else np.float64
-        op = RIME(enu, p["antpos"], p["freqs"], a1, a2, dtype=dtype)
-        return op((p["flux"].astype(rd), A.astype(rd))), op, enu, A
-
-    linlim_all()  # warm numba's on-disk cache and astropy's tables
-    (V, op, enu, A), res["linlim_total"] = timed(linlim_all, repeat=3)
-    _, res["linlim_coords"] = timed(source_enu, p, repeat=3)
-    _, res["linlim_beams"] = timed(evaluate_beams, [beam], enu, p["freqs"], repeat=3)
+    enu = source_enu(p["ra"], p["dec"], p["times"], p["loc"], method="precise")
+    A = evaluate_beams([beam], enu, p["freqs"])
+    r: dict = {"nsrc": nsrc}
+    op = RIME(enu, p["antpos"], p["freqs"], a1, a2, method="gemm")
     x = (p["flux"], A)
-    _, res["linlim_fwd"] = timed(op, x, repeat=3)
-    _, res["linlim_vjp"] = timed(op.vjp, x, V, repeat=3)
-    (_, J), res["linlim_linearize"] = timed(op.linearize, x, repeat=3)
-    res["cached"] = J.cache is not None
-    _, res["J"] = timed(J.matvec, x, repeat=3)
-    _, res["JH"] = timed(J.rmatvec, V, repeat=3)
-    (V64, op64, _, _), res["linlim_total_c64"] = timed(linlim_all, "complex64", repeat=3)
+    V = op(x)
+    op.vjp(x, V)
+    _, r["fwd"] = timed(op, x, repeat=repeat)
+    _, r["vjp"] = timed(op.vjp, x, V, repeat=repeat)
+    (_, J), r["linearize"] = timed(op.linearize, x, repeat=repeat)
+    r["cache"] = "phasors" if J.cache and next(iter(J.cache.values()))[1] is None else (
+        "full" if J.cache else "none")
+    _, r["J"] = timed(J.matvec, x, repeat=repeat)
+    _, r["JH"] = timed(J.rmatvec, V, repeat=repeat)
+    r["mem_fwd"] = peak(op, x)
+    r["mem_fwd_grad"] = peak(lambda z: op.vjp(z, op(z)), x)
+    # complex64 forward against the complex64 GEMM rate measured now
+    op64 = RIME(enu, p["antpos"], p["freqs"], a1, a2, dtype="complex64", method="gemm")
     x32 = (p["flux"].astype(np.float32), A.astype(np.float32))
-    _, res["linlim_fwd_c64"] = timed(op64, x32, repeat=3)
-    flops = 8.0 * na**2 * sum(op64.engine.nup) * p["freqs"].size
-    res["gemm_c64"] = gemm_rate()
-    res["fwd_c64_gflops"] = flops / res["linlim_fwd_c64"] / 1e9
-
-    # matvis (its default CPU path), same inputs; all Nant^2 pairs, we compare ours
-    ants = {i: x for i, x in enumerate(p["antpos"])}
-    kw = dict(ants=ants, fluxes=p["flux"], ra=p["ra"], dec=p["dec"], freqs=p["freqs"],
-              times=p["times"], beams=[beam], telescope_loc=p["loc"])
-    vm, res["matvis"] = timed(matvis.simulate_vis, precision=2, **kw)
-    vm = np.moveaxis(vm, 0, 1).reshape(20, 64, na, na)[:, :, a1, a2]
+    V64 = op64(x32)
+    _, r["fwd_c64"] = timed(op64, x32, repeat=repeat)
+    flops = 8.0 * na**2 * sum(op64.engine.nup) * nf
+    r["gemm_c64_gflops"] = gemm_rate() / 1e9
+    r["fwd_c64_gflops"] = flops / r["fwd_c64"] / 1e9
+    # matvis, same inputs (all Nant^2 pairs; ours compared on i <= j)
+    kw = dict(ants={i: q for i, q in enumerate(p["antpos"])}, fluxes=p["flux"], ra=p["ra"],
+              dec=p["dec"], freqs=p["freqs"], times=p["times"], beams=[beam],
+              telescope_loc=p["loc"])
+    vm, r["matvis"] = timed(matvis.simulate_vis, precision=2, repeat=1, **kw)
+    vm = np.moveaxis(vm, 0, 1).reshape(nt, nf, na, na)[:, :, a1, a2]
     cross = a1 != a2
-    res["rel_matvis"] = float(np.abs(V - vm)[..., cross].max() / np.abs(vm[..., cross]).max())
+    r["rel_matvis"] = float(np.abs(V - vm)[..., cross].max() / np.abs(vm[..., cross]).max())
     vm1 = np.moveaxis(matvis.simulate_vis(precision=1, **kw), 0, 1).reshape(
-        20, 64, na, na)[:, :, a1, a2]
-    res["rel_matvis_c64"] = float(np.abs(V64 - vm1)[..., cross].max()
-                                  / np.abs(vm1[..., cross]).max())
+        nt, nf, na, na)[:, :, a1, a2]
+    r["rel_matvis_c64"] = float(np.abs(V64 - vm1)[..., cross].max()
+                                / np.abs(vm1[..., cross]).max())
+    return r
+
+
+def run_b(nsrc: int, repeat: int) -> dict:
+    from pyuvdata.analytic_beam import AiryBeam
+
+    from linlim.rime import RIME, simulate_vis
+    from linlim.rime.simulate import evaluate_beams
+    from linlim.telescope.coordinates import source_enu
+
+    nf, nt = 16, 4
+    p = problem(nsrc, nf, nt, seed=7)
+    na = len(p["antpos"])
+    a1, a2 = np.triu_indices(na)
+    pairs = list(zip(a1.tolist(), a2.tolist()))
+    beam = AiryBeam(diameter=14.0)
+    ants = {i: q for i, q in enumerate(p["antpos"])}
+    args = (ants, p["flux"], p["ra"], p["dec"], p["freqs"], p["times"], [beam], p["loc"])
+    r: dict = {"nsrc": nsrc}
+    enu = source_enu(p["ra"], p["dec"], p["times"], p["loc"], method="precise")
+    op = RIME(enu, p["antpos"], p["freqs"], a1, a2)
+    r["auto_method"] = op.method
+    vl, r["simulate_vis"] = timed(simulate_vis, *args, antpairs=pairs, repeat=repeat)
+    # the exact method on the same inputs (forward only), and the vjp at this size
+    A = evaluate_beams([beam], enu, p["freqs"])
+    x = (p["flux"], A)
+    gem = RIME(enu, p["antpos"], p["freqs"], a1, a2, method="gemm")
+    vg, r["gemm_fwd"] = timed(gem, x, repeat=1)
+    _, r["gemm_vjp"] = timed(gem.vjp, x, vg, repeat=1)
+    vg = np.moveaxis(vg, 0, 1)
+    cross = a1 != a2
+    r["rel_auto_gemm"] = float(np.abs(vl - vg)[..., cross].max() / np.abs(vg[..., cross]).max())
     try:
         import fftvis
 
-        fkw = dict(kw)
-        fkw["beam"] = fkw.pop("beams")[0]
-        fkw["baselines"] = list(zip(a1.tolist(), a2.tolist()))
-        vf, res["fftvis"] = timed(fftvis.simulate_vis, precision=2, **fkw)
-        vf = np.moveaxis(vf, 0, 1)
-        res["rel_fftvis"] = float(np.abs(V - vf)[..., cross].max()
-                                  / np.abs(vf[..., cross]).max())
+        vf, r["fftvis"] = timed(fftvis.simulate_vis, ants=ants, fluxes=p["flux"], ra=p["ra"],
+                                dec=p["dec"], freqs=p["freqs"], times=p["times"], beam=beam,
+                                telescope_loc=p["loc"], precision=2, baselines=pairs,
+                                repeat=1)
+        r["rel_fftvis"] = float(np.abs(vl - vf)[..., cross].max()
+                                / np.abs(vf[..., cross]).max())
     except ImportError:
-        res["fftvis"] = None
-    if not skip_numpy:
-        vn, res["numpy_direct"] = timed(numpy_direct, p, enu, A, a1, a2)
-        res["rel_numpy"] = float(np.abs(V - vn).max() / np.abs(vn).max())
-    return res
+        r["fftvis"] = r["rel_fftvis"] = float("nan")
+    return r
+
+
+def versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for m in ("numpy", "scipy", "numba", "finufft", "matvis", "fftvis"):
+        try:
+            out.append(f"{m} {version(m)}")
+        except PackageNotFoundError:
+            out.append(f"{m} -")
+    return ", ".join(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--nsrc", type=int, nargs="+", default=[1000, 10000])
-    ap.add_argument("--skip-numpy-large", action="store_true",
-                    help="skip the plain-numpy direct sum above 1000 sources")
+    ap.add_argument("--nsrc", type=int, nargs="*", default=[1000, 10000])
+    ap.add_argument("--large", type=int, nargs="*", default=[100000])
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--threads", type=str, default="1")
     args = ap.parse_args()
     from astropy.utils import iers
 
@@ -182,20 +216,50 @@ def main() -> None:
     iers.conf.auto_max_age = None
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
                 if ln.startswith("model name")), platform.processor())
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  nproc={os.cpu_count()}  cpu={cpu}  "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}  "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
-    for n in args.nsrc:
-        r = run(n, args.skip_numpy_large and n > 1000)
-        for k, v in r.items():
-            print(f"{n:6d} {k:18s} {v:.4g}" if isinstance(v, float) else f"{n:6d} {k:18s} {v}")
-        t = r["linlim_total"]
-        print(f"{n:6d} ratio matvis/linlim_total {r['matvis'] / t:.1f}; fftvis/linlim_total "
-              f"{(r['fftvis'] or np.nan) / t:.1f}; numpy/linlim_total "
-              f"{r.get('numpy_direct', np.nan) / t:.1f}; vjp/fwd "
-              f"{r['linlim_vjp'] / r['linlim_fwd']:.2f}; fwd/J "
-              f"{r['linlim_fwd'] / r['J']:.2f}; fwd/JH {r['linlim_fwd'] / r['JH']:.2f}"
-              f"; c64 fwd {r['fwd_c64_gflops']:.1f} GFLOP/s of {r['gemm_c64'] / 1e9:.1f}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')}  {cpu}, nproc={os.cpu_count()}, load "
+          f"average {load:.1f} at start; threads={args.threads}; {versions()}")
+    print("\n| problem A: 37-ant hexagon, 32 ch, 10 times | " + " | ".join(
+        f"10^{int(np.log10(n))} sources" for n in args.nsrc) + " | target |")
+    print("|---|" + "---|" * (len(args.nsrc) + 1))
+    ra = [run_a(n, args.repeat) for n in args.nsrc]
+    rows = [
+        ("forward (s)", lambda r: f"{r['fwd']:.3g}", ""),
+        ("vjp / forward", lambda r: f"{r['vjp'] / r['fwd']:.2f}", "<= 1.5"),
+        ("linearize / forward", lambda r: f"{r['linearize'] / r['fwd']:.2f}", ""),
+        ("J cache", lambda r: r["cache"], ""),
+        ("cached J / forward", lambda r: f"{r['J'] / r['fwd']:.2f}", "<= 0.5"),
+        ("cached J^H / forward", lambda r: f"{r['JH'] / r['fwd']:.2f}", "<= 0.5"),
+        ("peak memory forward + gradient / forward",
+         lambda r: f"{r['mem_fwd_grad'] / r['mem_fwd']:.2f} "
+                   f"({r['mem_fwd'] / 2**20:.0f} MiB fwd)", "<= 2"),
+        ("forward / matvis", lambda r: f"{r['fwd'] / r['matvis']:.3f}", "<= 0.1"),
+        ("max rel. diff. to matvis (c128, c64)",
+         lambda r: f"{r['rel_matvis']:.1e}, {r['rel_matvis_c64']:.1e}", "1e-10"),
+        ("complex64 forward GFLOP/s / GEMM GFLOP/s",
+         lambda r: f"{r['fwd_c64_gflops']:.1f} / {r['gemm_c64_gflops']:.1f} = "
+                   f"{100 * r['fwd_c64_gflops'] / r['gemm_c64_gflops']:.0f}%", ">= 40%"),
+    ]
+    for name, fmt, target in rows:
+        print(f"| {name} | " + " | ".join(fmt(r) for r in ra) + f" | {target} |")
+    if args.large:
+        print("\n| problem B: 37-ant hexagon, 16 ch, 4 times | " + " | ".join(
+            f"10^{int(np.log10(n))} sources" for n in args.large) + " | target |")
+        print("|---|" + "---|" * (len(args.large) + 1))
+        rb = [run_b(n, 1) for n in args.large]
+        rows = [
+            ("simulate_vis default method", lambda r: r["auto_method"], ""),
+            ("simulate_vis (s, set-up included)", lambda r: f"{r['simulate_vis']:.3g}", ""),
+            ("simulate_vis / fftvis", lambda r: f"{r['simulate_vis'] / r['fftvis']:.2f}",
+             "<= 0.5"),
+            ("max rel. diff. to fftvis", lambda r: f"{r['rel_fftvis']:.1e}", "1e-8"),
+            ("max rel. diff. default vs exact GEMM", lambda r: f"{r['rel_auto_gemm']:.1e}",
+             ""),
+            ("exact GEMM forward (s); vjp / forward",
+             lambda r: f"{r['gemm_fwd']:.3g}; {r['gemm_vjp'] / r['gemm_fwd']:.2f}", "<= 1.5"),
+        ]
+        for name, fmt, target in rows:
+            print(f"| {name} | " + " | ".join(fmt(r) for r in rb) + f" | {target} |")
 
 
 if __name__ == "__main__":

@@ -30,9 +30,11 @@ from .chunking import default_memory_budget, plan_frequency_chunks
 
 __all__ = ["RimeEngine", "C_LIGHT", "METHODS"]
 
-#: Speed of light in m/s (the value astropy, matvis and fftvis use).
-METHODS = ("auto", "gemm", "direct")
+#: Visibility methods: "auto" picks by cost among the others.
+METHODS = ("auto", "gemm", "direct", "nufft")
 TWO_PI = 2.0 * np.pi
+#: Sources per block of the fused kernel and its Hermitian rank-k update.
+SRC_BLOCK = 4096
 
 
 def _kernels(xp: Any) -> Any:
@@ -65,20 +67,32 @@ class RimeEngine:
         One feed (unpolarised beam) or two feeds (Jones beam with two sky axes).
     dtype : {"complex128", "complex64"}
         Working and output precision.
-    method : {"auto", "gemm", "direct"}
-        Per-antenna factorisation with GEMMs, or a direct sum over sources per baseline.
+    method : {"auto", "gemm", "direct", "nufft"}
+        Per-antenna factorisation with GEMMs, a direct sum over sources per baseline, or
+        type-3 NUFFTs over the unique baselines (one feed, one beam, finufft; see
+        :mod:`.nufft`). ``"auto"`` picks by a cost model.
     memory_budget : int, optional
         Bytes of working memory per (time, channel block); default
         :func:`~linlim.rime.chunking.default_memory_budget`.
     reseed : int
         Phasor recurrence re-seeding interval (uniform channels only).
+    nufft_eps : float, optional
+        finufft tolerance (default 1e-12 in complex128, 1e-6 in complex64).
+    nufft_ok : bool
+        Whether ``"auto"`` may choose the NUFFT (the caller needs no position Jacobian).
+    full_units : bool
+        The caller's products use full-width ``Z`` per block (positions, several beams or
+        feeds, :class:`RIMEIntensity`); sizes the channel blocks for it. Otherwise, with
+        one feed and one beam, blocks are sized for the phasor-only products.
     xp : module
     """
 
     def __init__(self, enu: Any, antpos: Any, freqs: Any, ant1: Any, ant2: Any, *,
                  beam_index: Any = None, nbeam: int | None = None, nfeed: int = 1,
                  dtype: Any = "complex128", method: str = "auto",
-                 memory_budget: int | None = None, reseed: int = 16, xp: Any = np) -> None:
+                 memory_budget: int | None = None, reseed: int = 16,
+                 nufft_eps: float | None = None, nufft_ok: bool = True,
+                 full_units: bool = False, xp: Any = np) -> None:
         self.xp = xp
         enu = np.asarray(_host(enu), dtype=np.float64)
         antpos_h = np.asarray(_host(antpos), dtype=np.float64)
@@ -160,26 +174,73 @@ class RimeEngine:
         if method == "direct" and nfd != 1:
             raise InputError("method: 'direct' supports one feed only; use 'gemm' with "
                              "nfeed=2")
+        if method == "nufft" and (nfd != 1 or self.nbeam != 1):
+            raise InputError("method: 'nufft' needs one feed and one shared beam, received "
+                             f"nfeed={nfd}, nbeam={self.nbeam}; use 'gemm'")
+        if method == "nufft" and backend_name_of(xp) != "numpy":
+            raise InputError("method: 'nufft' runs on the NumPy backend (finufft); use "
+                             "'gemm' on the GPU")
+        self.nufft_eps = float(nufft_eps) if nufft_eps is not None else (
+            1e-6 if self.cdtype == np.complex64 else 1e-12)
+        self._ub = None
+        self.nufft_ok = bool(nufft_ok)
         self.method = self._choose(method)
         self.memory_budget = (default_memory_budget(xp) if memory_budget is None
                               else int(memory_budget))
         csize = self.cdtype.itemsize
-        per_f = csize * (3 * self.R * self.nax * max(self.nup_max, 1)
-                         + self.na * max(self.nup_max, 1) + 2 * self.R * self.R)
+        nup1 = max(self.nup_max, 1)
+        self.lean_products = self.lean and not full_units
+        if self.lean_products:   # source-blocked ZHERK forward; phasors (+ ZTRMM copy) in J
+            per_f = csize * (2 * self.R * min(nup1, SRC_BLOCK) + 2 * self.na * nup1
+                             + 3 * self.R * self.R)
+        else:                    # full-width Z, W (or G) and phasors
+            per_f = csize * (3 * self.R * self.nax * nup1 + self.na * nup1
+                             + 2 * self.R * self.R)
         self.bytes_per_channel = per_f
         self.chunks = plan_frequency_chunks(self.nf, per_f, self.memory_budget)
         self.kern = _kernels(xp)
         self._bufs: dict = {}
 
+    @property
+    def unique_baselines(self) -> Any:
+        """:class:`~linlim.rime.nufft.UniqueBaselines` of the (fixed) antenna positions."""
+        if self._ub is None:
+            from .nufft import UniqueBaselines
+
+            a = _host(self.antpos)
+            self._ub = UniqueBaselines(a[self.ant2_h] - a[self.ant1_h])
+        return self._ub
+
+    def costs(self) -> dict:
+        """Modelled seconds of one forward per method (constants measured side by side on
+        this project's loaded 2-core machine, one BLAS/OpenMP thread; only their ratios
+        matter, docs/benchmarks.md)."""
+        nup = float(sum(self.nup))
+        out = {"gemm": self.nf * nup * (32e-9 * self.na + 0.4e-9 * self.R * self.R)}
+        if self.nfeed == 1:
+            out["direct"] = 80e-9 * self.nbl * nup * self.nf
+        from .nufft import grid_size, have_finufft
+
+        if (self.nfeed == 1 and self.nbeam == 1 and have_finufft()
+                and backend_name_of(self.xp) == "numpy"):
+            ub = self.unique_baselines
+            width = max(2.0, np.ceil(-np.log10(self.nufft_eps)) + 1.0)
+            dims = 2 if ub.planar else 3
+            g = grid_size(ub, float(self.freqs_host.max()), self.nufft_eps)
+            per = (4e-9 * (nup / max(self.nt, 1) + ub.n) * width**dims
+                   + 6e-9 * g * np.log2(max(g, 2.0)) + 2e-4)
+            out["nufft"] = per * self.nf * self.nt
+        return out
+
     def _choose(self, method: str) -> str:
         if method != "auto":
             return method
-        # measured on 2 cores (docs/benchmarks.md): the direct sum (numba) wins when few
-        # baselines are wanted from many antennas; it costs ~20 ns per (bl, src, chan),
-        # the factorisation ~ (8 Nant + 0.1 Nant^2) ns per (src, chan).
         if backend_name_of(self.xp) != "numpy" or self.nfeed != 1:
             return "gemm"
-        return "direct" if 20.0 * self.nbl < 8.0 * self.na + 0.1 * self.na**2 else "gemm"
+        c = self.costs()
+        if not self.nufft_ok:
+            c.pop("nufft", None)
+        return min(c, key=c.get)
 
     # ---- per time ------------------------------------------------------------------------
     def tau(self, t: int, pos: Any) -> Any:
@@ -318,27 +379,32 @@ class RimeEngine:
         self.kern.ecols(e, w, *lay, pos, neg)
         return pos, neg, lay, self.na
 
-    def herk_gather(self, units: tuple, alpha: float, out: Any) -> Any:
-        """``alpha (U+ U+^H - U- U-^H)`` per channel read at the baselines into ``out``
-        (Nfeed, Nfeed, Nf_blk, Nbl)."""
+    def source_blocks(self, nup: int) -> list:
+        """Slices of at most :data:`SRC_BLOCK` sources (one empty slice when none): the
+        fused kernel's working set stays in cache and the ZHERK updates accumulate."""
+        if nup == 0:
+            return [slice(0, 0)]
+        return [slice(i, min(i + SRC_BLOCK, nup)) for i in range(0, nup, SRC_BLOCK)]
+
+    def herk_sum(self, units_iter: Any, nfc: int, alpha: float, out: Any) -> Any:
+        """``alpha sum (U+ U+^H - U- U-^H)`` over the units (one per source block), per
+        channel, read at the baselines into ``out`` (Nfeed, Nfeed, Nf_blk, Nbl)."""
         xp = self.xp
-        pos, neg, lay, R = units
-        npos, nneg, offp, offn = (_host(a) for a in lay[1:])
-        nfc = npos.shape[0]
+        cs: list = [None] * nfc
+        for pos, neg, lay, R in units_iter:
+            npos, nneg, offp, offn = (_host(a) for a in lay[1:])
+            ncol = self.nax if R == self.R else 1
+            for k in range(nfc):
+                for buf, off, m, sgn in ((pos, offp, npos, 1.0), (neg, offn, nneg, -1.0)):
+                    mk = int(m[k]) * ncol
+                    if mk:
+                        o = int(off[k])
+                        cs[k] = _herk(xp, sgn * alpha, buf[o:o + R * mk].reshape(R, mk),
+                                      cs[k])
+        R = self.R
         C = self.buffer("C", (nfc, R * R), self.cdtype)
-        for k in range(nfc):
-            c = None
-            for buf, off, m, sgn in ((pos, offp, npos, 1.0), (neg, offn, nneg, -1.0)):
-                mk = int(m[k]) * (self.nax if R == self.R else 1)
-                if mk == 0:
-                    continue
-                o = int(off[k])
-                U = buf[o:o + R * mk].reshape(R, mk)
-                c = _herk(xp, sgn * alpha, U, c)
-            if c is None:
-                C[k] = 0
-            else:   # column-major flat: C[k][i + j R] = c[i, j]
-                C[k] = c.ravel(order="F")
+        for k in range(nfc):   # column-major flat: C[k][i + j R] = c[i, j]
+            C[k] = 0 if cs[k] is None else cs[k].ravel(order="F")
         vals = xp.take(C, self._up_t(), axis=1)
         vals = xp.where(self.up_swap[None, :], vals, xp.conj(vals))
         out[...] = xp.moveaxis(vals.reshape(nfc, self.nfeed, self.nfeed, self.nbl), 0, 2)
@@ -373,6 +439,22 @@ class RimeEngine:
             T[k] = _trmm(self.xp, D[k], e[k])
         q = self.buffer("q", (nfc, nup), self.rdtype)
         return self.kern.qform(e, T, q)
+
+    def nufft(self, w: Any, t: int, out: Any) -> Any:
+        """``out[f, bl] = pf sum_s w[f, s] exp(+2 pi i nu b . s_hat / c)`` at time ``t``,
+        ``w`` (Nfreq, Nup) real, by type-3 NUFFTs (:func:`.nufft.nufft_vis`)."""
+        from .nufft import nufft_vis
+
+        return nufft_vis(self.unique_baselines, _host(self.enu_up[t]), self.freqs_host,
+                         _host(w), self.pf, self.nufft_eps, out)
+
+    def nufft_form(self, D: Any, t: int) -> Any:
+        """``q[f, s] = 2 Re sum_bl D[f, bl] exp(-2 pi i nu b . s_hat / c)`` (Nfreq, Nup)."""
+        from .nufft import nufft_form
+
+        q = np.empty((self.nf, self.nup[t]), dtype=np.float64)
+        return nufft_form(self.unique_baselines, _host(self.enu_up[t]), self.freqs_host,
+                          _host(D), self.nufft_eps, q)
 
     def direct(self, I: Any, A6: Any, pos: Any, out: Any) -> Any:
         """Forward by the direct sum (one feed): fills ``out`` (Ntimes, Nfreq, Nbl)."""

@@ -46,11 +46,13 @@ class _RimeBase:
     """Shared set-up of :class:`RIME` and :class:`RIMEIntensity`."""
 
     def _setup(self, enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized, dtype,
-               method, memory_budget, reseed, xp) -> RimeEngine:
+               method, memory_budget, reseed, xp, nufft_eps=None,
+               nufft_ok=True, full_units=True) -> RimeEngine:
         check_rime_inputs(enu, antpos, freqs, ant1, polarized=polarized, dtype=dtype, xp=xp)
         eng = RimeEngine(enu, antpos, freqs, ant1, ant2, beam_index=beam_index, nbeam=nbeam,
                          nfeed=2 if polarized else 1, dtype=dtype, method=method,
-                         memory_budget=memory_budget, reseed=reseed, xp=xp)
+                         memory_budget=memory_budget, reseed=reseed, nufft_eps=nufft_eps,
+                         nufft_ok=nufft_ok, full_units=full_units, xp=xp)
         self.engine = eng
         self.polarized = bool(polarized)
         if self.polarized:
@@ -101,11 +103,51 @@ class _RimeBase:
                 nfc = fsl.stop - fsl.start
                 e = (xp.empty((nfc, eng.na, eng.nup[t]), dtype=eng.cdtype)
                      if store is not None else None)
-                units = eng.herk_units(tau, fsl, Ab, It[fsl], e_out=e)
-                eng.herk_gather(units, eng.pf, V[:, :, t, fsl])
+                Itf = It[fsl]
+                units = (eng.herk_units(tau[:, sb], fsl, Ab[..., sb], Itf[:, sb],
+                                        e_out=None if e is None else e[:, :, sb])
+                         for sb in eng.source_blocks(eng.nup[t]))
+                eng.herk_sum(units, nfc, eng.pf, V[:, :, t, fsl])
                 if store is not None:
                     store[(t, ci)] = (e, eng.zmat(e, Ab[fsl]) if keep_z else None)
         return V.reshape(self._v_shape)
+
+    def _nufft_vis(self, weights) -> Any:
+        """Visibilities ``pf sum_s w_s exp(...)`` by NUFFT with ``weights(t)`` (Nfreq, Nup)."""
+        eng, xp = self.engine, self.xp
+        V = np.empty((eng.nt, eng.nf, eng.nbl), dtype=np.complex128)
+        for t in range(eng.nt):
+            eng.nufft(weights(t), t, V[t])
+        return xp.asarray(V.astype(eng.cdtype, copy=False)).reshape(self._v_shape)
+
+    def _nufft_weights(self, I, A6, dI=None, dA6=None):
+        """``w(t)``: ``|A|^2 I`` (forward), or the JVP's ``2 I Re(conj(A) dA) + |A|^2 dI``."""
+        eng = self.engine
+
+        def w(t):
+            It, At = eng.intens_t(I, t), eng.beam_t(A6, t)[:, 0, 0, 0]
+            a2 = At.real ** 2 + At.imag ** 2
+            if dI is None:
+                return a2 * It
+            dAt = eng.beam_t(dA6, t)[:, 0, 0, 0]
+            return 2.0 * It * (At.conj() * dAt).real + a2 * eng.intens_t(dI, t)
+        return w
+
+    def _nufft_vjp(self, I, A6, dy, want_A=True) -> tuple:
+        """``J^H dy`` by the adjoint NUFFT: ``q_s = 2 Re sum_b pf dV_b exp(-...)``, then
+        ``dI = |A|^2 q / 2`` and ``dA = I A q`` (one feed, one beam)."""
+        eng, xp = self.engine, self.xp
+        dV = dy.reshape(eng.nt, eng.nf, eng.nbl)
+        dI = xp.zeros((eng.ns, eng.nf), dtype=eng.rdtype)
+        dA = xp.zeros(self._a6_shape, dtype=eng.cdtype) if want_A else None
+        for t in range(eng.nt):
+            idx = eng.up_idx[t]
+            q = xp.asarray(eng.nufft_form(eng.pf * dV[t], t))
+            At = eng.beam_t(A6, t)[:, 0, 0, 0]
+            dI[idx] += (0.5 * (At.real ** 2 + At.imag ** 2) * q).T
+            if want_A:
+                dA[0, 0, 0, t, idx] = (eng.intens_t(I, t) * At * q).T
+        return dI, dA
 
     def _lean_phasors(self, t, ci, fsl, pos, cache, tau):
         """Phasors of (t, block) from the cache, else computed (``tau`` per time)."""
@@ -131,7 +173,9 @@ class _RimeBase:
             for ci, fsl in enumerate(eng.chunks):
                 e, tau = self._lean_phasors(t, ci, fsl, pos, cache, tau)
                 w = xp.ascontiguousarray(w_all[fsl], dtype=eng.rdtype)
-                eng.herk_gather(eng.herk_units_e(e, w), eng.pf, dV[:, :, t, fsl])
+                units = (eng.herk_units_e(e[:, :, sb], w[:, sb])
+                         for sb in eng.source_blocks(eng.nup[t]))
+                eng.herk_sum(units, fsl.stop - fsl.start, eng.pf, dV[:, :, t, fsl])
         return dV.reshape(self._v_shape)
 
     def _lean_vjp(self, I, A6, pos, dy, want_A=True, cache=None) -> tuple:
@@ -231,17 +275,23 @@ class RIME(_RimeBase, Operator):
         Take antenna positions (Nant, 3) as a third input.
     dtype : {"complex128", "complex64"}
         Output precision; intensities and real beams are float64 or float32 to match.
-    method : {"auto", "gemm", "direct"}
-        Forward by per-antenna GEMMs or by a direct sum per baseline (numba; one feed).
-        Jacobian products always use the GEMM form.
+    method : {"auto", "gemm", "direct", "nufft"}
+        Forward by per-antenna GEMMs (Hermitian rank-k updates), by a direct sum per
+        baseline (numba; one feed), or by type-3 NUFFTs over the unique baselines
+        (finufft; one feed, one shared beam, fixed positions; accurate to ``nufft_eps``).
+        ``"auto"`` picks the cheapest by a cost model (:meth:`RimeEngine.costs`).
+        Jacobian products use the GEMM form, except with ``"nufft"`` (its exact adjoint).
     memory_budget : int, optional
         Working bytes per (time, channel block); default 10% of free memory (capped at
         256 MiB on the CPU).
     cache_budget : int, optional
         Bytes that :meth:`linearize` may keep (phasors and ``Z`` for every time and
-        channel); default 25% of free memory. Above it, J products recompute them.
+        channel); default 25% of free memory. When only the phasors fit they alone are
+        kept (a lean cache); with one feed and one beam they are all the Jacobian needs.
     reseed : int
         Re-seeding interval of the phasor recurrence.
+    nufft_eps : float, optional
+        finufft tolerance (default 1e-12 in complex128, 1e-6 in complex64).
     xp : module, optional
         Array module (default: the active backend).
 
@@ -278,11 +328,16 @@ class RIME(_RimeBase, Operator):
                  beam_dtype: Any = None, polarized: bool = False,
                  fit_positions: bool = False, dtype: Any = "complex128",
                  method: str = "auto", memory_budget: int | None = None,
-                 cache_budget: int | None = None, reseed: int = 16, xp: Any = None,
+                 cache_budget: int | None = None, reseed: int = 16,
+                 nufft_eps: float | None = None, xp: Any = None,
                  name: str | None = None) -> None:
         xp = get_xp() if xp is None else xp
+        if method == "nufft" and fit_positions:
+            raise InputError("method: 'nufft' keeps antenna positions fixed, received "
+                             "fit_positions=True; use 'gemm'")
         eng = self._setup(enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized,
-                          dtype, method, memory_budget, reseed, xp)
+                          dtype, method, memory_budget, reseed, xp, nufft_eps=nufft_eps,
+                          nufft_ok=not fit_positions, full_units=bool(fit_positions))
         bd = np.dtype(eng.rdtype if beam_dtype is None else beam_dtype)
         if bd.kind not in "fc" or bd.itemsize not in (eng.rdtype.itemsize,
                                                       eng.cdtype.itemsize):
@@ -307,7 +362,7 @@ class RIME(_RimeBase, Operator):
 
     @property
     def method(self) -> str:
-        """The forward method in use (``"gemm"`` or ``"direct"``)."""
+        """The forward method in use (``"gemm"``, ``"direct"`` or ``"nufft"``)."""
         return self.engine.method
 
     def _split(self, x: Any) -> tuple:
@@ -321,11 +376,17 @@ class RIME(_RimeBase, Operator):
         if eng.method == "direct":
             out = self.xp.empty((eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
             return eng.direct(I, A6, pos, out)
+        if eng.method == "nufft":
+            return self._nufft_vis(self._nufft_weights(I, A6))
         return self._herk_forward(I, A6, pos)
 
     @property
     def _lean(self) -> bool:
-        return self.engine.lean and not self.fit_positions
+        return self.engine.lean_products
+
+    @property
+    def _nufft(self) -> bool:
+        return self._lean and self.engine.method == "nufft"
 
     def _jvp_units(self, units, dx: Any) -> Any:
         eng, xp = self.engine, self.xp
@@ -357,11 +418,18 @@ class RIME(_RimeBase, Operator):
         return out + (dpos,) if self.fit_positions else out
 
     def _jvp(self, x: Any, dx: Any) -> Any:
+        if self._nufft:
+            I, A6, _ = self._split(x)
+            return self._nufft_vis(self._nufft_weights(I, A6, dx[0],
+                                                       dx[1].reshape(self._a6_shape)))
         if self._lean:
             return self._lean_jvp(*self._split(x), dx[0], dx[1].reshape(self._a6_shape))
         return self._jvp_units(self._units(*self._split(x)), dx)
 
     def _vjp(self, x: Any, dy: Any) -> Any:
+        if self._nufft:
+            dI, dA = self._nufft_vjp(self._split(x)[0], self._split(x)[1], dy)
+            return dI, dA.reshape(self._a_shape)
         if self._lean:
             dI, dA = self._lean_vjp(*self._split(x), dy)
             return dI, dA.reshape(self._a_shape)
@@ -373,10 +441,12 @@ class RIME(_RimeBase, Operator):
         fit, or nothing. With one feed and one beam the phasors are all it needs."""
         I, A6, pos = self._split(x)
         eng = self.engine
+        if self._nufft:   # NUFFT products need no cache
+            return self._forward(x), _RIMEJacobian(self, x, None)
         full = not self._lean and _cache_bytes(eng, True) <= self.cache_budget
         lean = _cache_bytes(eng, True, with_z=False) <= self.cache_budget
         store = {} if (full or lean) else None
-        if eng.method == "direct" and store is None:
+        if eng.method in ("direct", "nufft") and store is None:
             y = self._forward(x)
         else:
             y = self._herk_forward(I, A6, pos, store=store, keep_z=full)
@@ -398,6 +468,8 @@ class _RIMEJacobian(LinearOperator):
         return self.op._units(I, A6, pos, cache=self.cache or None)
 
     def _matvec(self, dx: Any) -> Any:
+        if self.op._nufft:
+            return self.op._jvp(self.x, dx)
         if self.op._lean:
             I, A6, pos = self.op._split(self.x)
             return self.op._lean_jvp(I, A6, pos, dx[0], dx[1].reshape(self.op._a6_shape),
@@ -405,6 +477,8 @@ class _RIMEJacobian(LinearOperator):
         return self.op._jvp_units(self._units(), dx)
 
     def _rmatvec(self, dy: Any) -> Any:
+        if self.op._nufft:
+            return self.op._vjp(self.x, dy)
         if self.op._lean:
             I, A6, pos = self.op._split(self.x)
             dI, dA = self.op._lean_vjp(I, A6, pos, dy, cache=self.cache)
@@ -422,7 +496,7 @@ class RIMEIntensity(_RimeBase, LinearOperator):
     Parameters
     ----------
     enu, antpos, freqs, ant1, ant2, beam_index, polarized, dtype, method, memory_budget,
-    cache_budget, reseed, xp
+    cache_budget, reseed, nufft_eps, xp
         As in :class:`RIME`.
     beam : array or None
         Fixed beam values, shape (Nbeam, Ntimes, Nsrc, Nfreq) (or (Nbeam, 2, 2, Ntimes,
@@ -450,11 +524,12 @@ class RIMEIntensity(_RimeBase, LinearOperator):
                  beam: Any = None, *, beam_index: Any = None, polarized: bool = False,
                  dtype: Any = "complex128", method: str = "auto",
                  memory_budget: int | None = None, cache_budget: int | None = None,
-                 reseed: int = 16, xp: Any = None, name: str | None = None) -> None:
+                 reseed: int = 16, nufft_eps: float | None = None, xp: Any = None,
+                 name: str | None = None) -> None:
         xp = get_xp() if xp is None else xp
         nbeam = None if beam is None else int(np.shape(beam)[0])
         eng = self._setup(enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized,
-                          dtype, method, memory_budget, reseed, xp)
+                          dtype, method, memory_budget, reseed, xp, nufft_eps=nufft_eps)
         if beam is None:
             if eng.nbeam != 1:
                 raise InputError("beam: None (A = 1) needs a single beam, but beam_index "
@@ -485,7 +560,7 @@ class RIMEIntensity(_RimeBase, LinearOperator):
 
     @property
     def method(self) -> str:
-        """The forward method in use (``"gemm"`` or ``"direct"``)."""
+        """The forward method in use (``"gemm"``, ``"direct"`` or ``"nufft"``)."""
         return self.engine.method
 
     def _zunits(self, I: Any, want_w: bool):
@@ -509,8 +584,12 @@ class RIMEIntensity(_RimeBase, LinearOperator):
         if eng.method == "direct":
             out = self.xp.empty((eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
             return eng.direct(x, self.A6, eng.antpos, out)
+        if eng.method == "nufft":
+            return self._nufft_vis(self._nufft_weights(x, self.A6))
         return self._forward_units(self._zunits(x, True))
 
     def _rmatvec(self, y: Any) -> Any:
+        if self.engine.method == "nufft":
+            return self._nufft_vjp(None, self.A6, y, want_A=False)[0]
         zeros = self.xp.zeros((self.engine.ns, self.engine.nf), dtype=self.engine.rdtype)
         return self._adjoint_units(self._zunits(zeros, False), y, want_I=True)[0]

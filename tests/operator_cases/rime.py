@@ -43,3 +43,20 @@ def _rime_intensity(dtype, rng):
         beam = beam + 1j * rng.standard_normal(beam.shape)
     return RIMEIntensity(enu, antpos, freqs, a1, a2, beam=beam, beam_index=[0, 1, 1, 0],
                          memory_budget=4000)
+
+
+@operator_case(RIME, name="RIME:nufft")
+def _rime_nufft(dtype, rng):
+    # one feed, one shared beam (real or complex), method="nufft": the type-3 NUFFT forward
+    # and its exact adjoint; without finufft the GEMM path stands in (same operator)
+    from linlim.rime.nufft import have_finufft
+
+    enu, antpos, freqs, a1, a2 = _geometry(rng)
+    antpos = antpos / 4.0                     # small NUFFT grids keep the case fast
+    op = RIME(enu, antpos, freqs, a1, a2, beam_dtype=dtype,
+              method="nufft" if have_finufft() else "gemm")
+    shapes = op.in_shape
+    A = rng.standard_normal(shapes[1])
+    if dtype == "complex128":
+        A = A + 1j * rng.standard_normal(shapes[1])
+    return op, (rng.standard_normal(shapes[0]), A.astype(dtype))
