@@ -295,9 +295,10 @@ def test_rebuilt_preconditioner_refreshes_on_schedule():
         return lambda r: np.linalg.solve(C.T, np.linalg.solve(C, r))
 
     pc = RebuiltPreconditioner(build, refresh_every=2)
-    res = gauss_newton(post, x0, preconditioner=pc, cg_tol=1e-12, maxiter=5, ftol=0, xtol=0)
-    assert res.nit == 5
-    assert pc.builds == len(seen) == 3  # at linearisations 0, 2, 4
+    # four iterations: an exact M may converge to round-off (zero reduction) at the fifth
+    res = gauss_newton(post, x0, preconditioner=pc, cg_tol=1e-12, maxiter=4, ftol=0, xtol=0)
+    assert res.nit == 4
+    assert pc.builds == len(seen) == 2  # at linearisations 0 and 2
     # an exact M at theta solves the first Newton system in one or two CG iterations
     assert res.history["cg_iters"][1] <= 2
     with pytest.raises(InputError):
