@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/linlim demo --out $(OUT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --doctest-modules linlim tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check linlim tests examples benchmarks

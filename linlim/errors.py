@@ -16,6 +16,7 @@ __all__ = [
     "BackendMismatchError",
     "InputError",
     "CheckFailedError",
+    "InsufficientMemoryError",
 ]
 
 
@@ -45,3 +46,7 @@ class InputError(LinlimError, ValueError):
 
 class CheckFailedError(LinlimError, AssertionError):
     """A dot test or gradient check failed (raised only when asked to assert)."""
+
+
+class InsufficientMemoryError(LinlimError, MemoryError):
+    """A planned allocation does not fit in the free memory (raised before allocating)."""

@@ -37,6 +37,8 @@ from .operators.base import LinearOperator
 from .operators.composite import LinearComposition
 from .operators.linear import FFT, Diagonal, Take
 from .operators.spaces import normalize_shape
+from .units import K_BOLTZMANN, SPEED_OF_LIGHT
+from .validation import check_freqs
 
 __all__ = [
     "FrequencyKernel", "KERNELS", "kernel_covariance", "WienerFilter",
@@ -54,11 +56,11 @@ __all__ = [
     "delay_to_kpar",
     "baseline_to_kperp",
     "jy2hz2_to_mk2mpc3",
+    "beam_omega_pp",
+    "POLARIZATION_FACTORS",
 ]
 
 TAPERS = ("blackman-harris", "hann", "tukey", "none")
-_C = 299792458.0
-_K_B = 1.380649e-23
 
 
 def taper(nfreq: int, kind: str = "blackman-harris", alpha: float = 0.5,
@@ -119,10 +121,7 @@ def taper(nfreq: int, kind: str = "blackman-harris", alpha: float = 0.5,
 
 
 def _freqs(freqs: Any, where: str) -> tuple[np.ndarray, float]:
-    f = np.asarray(getattr(freqs, "to_value", lambda u: freqs)("Hz"), dtype=np.float64)
-    if f.ndim != 1 or f.size < 2 or not np.all(np.isfinite(f)):
-        raise InputError(f"{where}: freqs must be a 1-D array of >= 2 channels in Hz, "
-                         f"received shape {f.shape}")
+    f = check_freqs(freqs, "freqs", where, min_channels=2)
     d = np.diff(f)
     if not np.allclose(d, d[0], rtol=1e-6, atol=0) or d[0] == 0:
         raise InputError(f"{where}: freqs must be uniformly spaced")
@@ -488,27 +487,77 @@ def baseline_to_kperp(length: Any, freqs: Any, cosmo: Any = None) -> np.ndarray:
 
     f, _ = _freqs(freqs, "baseline_to_kperp")
     X, _ = cosmo_scalars(f, cosmo)
-    return 2 * np.pi * np.asarray(length, np.float64) * 0.5 * (f.min() + f.max()) / (_C * X)
+    nu_c = 0.5 * (f.min() + f.max())
+    return 2 * np.pi * np.asarray(length, np.float64) * nu_c / (SPEED_OF_LIGHT * X)
+
+
+#: Visibility amplitude per unit ``I |A|^2`` for each accepted ``polarization``: one linear
+#: feed of an unpolarised sky carries half of it (linlim's RIME, pyuvdata ``"sum"``).
+POLARIZATION_FACTORS = {"xx": 0.5, "yy": 0.5, "stokes_i": 1.0}
+
+
+def beam_omega_pp(power_beam: Any, solid_angle: Any) -> float:
+    """Beam-squared solid angle ``Omega_pp = sum_s P(s)^2 dOmega_s``, sr.
+
+    Parameters
+    ----------
+    power_beam : array, shape (Ndir,)
+        Power beam ``P = |A|^2`` (peak-normalised, dimensionless) at the directions of a
+        pixelisation of the sky above the horizon (0 below it). For linlim's analytic
+        beams ``A`` is what ``beam.evaluate()`` returns, so pass ``A**2``.
+    solid_angle : float or array (Ndir,)
+        Solid angle of each direction's pixel, sr.
+
+    Returns
+    -------
+    float, sr
+    """
+    p = np.asarray(power_beam, dtype=np.float64)
+    om = np.broadcast_to(np.asarray(solid_angle, dtype=np.float64), p.shape)
+    if p.ndim != 1 or not np.all(np.isfinite(p)) or np.any(om <= 0):
+        raise InputError(f"beam_omega_pp: expected a finite 1-D power beam and positive "
+                         f"solid angles, received shape {p.shape}")
+    return float(np.sum(p**2 * om))
 
 
 def jy2hz2_to_mk2mpc3(power: Any, freqs: Any, omega_pp: float,
-                      bandwidth: float | None = None, cosmo: Any = None) -> Any:
+                      bandwidth: float | None = None, cosmo: Any = None,
+                      polarization: str = "xx") -> Any:
     """Convert delay power (Jy^2 Hz^2) to a cosmological power spectrum (mK^2 Mpc^3).
 
-    ``P(k) = |V~|^2 (c^2 / (2 k_B nu_c^2))^2 X^2 Y / (Omega_pp B)`` (Parsons et al. 2012,
-    2014), with ``X``, ``Y`` from :func:`linlim.sky.signal.cosmo_scalars`, ``B`` the
+    ``P(k) = |V~|^2 / p^2 (c^2 / (2 k_B nu_c^2))^2 X^2 Y / (Omega_pp B)`` (Parsons et al.
+    2012, 2014), with ``X``, ``Y`` from :func:`linlim.sky.signal.cosmo_scalars`, ``B`` the
     effective bandwidth ``dnu sum w^2`` (``N dnu`` for an rms-normalised taper, the
-    default) and ``Omega_pp = int A(s)^2 dOmega`` the beam-squared integral (sr), given
-    by the user for their beam (for the XX = 0.5 I |A|^2 convention use the power beam of
-    one polarisation).
+    default), ``Omega_pp = int |A(s)|^4 dOmega`` the integral of the squared *power* beam
+    ``|A|^2`` (peak 1; :func:`beam_omega_pp`), and ``p`` the fraction of ``I |A|^2`` that the
+    visibility carries (``polarization``).
+
+    Parsons' formula is written for a visibility ``V = int I |A|^2 e^{...} dOmega``. linlim's
+    visibilities are those of one linear feed, ``V_xx = 0.5 I |A|^2`` (DESIGN.md, pyuvdata
+    ``pol_convention="sum"``), so their delay power is ``p^2 = 1/4`` of that and the
+    default (``polarization="xx"``) divides it back out. Before this was made explicit the
+    conversion returned a quarter of the true power for linlim's own XX data (measured
+    end to end in ``tests/test_filters.py``).
+
+    Derivation for a white field of power ``P`` (voxels of volume
+    ``X^2 Omega_pix Y dnu``, temperature variance ``P / V_vox``): per channel
+    ``E|V|^2 = p^2 (2 k_B nu^2 / c^2)^2 P Omega_pp / (X^2 Y dnu)``; the delay transform
+    (rms taper) sums ``N`` such channels times ``dnu^2``, so
+    ``E|V~|^2 = p^2 (2 k_B nu^2/c^2)^2 P Omega_pp B / (X^2 Y)``: inverting gives the formula.
 
     Parameters
     ----------
     power : array, Jy^2 Hz^2
     freqs : array (Nfreq,), Hz
     omega_pp : float, sr
+        ``int |A|^4 dOmega`` of the (per-feed) power beam ``|A|^2`` at the band centre.
     bandwidth : float, Hz, optional (default ``N dnu``)
     cosmo : astropy.cosmology.Cosmology, optional
+    polarization : {"xx", "yy", "stokes_i"}
+        ``"xx"``/``"yy"`` (default): one linear feed of linlim's RIME, ``V = 0.5 I |A|^2``
+        (``p = 1/2``); ``"stokes_i"``: a visibility of ``I |A|^2`` (pseudo-Stokes
+        ``XX + YY`` in the ``"sum"`` convention, or one feed in pyuvdata's ``"avg"``
+        convention; ``p = 1``).
 
     Returns
     -------
@@ -519,8 +568,12 @@ def jy2hz2_to_mk2mpc3(power: Any, freqs: Any, omega_pp: float,
     f, dnu = _freqs(freqs, "jy2hz2_to_mk2mpc3")
     if not omega_pp > 0:
         raise InputError(f"jy2hz2_to_mk2mpc3: omega_pp must be > 0 sr, received {omega_pp}")
+    if polarization not in POLARIZATION_FACTORS:
+        raise InputError(f"jy2hz2_to_mk2mpc3: polarization must be one of "
+                         f"{tuple(POLARIZATION_FACTORS)}, received {polarization!r}")
+    pfac = POLARIZATION_FACTORS[polarization]
     B = f.size * dnu if bandwidth is None else float(bandwidth)
     X, Y = cosmo_scalars(f, cosmo)
     nu = 0.5 * (f.min() + f.max())
-    k_per_jy = _C**2 / (2 * _K_B * nu**2) * 1e-26 * 1e3  # mK per (Jy/sr)
-    return power * k_per_jy**2 * X**2 * Y / (omega_pp * B)
+    k_per_jy = SPEED_OF_LIGHT**2 / (2 * K_BOLTZMANN * nu**2) * 1e-26 * 1e3  # mK per (Jy/sr)
+    return power / pfac**2 * k_per_jy**2 * X**2 * Y / (omega_pp * B)

@@ -74,6 +74,7 @@ from .backend import asarray, get_xp, to_numpy
 from .errors import InputError, ShapeError
 from .operators.base import LinearOperator
 from .operators.spaces import normalize_shape
+from .validation import check_freqs
 
 __all__ = [
     "KERNELS",
@@ -165,10 +166,7 @@ class FrequencyKernel:
 
 
 def _freqs(freqs: Any, where: str) -> np.ndarray:
-    f = np.asarray(to_numpy(freqs), dtype=np.float64).ravel()
-    if f.size < 1 or not np.all(np.isfinite(f)):
-        raise InputError(f"{where}: freqs must be a non-empty finite array (Hz)")
-    return f
+    return check_freqs(np.ravel(to_numpy(freqs)), "freqs", where)
 
 
 def kernel_covariance(freqs: Any, kernel: FrequencyKernel) -> np.ndarray:

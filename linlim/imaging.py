@@ -105,6 +105,7 @@ def healpix_directions(nside: int, times_jd: Any, site: Any = "HERA", *,
     import healpy as hp
 
     from .telescope.coordinates import source_enu
+    from .units import healpix_pixel_centres
 
     if not hp.isnsideok(nside, nest=nest):
         raise InputError(f"healpix_directions: nside must be a valid HEALPix nside, "
@@ -114,9 +115,7 @@ def healpix_directions(nside: int, times_jd: Any, site: Any = "HERA", *,
     if pix.size == 0 or pix.dtype.kind not in "iu" or pix.min() < 0 or pix.max() >= npix_all:
         raise InputError(f"healpix_directions: pixels must be non-empty integers in "
                          f"[0, {npix_all}) for nside={nside}")
-    theta, phi = hp.pix2ang(nside, pix, nest=nest)
-    ra = np.mod(phi, 2.0 * np.pi)
-    dec = 0.5 * np.pi - theta
+    ra, dec = healpix_pixel_centres(nside, pix, nest=nest)
     return source_enu(ra, dec, times_jd, site, method=method)
 
 

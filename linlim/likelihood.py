@@ -28,6 +28,7 @@ from .errors import InputError, ShapeError
 from .operators.base import LinearOperator, Operator
 from .params import BoundedTransform, Params
 from .priors import Prior
+from .validation import check_finite_data, check_not_all_flagged
 
 __all__ = ["GaussianLikelihood", "LogPosterior", "GaussNewtonOperator", "noise_weights"]
 
@@ -94,13 +95,17 @@ class GaussianLikelihood:
         Samples per visibility (variance ``sigma^2 / nsamples``); only with ``sigma``.
     flags : bool array, optional
         True where flagged (weight 0), broadcastable to the data.
+    nonfinite : {"raise", "flag"}
+        Unflagged NaN/inf data: refused with their count and first indices (default), or
+        flagged (weight 0) with a :class:`~linlim.validation.NonFiniteDataWarning`.
 
     Raises
     ------
     InputError, ShapeError
         For negative or non-finite weights, shapes that do not broadcast, unflagged
-        NaN/inf data, complex data for a real model, or a model whose input is not (n,)
-        float64.
+        NaN/inf data (see ``nonfinite``), every sample flagged (nothing to fit: a solver
+        would otherwise report success at its start), complex data for a real model, or a
+        model whose input is not (n,) float64.
 
     Notes
     -----
@@ -110,7 +115,7 @@ class GaussianLikelihood:
     """
 
     def __init__(self, model: Operator, data: Any, weights: Any = None, *, sigma: Any = None,
-                 nsamples: Any = None, flags: Any = None) -> None:
+                 nsamples: Any = None, flags: Any = None, nonfinite: str = "raise") -> None:
         if not isinstance(model, Operator):
             raise InputError(f"GaussianLikelihood: model must be an Operator, received "
                              f"{type(model).__name__}")
@@ -161,12 +166,9 @@ class GaussianLikelihood:
                 raise ShapeError(f"GaussianLikelihood: flags of shape {f.shape} do not "
                                  f"broadcast to the data shape {shape}") from None
             w = np.where(f, 0.0, w)
+        w = check_finite_data(d, w, "data", "GaussianLikelihood", nonfinite=nonfinite)
+        check_not_all_flagged(w, "data", "GaussianLikelihood")
         bad = ~np.isfinite(d)
-        if np.any(bad & (w > 0)):
-            raise InputError(
-                f"GaussianLikelihood: data has {int(np.sum(bad & (w > 0)))} NaN/inf samples "
-                "that are not flagged; flag them (flags=...) or set their weights to 0"
-            )
         d = np.where(bad | (w == 0), 0, d).astype(model.out_dtype)  # flagged: never pull
         self.data = asarray(d, xp)
         self.weights = asarray(w, xp)

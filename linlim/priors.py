@@ -35,6 +35,7 @@ __all__ = [
     "SmoothnessPrior",
     "GRFPrior",
     "FiniteDifference",
+    "BandPowerPrior",
 ]
 
 
@@ -170,23 +171,10 @@ class Prior:
 
 def _cg_solve(apply: Callable, b: Any, xp: Any, tol: float = 1e-13,
               maxiter: int | None = None) -> Any:
-    """Plain conjugate gradients for an SPD operator (covariance-operator priors)."""
-    x = xp.zeros_like(b)
-    r = b.copy()
-    p = r.copy()
-    rr = float(r @ r)
-    bnorm = np.sqrt(rr)
-    for _ in range(maxiter or 10 * b.shape[0]):
-        if np.sqrt(rr) <= tol * bnorm or rr == 0.0:
-            break
-        Ap = apply(p)
-        alpha = rr / float(p @ Ap)
-        x += alpha * p
-        r -= alpha * Ap
-        rr_new = float(r @ r)
-        p = r + (rr_new / rr) * p
-        rr = rr_new
-    return x
+    """``S^-1 b`` for an SPD covariance operator, by the package's one CG solver."""
+    from .inference.cg import conjugate_gradient  # leaf module; imported late (no cycle)
+
+    return conjugate_gradient(apply, b, tol=tol, maxiter=maxiter or 10 * b.shape[0]).x
 
 
 class GaussianPrior(Prior):
@@ -512,3 +500,95 @@ class GRFPrior(Prior):
 
     def _hess(self, z: Any, v: Any) -> Any:
         return self._prec(v)
+
+
+class BandPowerPrior(Prior):
+    """Gaussian prior on 21 cm signal coefficients from band powers (the GRF prior).
+
+    ``c ~ N(0, S(P))`` with ``S(P) = sum_b P_b S_b``
+    (:class:`~linlim.sky.bandpower.BandPowerCovariance`), block-diagonal over the
+    frequency modes: ``S(P) = blockdiag_k S_k``. The coefficients are the ``(Nspace, Nk)``
+    array of the signal basis, flattened in C order (index ``j * Nk + k``), i.e. the
+    ``Params`` block of the basis's input.
+
+    Parameters
+    ----------
+    bands : BandPowerCovariance
+    power : array (Nband,), mK^2 Mpc^3
+        Band powers, all > 0 (an :class:`~linlim.errors.InputError` names the band and
+        value otherwise).
+    index : None, slice, int array or str
+        Selection of ``theta`` (see :class:`Prior`), e.g. the ``"signal"`` block name.
+    jitter : float
+        Relative diagonal loading of each block before factorising (0 by default; use
+        ~1e-10 when a basis has more coefficients than the bands constrain).
+
+    Attributes
+    ----------
+    chol : ndarray (Nk, Nspace, Nspace)
+        ``L_k`` with ``S_k = L_k L_k^T``, K.
+    whitening : :class:`~linlim.sky.bandpower.ModeBlockMatrix`
+        ``z -> c = S^{1/2} z`` (``L_k`` per mode) on the ``(Nspace, Nk)`` coefficients:
+        the prior-whitened parameterisation / preconditioner.
+
+    Notes
+    -----
+    ``log p = -1/2 c^T S^-1 c`` with ``S^-1`` applied blockwise by Cholesky solves;
+    Hessian of ``-log p`` is ``S^-1``; with ``c = L z``, ``log p = -1/2 |z|^2``.
+    """
+
+    def __init__(self, bands: Any, power: Any, index: Any = None, jitter: float = 0.0,
+                 xp: Any = None) -> None:
+        from .sky.bandpower import BandPowerCovariance, ModeBlockMatrix
+
+        if not isinstance(bands, BandPowerCovariance):
+            raise InputError(f"BandPowerPrior: bands must be a BandPowerCovariance, received "
+                             f"{type(bands).__name__}")
+        super().__init__(bands.size, index, xp)
+        self.bands = bands
+        self.power = bands.check_power(power)
+        self.shape = (bands.nspace, bands.nk)
+        L = bands.cholesky_blocks(self.power, jitter)
+        eye = np.eye(bands.nspace)
+        Linv = np.stack([np.linalg.solve(Lk, eye) for Lk in L])
+        P = np.einsum("kji,kjl->kil", Linv, Linv)  # S_k^-1 = L^-T L^-1
+        self.chol = L
+        self._Pb = asarray(0.5 * (P + np.swapaxes(P, 1, 2)), self.xp)
+        self._Linv = Linv
+        self.whitening = ModeBlockMatrix(L, xp=self.xp)
+        self._unwhiten = ModeBlockMatrix(Linv, xp=self.xp)
+
+    def whiten(self, c: Any) -> Any:
+        """``z = L^-1 c`` for coefficients ``c`` (Nspace, Nk) -> (Nspace, Nk)."""
+        return self._unwhiten.matvec(c)
+
+    def color(self, z: Any) -> Any:
+        """``c = L z`` (``S^{1/2} z``): (Nspace, Nk) -> (Nspace, Nk)."""
+        return self.whitening.matvec(z)
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """A draw of the coefficients, shape (Nspace, Nk), K."""
+        return self.color(asarray(rng.standard_normal(self.shape), self.xp))
+
+    def _prec(self, v: Any) -> Any:
+        x = v.reshape(self.shape)
+        return self.xp.einsum("kij,jk->ik", self._Pb, x).reshape(-1)
+
+    def _logpdf(self, z: Any) -> Any:
+        return -0.5 * (z @ self._prec(z))
+
+    def _grad(self, z: Any) -> Any:
+        return -self._prec(z)
+
+    def _hess(self, z: Any, v: Any) -> Any:
+        return self._prec(v)
+
+    def _hess_diag(self, z: Any) -> Any:
+        return self.xp.diagonal(self._Pb, axis1=1, axis2=2).T.reshape(-1).copy()
+
+    def _hess_dense(self, z: Any) -> Any:
+        ns, nk = self.shape
+        out = self.xp.zeros((ns, nk, ns, nk), dtype=np.float64)
+        for k in range(nk):
+            out[:, k, :, k] = self._Pb[k]
+        return out.reshape(ns * nk, ns * nk)

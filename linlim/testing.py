@@ -4,9 +4,13 @@ These are library functions so users can teach and validate their own operators:
 
 * :func:`dottest` checks ``<J dx, dy> = <dx, J^H dy>`` (``J`` the operator itself if linear,
   its Jacobian at ``x`` otherwise) with random complex ``dx``, ``dy`` whose real *and*
-  imaginary parts are random, so a sign error in either half is visible.
-* :func:`gradcheck` checks ``jvp`` against central finite differences along random
-  directions (trying several steps), and ``vjp`` against ``jvp`` through the dot identity.
+  imaginary parts are random, so a sign error in either half is visible. For a nonlinear
+  operator both derivative paths are tested: the Jacobian returned by ``linearize`` (the
+  one Gauss-Newton, Fisher and HMC use) and the pair ``jvp``/``vjp``.
+* :func:`gradcheck` checks ``jvp`` *and* the ``linearize`` Jacobian's ``matvec`` against
+  central finite differences along random directions (trying several steps), ``vjp`` and
+  ``J.rmatvec`` against them through the dot identity, and the value returned by
+  ``linearize`` against ``forward``.
 
 Both return a result object with the measured discrepancy and raise
 :class:`~linlim.errors.CheckFailedError` with a readable message when ``raise_error=True``.
@@ -71,11 +75,14 @@ class DotTestResult:
     Attributes
     ----------
     lhs, rhs : float
-        ``<J dx, dy>`` and ``<dx, J^H dy>``.
+        ``<J dx, dy>`` and ``<dx, J^H dy>`` of the worst trial.
     rel_error : float
-        ``|lhs - rhs| / (|J dx| |dy| + |dx| |J^H dy|)``, the worst over trials.
+        ``|lhs - rhs| / (|J dx| |dy| + |dx| |J^H dy|)``, the worst over trials and paths.
     tol : float
     passed : bool
+    path : str
+        Which products gave the worst trial: ``"linearize"`` (``J.matvec`` /
+        ``J.rmatvec`` of the Jacobian returned by ``linearize``) or ``"jvp/vjp"``.
     """
 
     operator: str
@@ -84,12 +91,13 @@ class DotTestResult:
     rel_error: float
     tol: float
     passed: bool
+    path: str = "linearize"
 
     def __str__(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
-        return (f"dottest {verdict} for {self.operator}: <J dx, dy> = {self.lhs:.17g}, "
-                f"<dx, J^H dy> = {self.rhs:.17g}, relative error {self.rel_error:.3g} "
-                f"(tolerance {self.tol:.3g})")
+        return (f"dottest {verdict} for {self.operator} ({self.path}): <J dx, dy> = "
+                f"{self.lhs:.17g}, <dx, J^H dy> = {self.rhs:.17g}, relative error "
+                f"{self.rel_error:.3g} (tolerance {self.tol:.3g})")
 
 
 @dataclass
@@ -101,9 +109,14 @@ class GradCheckResult:
     jvp_error : float
         Worst relative error of ``jvp`` against central finite differences (best step).
     vjp_error : float
-        Worst relative error of ``<v, J^H w>`` against ``<J v, w>``.
+        Worst relative error of ``<v, J^H w>`` (``vjp``) against ``<J v, w>`` (``jvp``).
     steps : list of float
         Finite-difference step chosen for each direction.
+    lin_jvp_error, lin_vjp_error : float
+        The same two errors for ``J.matvec`` and ``J.rmatvec`` of the Jacobian ``J``
+        returned by ``linearize`` (checked separately: solvers use that one).
+    lin_value_error : float
+        ``|y - F(x)| / |F(x)|`` for the value ``y`` returned by ``linearize``.
     """
 
     operator: str
@@ -113,12 +126,17 @@ class GradCheckResult:
     vjp_tol: float
     steps: list
     passed: bool
+    lin_jvp_error: float = 0.0
+    lin_vjp_error: float = 0.0
+    lin_value_error: float = 0.0
 
     def __str__(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
         return (f"gradcheck {verdict} for {self.operator}: jvp vs finite differences "
-                f"{self.jvp_error:.3g} (tol {self.jvp_tol:.3g}), vjp vs jvp "
-                f"{self.vjp_error:.3g} (tol {self.vjp_tol:.3g}), steps "
+                f"{self.jvp_error:.3g}, linearize J vs finite differences "
+                f"{self.lin_jvp_error:.3g} (tol {self.jvp_tol:.3g}); vjp vs jvp "
+                f"{self.vjp_error:.3g}, J^H vs J {self.lin_vjp_error:.3g}, linearize value "
+                f"vs forward {self.lin_value_error:.3g} (tol {self.vjp_tol:.3g}); steps "
                 f"{[float(f'{s:.2g}') for s in self.steps]}")
 
 
@@ -150,17 +168,22 @@ def dottest(op: Operator, x: Any = None, *, rng: Any = 0, rtol: float | None = N
         x = random_element(op.in_shape, op.in_dtype, op.xp, rng)
     _, J = op.linearize(x)
     tol = default_tolerance(op) if rtol is None else rtol
-    worst = (0.0, 0.0, 0.0)
+    paths = [("linearize", J.matvec, J.rmatvec)]
+    if not op.is_linear:  # a linear operator's jvp/vjp are its matvec/rmatvec
+        paths.append(("jvp/vjp", lambda d: op.jvp(x, d), lambda d: op.vjp(x, d)))
+    worst = (0.0, 0.0, 0.0, paths[0][0])
     for _ in range(ntrials):
         dx = random_element(op.in_shape, op.in_dtype, op.xp, rng)
         dy = random_element(op.out_shape, op.out_dtype, op.xp, rng)
-        Jdx, JHdy = J.matvec(dx), J.rmatvec(dy)
-        lhs, rhs = inner(Jdx, dy), inner(dx, JHdy)
-        scale = norm(Jdx) * norm(dy) + norm(dx) * norm(JHdy)
-        err = abs(lhs - rhs) / scale if scale > 0 else abs(lhs - rhs)
-        if err >= worst[2]:
-            worst = (lhs, rhs, err)
-    res = DotTestResult(op.name, worst[0], worst[1], worst[2], tol, worst[2] <= tol)
+        for path, fwd, adj in paths:
+            Jdx, JHdy = fwd(dx), adj(dy)
+            lhs, rhs = inner(Jdx, dy), inner(dx, JHdy)
+            scale = norm(Jdx) * norm(dy) + norm(dx) * norm(JHdy)
+            err = abs(lhs - rhs) / scale if scale > 0 else abs(lhs - rhs)
+            if err >= worst[2]:
+                worst = (lhs, rhs, err, path)
+    res = DotTestResult(op.name, worst[0], worst[1], worst[2], tol, worst[2] <= tol,
+                        worst[3])
     if raise_error and not res.passed:
         raise CheckFailedError(str(res))
     return res
@@ -181,13 +204,16 @@ def _diff(a: Any, b: Any, scale: float) -> Any:
 def gradcheck(op: Operator, x: Any = None, *, rng: Any = 0, ndirections: int = 3,
               steps: Sequence[float] = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6),
               rtol: float | None = None, raise_error: bool = False) -> GradCheckResult:
-    """Check ``jvp`` against central finite differences and ``vjp`` against ``jvp``.
+    """Check both derivative paths against central finite differences and the dot identity.
 
     Along each random direction ``v`` (complex inputs perturbed in real and imaginary
     parts), the central difference ``(F(x + h v) - F(x - h v)) / 2h`` is compared with
     ``J v`` for every step ``h`` in ``steps`` (relative to ``1 + rms(x)``), keeping the best
-    (finite differences trade truncation against round-off). ``vjp`` is then checked
-    through ``<J v, w> = <v, J^H w>`` with random ``w``.
+    (finite differences trade truncation against round-off). ``J v`` is computed twice:
+    by ``jvp(x, v)`` and by ``J.matvec(v)`` for the Jacobian ``J`` returned by
+    ``linearize(x)``. The adjoints (``vjp`` and ``J.rmatvec``) are then checked through
+    ``<J v, w> = <v, J^H w>`` with random ``w``, and the value returned by ``linearize``
+    against ``forward(x)``.
 
     Parameters
     ----------
@@ -209,29 +235,42 @@ def gradcheck(op: Operator, x: Any = None, *, rng: Any = 0, ndirections: int = 3
     vtol = default_tolerance(op, "dot")
     size = _size(x)
     xscale = 1.0 + (norm(x) / np.sqrt(max(size, 1)))
-    jerr, verr, chosen = 0.0, 0.0, []
+    fx = op.forward(x)
+    y_lin, J = op.linearize(x)
+    nfx = norm(fx)
+    lin_value_err = norm(_diff(y_lin, fx, 1.0)) / nfx if nfx > 0 else norm(y_lin)
+    paths = {"jvp": (lambda d: op.jvp(x, d), lambda d: op.vjp(x, d)),
+             "linearize": (J.matvec, J.rmatvec)}
+    errs = {name: [0.0, 0.0] for name in paths}
+    chosen = []
     for _ in range(ndirections):
         v = random_element(op.in_shape, op.in_dtype, op.xp, rng)
-        Jv = op.jvp(x, v)
-        nJv = norm(Jv)
-        best, best_h = np.inf, None
-        for h in steps:
-            h = h * xscale
-            fd = _diff(op.forward(_axpy(x, h, v)), op.forward(_axpy(x, -h, v)), 0.5 / h)
-            err = norm(_diff(fd, Jv, 1.0)) / max(nJv, norm(fd), 1e-300)
-            if nJv == 0.0 and norm(fd) == 0.0:
-                err = 0.0
-            if err < best:
-                best, best_h = err, h
-        chosen.append(float(best_h))
-        jerr = max(jerr, best)
+        fds = [(h * xscale, _diff(op.forward(_axpy(x, h * xscale, v)),
+                                  op.forward(_axpy(x, -h * xscale, v)), 0.5 / (h * xscale)))
+               for h in steps]
         w = random_element(op.out_shape, op.out_dtype, op.xp, rng)
-        JHw = op.vjp(x, w)
-        lhs, rhs = inner(Jv, w), inner(v, JHw)
-        scale = nJv * norm(w) + norm(v) * norm(JHw)
-        verr = max(verr, abs(lhs - rhs) / scale if scale > 0 else abs(lhs - rhs))
-    res = GradCheckResult(op.name, jerr, verr, jtol, vtol, chosen,
-                          jerr <= jtol and verr <= vtol)
+        for name, (fwd, adj) in paths.items():
+            Jv = fwd(v)
+            nJv = norm(Jv)
+            best, best_h = np.inf, None
+            for h, fd in fds:
+                err = norm(_diff(fd, Jv, 1.0)) / max(nJv, norm(fd), 1e-300)
+                if nJv == 0.0 and norm(fd) == 0.0:
+                    err = 0.0
+                if err < best:
+                    best, best_h = err, h
+            if name == "jvp":
+                chosen.append(float(best_h))
+            JHw = adj(w)
+            lhs, rhs = inner(Jv, w), inner(v, JHw)
+            scale = nJv * norm(w) + norm(v) * norm(JHw)
+            verr = abs(lhs - rhs) / scale if scale > 0 else abs(lhs - rhs)
+            errs[name] = [max(errs[name][0], best), max(errs[name][1], verr)]
+    (jerr, verr), (ljerr, lverr) = errs["jvp"], errs["linearize"]
+    passed = (max(jerr, ljerr) <= jtol and max(verr, lverr) <= vtol
+              and lin_value_err <= vtol)
+    res = GradCheckResult(op.name, jerr, verr, jtol, vtol, chosen, bool(passed),
+                          ljerr, lverr, float(lin_value_err))
     if raise_error and not res.passed:
         raise CheckFailedError(str(res))
     return res

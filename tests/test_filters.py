@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import scipy.signal.windows as sw
 
+from linlim.errors import InputError
 from linlim.filters import (
     DelayFilter,
     DelayTransform,
+    beam_omega_pp,
     delay_power_spectrum,
     delay_to_kpar,
     delays,
@@ -134,15 +136,92 @@ def test_cross_power_recovers_signal(rng):
     assert ps.bandwidth == pytest.approx(NF * DNU)
 
 
-def test_cosmological_conversion():
+def test_cosmological_conversion_against_astropy():
+    """Parsons et al. (2012, 2014): P = |V~|^2 (lambda^2 / 2 k_B)^2 X^2 Y / (Omega_pp B),
+    written here with astropy units and constants only, for a visibility of I |A|^2; one
+    linear feed (linlim's XX = 0.5 I |A|^2) carries half that amplitude, a quarter of the
+    power."""
+    import astropy.constants as ac
+    import astropy.units as u
+    from astropy.cosmology import Planck18
+
     X, Y = cosmo_scalars(FREQS)
     k = delay_to_kpar(np.array([1e-6]), FREQS)
     assert k[0] == pytest.approx(2 * np.pi * 1e-6 / Y)
-    nu = FREQS.mean()
-    conv = jy2hz2_to_mk2mpc3(1.0, FREQS, 0.05)
-    lam = 299792458.0 / nu
-    ref = (lam**2 / (2 * 1.380649e-23)) ** 2 * 1e-52 * 1e6 * X**2 * Y / (0.05 * NF * DNU)
-    assert conv == pytest.approx(ref, rel=1e-10)
+    nu = 0.5 * (FREQS[0] + FREQS[-1]) * u.Hz
+    z = 1420.405751768 * u.MHz / nu - 1
+    Xa = Planck18.comoving_transverse_distance(z) / u.rad
+    Ya = ac.c * (1 + z) ** 2 / (Planck18.H(z) * 1420.405751768 * u.MHz)
+    lam = (ac.c / nu).to(u.m)
+    omega, band = 0.05 * u.sr, NF * DNU * u.Hz
+    k_per_jy_sr = lam**2 / (2 * ac.k_B) * u.sr  # K per (Jy / sr)
+    ref = (1 * u.Jy * u.Hz) ** 2 * k_per_jy_sr**2 * Xa**2 * Ya / (omega * band)
+    ref = ref.to_value(u.mK**2 * u.Mpc**3, equivalencies=u.dimensionless_angles())
+    # the same mK per Jy/sr from astropy's Rayleigh-Jeans equivalency
+    rj = (1 * u.Jy / u.sr).to(u.mK, u.brightness_temperature(nu))
+    assert (k_per_jy_sr * u.Jy / u.sr).to_value(u.mK) == pytest.approx(rj.value, rel=1e-10)
+    stokes = jy2hz2_to_mk2mpc3(1.0, FREQS, 0.05, polarization="stokes_i")
+    assert stokes == pytest.approx(ref, rel=1e-6)
+    assert jy2hz2_to_mk2mpc3(1.0, FREQS, 0.05) == pytest.approx(4 * ref, rel=1e-6)
+    with pytest.raises(InputError, match="polarization"):
+        jy2hz2_to_mk2mpc3(1.0, FREQS, 0.05, polarization="I")
+
+
+def _omega_pp_gaussian(sigma):
+    """int A^4 dOmega over the hemisphere for A = exp(-za^2 / (2 sigma^2)) (quadrature)."""
+    from scipy.integrate import quad
+
+    val, _ = quad(lambda t: np.exp(-2 * t**2 / sigma**2) * 2 * np.pi * np.sin(t), 0,
+                  np.pi / 2, epsabs=0, epsrel=1e-12, points=[sigma])
+    return val
+
+
+def test_white_field_power_recovered_end_to_end(rng):
+    """A white 21 cm field of known power, through linlim's Gaussian beam and RIME (XX),
+    delay-transformed and converted, comes back at its true power to 2%.
+
+    The field is cell-averaged white noise on HEALPix pixels x channels: each voxel has
+    volume ``D_M(z)^2 Omega_pix |dr/dnu| dnu`` (astropy, per channel), so its temperature
+    variance is ``P / V_vox``. Nothing here uses linlim's cosmology or unit helpers."""
+    import healpy as hp
+    from astropy.cosmology import Planck18
+
+    from linlim.beam.analytic import GaussianBeam
+    from linlim.rime import RIMEIntensity
+
+    c, kb, f21 = 299792458.0, 1.380649e-23, 1420.405751768e6
+    nside, sigma, nf, dnu, nant, nreal = 64, 0.15, 64, 1e5, 24, 10
+    freqs = 150e6 + dnu * np.arange(nf)
+    pix = hp.query_disc(nside, [0.0, 0.0, 1.0], 5 * sigma)
+    enu = np.stack(hp.pix2vec(nside, pix))[None]
+    za, az = np.arccos(enu[0, 2]), np.arctan2(enu[0, 1], enu[0, 0])
+    A = np.asarray(GaussianBeam(az, za, freqs, sigma=sigma).evaluate())  # (1, Ndir, Nf)
+    pos = np.zeros((nant, 3))
+    pos[:, :2] = rng.uniform(-100, 100, (nant, 2))
+    a1, a2 = np.triu_indices(nant, 1)
+    K = RIMEIntensity(enu, pos, freqs, a1, a2, beam=A[:, None])
+    om = hp.nside2pixarea(nside)
+    z = f21 / freqs - 1
+    dm = Planck18.comoving_transverse_distance(z).to_value("Mpc")
+    drdnu = c / 1e3 * (1 + z) ** 2 / (Planck18.H(z).to_value("km/(s Mpc)") * f21)
+    p_true = 2.5e5  # mK^2 Mpc^3
+    sig_t = np.sqrt(p_true / (dm**2 * om * drdnu * dnu)) * 1e-3  # K per voxel
+    jy_per_k = 2 * kb * freqs**2 / c**2 * 1e26 * om  # Jy per pixel per K
+    omega_pp = _omega_pp_gaussian(sigma)
+    # the pixel sum of the beam and the quadrature agree (the beam is linlim's own)
+    assert beam_omega_pp(A[0, :, nf // 2] ** 2, om) == pytest.approx(omega_pp, rel=5e-3)
+    ratios = []
+    for _ in range(nreal):
+        T = rng.standard_normal((pix.size, nf)) * sig_t
+        V = K.matvec(T * jy_per_k)
+        ps = delay_power_spectrum(V, V, freqs, average_axes=(0, 2))
+        ratios.append(np.mean(jy2hz2_to_mk2mpc3(ps.power, freqs, omega_pp)) / p_true)
+    ratio, err = np.mean(ratios), np.std(ratios, ddof=1) / np.sqrt(nreal)
+    assert err < 0.007
+    assert abs(ratio - 1) < 0.02, (ratio, err)
+    # the old convention (a visibility of I |A|^2) is off by exactly the feed's 1/4
+    old = np.mean(jy2hz2_to_mk2mpc3(ps.power, freqs, omega_pp, polarization="stokes_i"))
+    assert old / p_true == pytest.approx(ratios[-1] / 4, rel=1e-12)
 
 
 def test_plots_written(tmp_path, rng):

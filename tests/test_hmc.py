@@ -343,7 +343,9 @@ def test_static_hmc_acceptance_hits_target(target):
 
 def _zscore_check(w, mean_true=0.0):
     """Mean and second-moment z-scores of whitened draws w (chains, draws, d): all below the
-    family-wise bound, and their mean square in [0.75, 1.33]. Returns (max|z|, mean z^2)."""
+    family-wise bound, and their mean square inside the central 99.8% of chi^2_n / n (n z-scores;
+    a fixed [0.75, 1.33] window would fail ~15% of honest samplers at n = 20). Returns
+    (max|z|, mean z^2)."""
     d = w.shape[2]
     z_mean = (w.mean(axis=(0, 1)) - mean_true) / mcse_mean(w)
     w2 = w**2
@@ -352,7 +354,8 @@ def _zscore_check(w, mean_true=0.0):
     bound = fw_bound(z.size)
     assert np.all(np.abs(z) < bound), (np.abs(z).max(), bound)
     msq = float(np.mean(z**2))
-    assert 0.75 <= msq <= 1.33, msq
+    lo, hi = stats.chi2.ppf([0.001, 0.999], z.size) / z.size
+    assert lo <= msq <= hi, (msq, lo, hi)
     return np.abs(z).max(), msq, d
 
 

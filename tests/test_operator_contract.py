@@ -1,5 +1,6 @@
 """The shared operator suite: every concrete operator class in linlim passes the dot test
-and the gradient check, in float64 and complex128, on every backend present.
+and the gradient check, in float64 and complex128, on every backend present, on both
+derivative paths (``jvp``/``vjp`` and the Jacobian returned by ``linearize``).
 
 Cases live in ``tests/operator_cases/*.py``, registered with
 :func:`linlim.testing.operator_case`. A concrete operator class without a case fails here.

@@ -10,6 +10,7 @@ from linlim.errors import InputError
 from linlim.inference.adam import adam
 from linlim.inference.gauss_newton import gauss_newton, levenberg_marquardt
 from linlim.inference.lbfgs import MoreThuente, lbfgs
+from linlim.inference.preconditioners import LowRankPreconditioner
 from linlim.likelihood import GaussianLikelihood, LogPosterior
 from linlim.operators import MatrixMult, Operator
 from linlim.priors import GaussianPrior
@@ -236,7 +237,8 @@ def _same(a, b):
             np.testing.assert_array_equal(a.history[k], b.history[k], err_msg=k)
 
 
-@pytest.mark.parametrize("method", ["lbfgs", "lbfgs-bounded", "gauss_newton", "lm", "adam"])
+@pytest.mark.parametrize("method", ["lbfgs", "lbfgs-bounded", "gauss_newton", "lm", "adam",
+                                    "gn-adaptive-lowrank"])
 def test_checkpoint_resume_reproduces_uninterrupted_run(method, tmp_path, rng):
     post, truth, theta0 = gain_problem(rng, nant=6, sigma=0.05)
     if method == "lbfgs":
@@ -249,6 +251,10 @@ def test_checkpoint_resume_reproduces_uninterrupted_run(method, tmp_path, rng):
     elif method == "lm":
         run = lambda **kw: levenberg_marquardt(post, theta0, solver="dense", ftol=0,  # noqa: E731
                                                xtol=0, **kw)
+    elif method == "gn-adaptive-lowrank":
+        run = lambda **kw: gauss_newton(post, theta0, ftol=0, xtol=0,  # noqa: E731
+                                        cg_tol="adaptive", cg_maxiter=4,
+                                        preconditioner=LowRankPreconditioner(rank=3), **kw)
     else:
         run = lambda **kw: adam(post, theta0, lr=1e-3, **kw)  # noqa: E731
     full = run(maxiter=12)

@@ -7,8 +7,6 @@ anafast), and exact file round trips.
 
 from __future__ import annotations
 
-import pathlib
-
 import healpy as hp
 import numpy as np
 import pytest
@@ -39,7 +37,8 @@ from linlim.sky import (
 )
 from linlim.testing import dottest
 
-SHARED = pathlib.Path("/work/shared/data/bayeslim")
+from .reference_data import REFERENCE_DATA, needs_reference_data
+
 FREQS = np.linspace(100e6, 200e6, 6)
 F0 = 150e6
 ARCSEC = np.radians(1.0 / 3600.0)
@@ -291,10 +290,10 @@ def test_bayeslim_yaml_channel(tmp_path):
         PointSourceCatalog.from_bayeslim_yaml(bad)
 
 
-@pytest.mark.skipif(not (SHARED / "GLEAM_ATEAM.yml").exists(),
-                    reason="optional BayesLIM reference data not present")
+@needs_reference_data("GLEAM_ATEAM.yml", "pointsource_powerlaw_cat.yaml",
+                      "pointsource_channel_cat.yaml")
 def test_bayeslim_gleam_ateam_file():
-    cat = PointSourceCatalog.from_bayeslim_yaml(SHARED / "GLEAM_ATEAM.yml")
+    cat = PointSourceCatalog.from_bayeslim_yaml(REFERENCE_DATA / "GLEAM_ATEAM.yml")
     assert len(cat) == 2197 and cat.ref_freq == 181e6
     assert "Crab" in cat.names
     # README facts: A-team up to 8561 Jy, GLEAM from 0.50 Jy; dec -41.4 to -20.6 deg for
@@ -306,7 +305,7 @@ def test_bayeslim_gleam_ateam_file():
     crab = cat.select([cat.names.index("Crab")])
     assert np.isclose(np.degrees(crab.ra[0]), 83.63, atol=0.01)
     for name in ("pointsource_powerlaw_cat.yaml", "pointsource_channel_cat.yaml"):
-        small = PointSourceCatalog.from_bayeslim_yaml(SHARED / name)
+        small = PointSourceCatalog.from_bayeslim_yaml(REFERENCE_DATA / name)
         assert len(small) in (3, 9)
 
 

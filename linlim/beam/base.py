@@ -36,6 +36,8 @@ import numpy as np
 from ..backend import asarray, get_xp
 from ..errors import InputError, ShapeError
 from ..operators.base import LinearOperator
+from ..units import MIN_FREQ_HZ, SPEED_OF_LIGHT
+from ..validation import check_freqs as _check_freqs
 
 __all__ = [
     "SPEED_OF_LIGHT",
@@ -49,12 +51,7 @@ __all__ = [
     "UnpolarizedJones",
 ]
 
-#: Speed of light in m/s (exact; the value astropy and pyuvdata use).
-SPEED_OF_LIGHT = 299792458.0
-
-#: Smallest accepted frequency (Hz). Radio frequencies given in MHz or GHz by mistake fall
-#: below it and are refused.
-MIN_FREQ_HZ = 1.0e6
+# Speed of light (m/s) and the smallest accepted frequency (Hz) live in linlim.units.
 
 
 def _strip_unit(a: Any, unit: str) -> Any:
@@ -136,27 +133,16 @@ def check_directions(az: Any, za: Any, where: str) -> tuple[np.ndarray, np.ndarr
 def check_freqs(freqs: Any, where: str) -> np.ndarray:
     """Validate and return frequencies in Hz as a float64 NumPy array of shape (Nfreq,).
 
+    Delegates to :func:`linlim.validation.check_freqs` (the one frequency check).
+
     Raises
     ------
     ShapeError
         If ``freqs`` is not one-dimensional or is empty.
     InputError
-        If a value is not finite or below :data:`MIN_FREQ_HZ` (frequencies in MHz/GHz).
+        If a value is not finite, <= 0, or below :data:`MIN_FREQ_HZ` (frequencies in MHz/GHz).
     """
-    f = np.asarray(_strip_unit(freqs, "Hz"), dtype=np.float64)
-    if f.ndim != 1 or f.size == 0:
-        raise ShapeError(
-            f"{where}: freqs must be a non-empty one-dimensional array (Nfreq,) in Hz, "
-            f"received shape {f.shape}"
-        )
-    if not np.all(np.isfinite(f)):
-        raise InputError(f"{where}: freqs must be finite, received NaN or inf")
-    if f.min() < MIN_FREQ_HZ:
-        raise InputError(
-            f"{where}: freqs must be in Hz (>= {MIN_FREQ_HZ:g}), received a minimum of "
-            f"{f.min():.6g}; were they given in MHz or GHz?"
-        )
-    return f
+    return _check_freqs(freqs, "freqs", where)
 
 
 def bessel_j0_j1(xp: ModuleType) -> tuple[Any, Any]:

@@ -25,6 +25,7 @@ from ..backend import get_xp
 from ..errors import InputError
 from ..operators.base import LinearOperator, Operator
 from ..operators.linear import MatrixMult, Slice
+from ..operators.powerlaw import PowerLaw, power_law_columns
 from .base import SPEED_OF_LIGHT, check_freqs, to_xp
 
 __all__ = ["PolynomialWidth", "PowerLawWidth", "DiameterToSigma", "ripple_powerlaw_width",
@@ -89,7 +90,7 @@ class PolynomialWidth(LinearOperator):
         return y @ self.T
 
 
-class PowerLawWidth(Operator):
+class PowerLawWidth(PowerLaw):
     """Power-law width: ``w[b, f] = p[b, 0] (f / f0)^p[b, 1]``.
 
     Parameters
@@ -104,10 +105,8 @@ class PowerLawWidth(Operator):
     Notes
     -----
     Input ``p``: (nbeam, 2) float64 = (width at ``f0``, spectral index ``gamma``); output
-    ``w``: (nbeam, Nfreq) float64. With ``r_f = f / f0`` and ``q = r^gamma``::
-
-        dw = q dp0 + p0 q ln(r) dgamma                       (jvp)
-        dp0 = sum_f q y,   dgamma = sum_f p0 q ln(r) y        (vjp)
+    ``w``: (nbeam, Nfreq) float64. The composed :class:`~linlim.operators.PowerLaw` with
+    ``L = ln(f / f0)`` (its derivatives come from the product rule).
     """
 
     _abstract = False
@@ -117,23 +116,8 @@ class PowerLawWidth(Operator):
         freqs = check_freqs(freqs, "PowerLawWidth")
         self.ref_freq = _ref_freq(freqs, ref_freq, "PowerLawWidth")
         xp = get_xp() if xp is None else xp
-        super().__init__((nbeam, 2), (nbeam, freqs.size), np.float64, np.float64, xp=xp,
+        super().__init__(*power_law_columns(nbeam, xp), np.log(freqs / self.ref_freq),
                          name="PowerLawWidth")
-        self.logr = to_xp(np.log(freqs / self.ref_freq), xp, np.float64)
-
-    def _q(self, x: Any) -> Any:
-        return self.xp.exp(x[:, 1:2] * self.logr[None, :])
-
-    def _forward(self, x: Any) -> Any:
-        return x[:, 0:1] * self._q(x)
-
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        q = self._q(x)
-        return q * (dx[:, 0:1] + x[:, 0:1] * self.logr[None, :] * dx[:, 1:2])
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        qy = self._q(x) * dy
-        return self.xp.stack([qy.sum(axis=1), x[:, 0] * (qy @ self.logr)], axis=1)
 
 
 class DiameterToSigma(Operator):

@@ -19,6 +19,7 @@ import numpy as np
 from ..backend import get_xp
 from ..errors import InputError
 from ..operators.base import LinearOperator
+from ..validation import check_beam_values, check_pyuvdata_beam
 from .base import check_directions, check_freqs, to_xp
 
 __all__ = ["PixelBeam", "load_beam"]
@@ -103,6 +104,8 @@ class PixelBeam(LinearOperator):
         beams = [load_beam(b) for b in (beam if isinstance(beam, (list, tuple)) else [beam])]
         if not beams:
             raise InputError("PixelBeam: received an empty list of beams")
+        for k, b in enumerate(beams):
+            check_pyuvdata_beam(b, freqs, f"beam[{k}]", "PixelBeam")
         self.beams, self.feed, self.unpolarized = beams, feed, unpolarized
         self._config = dict(unpolarized=unpolarized, feed=feed,
                             interpolation_function=interpolation_function,
@@ -113,6 +116,7 @@ class PixelBeam(LinearOperator):
                            "check_azza_domain": check_azza_domain,
                            "interpolation_function": interpolation_function}
         vals = np.stack([self._unpolarized(b) for b in beams])      # (Nbeam, Ndir, Nfreq)
+        check_beam_values(vals, "beam", "PixelBeam (values interpolated by pyuvdata)")
         xp = get_xp() if xp is None else xp
         super().__init__((len(beams), freqs.size), vals.shape, np.float64, vals.dtype, xp=xp,
                          name="PixelBeam")

@@ -6,7 +6,8 @@
 * :mod:`.stefcal` -- StEFCal (Salvini & Wijnholds 2014).
 * :mod:`.solve` -- Gauss-Newton / Levenberg-Marquardt through the shared optimisers.
 * :mod:`.fisher`, :mod:`.gauge`, :mod:`.weights` -- Cramér-Rao bounds, gauge, weights.
-* :mod:`.pipeline` -- :func:`calibrate_from_config` behind ``linlim calibrate``.
+* :mod:`linlim.pipelines.calibrate` -- :func:`calibrate_from_config` behind ``linlim
+  calibrate`` (formerly ``.pipeline``, still importable there).
 """
 
 from .coupling import CouplingPowerLaw, MutualCoupling, coupling_pair_model, pair_separations

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..backend import asarray, to_numpy, xp_of
 from ..errors import InputError
+from ..inference.fisher import operator_fisher as _operator_fisher
 from ..operators.base import Operator
 
 __all__ = [
@@ -48,8 +49,10 @@ class DegenerateCalibrationError(InputError):
 def operator_fisher(op: Operator, x: Any, weights: Any) -> np.ndarray:
     """Dense Fisher matrix ``F = 2 Re(J^H W J)`` of ``op`` at ``x`` by Jacobian columns.
 
-    One ``jvp`` per real parameter (two per complex entry): for small problems and for
-    checking structured Fisher matrices.
+    One ``jvp`` per real parameter (two per complex entry; applied in batches where the
+    linearised operator supports it): for small problems and for checking structured
+    Fisher matrices. A host copy of :func:`linlim.inference.fisher.operator_fisher`, the
+    package's one Fisher builder.
 
     Parameters
     ----------
@@ -65,22 +68,7 @@ def operator_fisher(op: Operator, x: Any, weights: Any) -> np.ndarray:
     numpy.ndarray, float64, shape (P, P)
         ``P = x.size`` (real x) or ``2 x.size`` (complex x, interleaved Re, Im).
     """
-    xp = op.xp
-    x = asarray(x, xp)
-    _, J = op.linearize(x)
-    n = int(np.prod(op.in_shape))
-    cplx = np.dtype(op.in_dtype).kind == "c"
-    w = asarray(weights, xp, dtype=np.float64)
-    cols = []
-    for k in range(n):
-        for unit in ((1.0, 1j) if cplx else (1.0,)):
-            e = xp.zeros(n, dtype=op.in_dtype)
-            e[k] = unit
-            cols.append(J.matvec(e.reshape(op.in_shape)).ravel())
-    C = xp.stack(cols)                                   # (P, Ndata)
-    wf = xp.broadcast_to(w, op.out_shape).ravel()
-    F = 2.0 * ((C.conj() * wf) @ C.T).real
-    return to_numpy(0.5 * (F + F.T))
+    return to_numpy(_operator_fisher(op, x, weights))
 
 
 def di_fisher(gains: Any, model: Any, weights: Any, ant1: Any, ant2: Any,

@@ -28,6 +28,7 @@ sweep would not be the ML update for them).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,11 +36,13 @@ import numpy as np
 
 from ..backend import asarray, xp_of
 from ..errors import InputError, ShapeError
+from ..validation import check_finite_data, check_not_all_flagged
+from .fisher import DegenerateCalibrationError
 from .gains import solution_index
 from .gauge import apply_gauge
 from .weights import clean_data, make_weights
 
-__all__ = ["StefcalResult", "stefcal", "cell_matrices"]
+__all__ = ["StefcalResult", "stefcal", "cell_matrices", "check_stefcal_geometry"]
 
 
 @dataclass
@@ -135,10 +138,95 @@ def cell_matrices(data: Any, model: Any, w: Any, ant1: Any, ant2: Any, nants: in
     return _cell_sum(A, tidx, fidx, xp), _cell_sum(B, tidx, fidx, xp)
 
 
+def _check_nants(nants: Any, ant1: Any, ant2: Any) -> int:
+    if isinstance(nants, (bool, np.bool_)) or not isinstance(nants, (int, np.integer)) \
+            or nants < 1:
+        raise InputError(f"stefcal: nants: expected a positive integer, received {nants!r}")
+    for name, a in (("ant1", ant1), ("ant2", ant2)):
+        arr = np.asarray(a)
+        if arr.dtype.kind not in "iu":
+            raise InputError(f"stefcal: {name}: expected integer antenna indices, received "
+                             f"dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= nants):
+            raise InputError(f"stefcal: {name}: expected antenna indices in [0, {nants}), "
+                             f"received values in [{arr.min()}, {arr.max()}]")
+    return int(nants)
+
+
+def check_stefcal_geometry(B: Any, raise_error: bool = True) -> np.ndarray:
+    """Find (and by default refuse) solution cells whose baselines cannot fix the gains
+    beyond the phase gauge.
+
+    Parameters
+    ----------
+    B : array, shape (Nt_sol, Nf_sol, Nant, Nant)
+        ``sum w |M|^2`` per cell and antenna pair (:func:`cell_matrices`); an edge
+        ``p - q`` is constrained where ``B[p, q] > 0``.
+    raise_error : bool
+        Raise on the first degenerate cell (default); otherwise return them all.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (Nt_sol, Nf_sol)
+        True for degenerate cells (all False when ``raise_error`` returns).
+
+    Raises
+    ------
+    DegenerateCalibrationError
+        Naming the first degenerate cell and why.
+
+    Notes
+    -----
+    In log-gains the data fix ``log|g_p| + log|g_q|`` and ``phi_p - phi_q`` on each edge.
+    The phases are fixed up to one offset per connected group (the gauge, when there is
+    one group); the amplitudes are fixed iff every group contains an odd cycle (a graph
+    with no odd cycle is bipartite, and ``c`` on one side, ``1/c`` on the other leaves the
+    data unchanged). Both hold iff the bipartite double cover of the graph of antennas
+    with data is connected. Cells sharing a flag pattern are checked once.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    Bh = np.asarray(B.get() if hasattr(B, "get") else B)
+    nts, nfs, na = Bh.shape[0], Bh.shape[1], Bh.shape[-1]
+    adj = (Bh > 0).reshape(nts * nfs, na * na)
+    _, first, inverse = np.unique(np.packbits(adj, axis=1), axis=0, return_index=True,
+                                  return_inverse=True)
+    degenerate = np.zeros(nts * nfs, dtype=bool)
+    for u, k in enumerate(first):
+        a = adj[k].reshape(na, na)
+        active = np.flatnonzero(a.any(axis=1))
+        if active.size == 0:
+            continue                      # every antenna flagged in this cell: all flagged
+        sub = a[np.ix_(active, active)]
+        z = np.zeros_like(sub)
+        cover = csr_matrix(np.block([[z, sub], [sub, z]]))
+        ncov = connected_components(cover, directed=False)[0]
+        if ncov == 1:
+            continue
+        if not raise_error:
+            degenerate[np.ravel(inverse) == u] = True
+            continue
+        ngroups = connected_components(csr_matrix(sub), directed=False)[0]
+        t, f = divmod(int(k), nfs)
+        why = (f"its {active.size} antennas with data form {ngroups} separate groups"
+               if ngroups > 1 else
+               f"its {active.size} antennas with data and {int(sub.sum()) // 2} baseline(s) "
+               "contain no closed triangle (odd cycle), so an amplitude per side is free")
+        raise DegenerateCalibrationError(
+            f"stefcal: ant1, ant2 (with the flags): the calibration problem is degenerate in "
+            f"solution cell (time {t}, freq {f}): {why}. The data cannot fix these gains; "
+            "StEFCal would report convergence to arbitrary ones. Use more baselines (at "
+            "least a triangle of antennas), longer solution intervals, flag the isolated "
+            "antennas, or pass degenerate='flag' to flag such cells.")
+    return degenerate.reshape(nts, nfs)
+
+
 def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: Any = None,
             weights: Any = None, flags: Any = None, time_interval: Any = 1,
             freq_interval: Any = 1, gains0: Any = None, gauge: str = "ref_antenna",
-            ref_ant: int = 0, tol: float = 1e-10, maxiter: int = 500) -> StefcalResult:
+            ref_ant: int = 0, tol: float = 1e-10, maxiter: int = 500,
+            nonfinite: str = "raise", degenerate: str = "raise") -> StefcalResult:
     """Solve for DI complex gains with StEFCal (module Notes).
 
     Parameters
@@ -167,10 +255,30 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
     tol : float
         Convergence threshold on the relative change between iterates.
     maxiter : int
+    nonfinite : {"raise", "flag"}
+        Unflagged NaN/inf in ``data`` or ``model``: refused with their count and first
+        indices (default), or flagged with a warning
+        (:func:`linlim.validation.check_finite_data`).
+    degenerate : {"raise", "flag"}
+        Cells whose unflagged baselines cannot determine the gains beyond the phase gauge
+        (see Raises): refused (default), or flagged with a warning (every gain of the cell
+        flagged, set to 1 and reported ``converged=False``).
 
     Returns
     -------
     StefcalResult
+
+    Raises
+    ------
+    InputError
+        Unflagged NaN/inf data, or every sample flagged (autos do not count).
+    DegenerateCalibrationError
+        In some solution cell the antennas with unflagged cross-correlations do not form
+        one connected graph containing an odd cycle (a triangle): a single baseline, a
+        chain or any bipartite layout leaves an amplitude ``g_p -> c g_p, g_q -> g_q / c``
+        unconstrained, and separate groups leave a phase per group, so StEFCal would report
+        convergence to arbitrary gains. :func:`~linlim.calibration.solve_gains` detects the
+        same problems through the Fisher matrix.
     """
     xp = xp_of(data)
     data = asarray(data, xp, dtype=np.complex128)
@@ -182,16 +290,30 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
     if np.asarray(ant1).shape != (nbl,):
         raise ShapeError(f"stefcal: ant1 must have shape ({nbl},), received "
                          f"{np.asarray(ant1).shape}")
+    nants = _check_nants(nants, ant1, ant2)
     w = make_weights(data.shape, noise=noise, weights=weights, flags=flags, ant1=ant1,
                      ant2=ant2, include_autos=False, xp=xp)
+    w = check_finite_data(data, w, "data", "stefcal", nonfinite=nonfinite)
+    w = check_finite_data(model, w, "model", "stefcal", nonfinite=nonfinite)
+    check_not_all_flagged(w, "data", "stefcal (auto-correlations are not used)")
+    w = asarray(w, xp)
     data = clean_data(data, w)
     model = clean_data(model, w)
     tidx = solution_index(nt, time_interval, "time")
     fidx = solution_index(nf, freq_interval, "freq")
     A, B = cell_matrices(data, model, w, ant1, ant2, nants, tidx, fidx)
     nts, nfs = A.shape[:2]
+    if degenerate not in ("raise", "flag"):
+        raise InputError(f"stefcal: degenerate: expected 'raise' or 'flag', received "
+                         f"{degenerate!r}")
+    degen = check_stefcal_geometry(B, raise_error=degenerate == "raise")
     # antennas with no data in a cell: flagged, gain fixed to 1
     bad = B.sum(axis=-1) <= 0                       # (nts, nfs, nants)
+    if degen.any():
+        warnings.warn(f"stefcal: {int(degen.sum())} of {degen.size} solution cells are "
+                      "degenerate (too few baselines to fix the gains); their gains are "
+                      "flagged", UserWarning, stacklevel=2)
+        bad = bad | asarray(degen[..., None], xp)
     if gains0 is None:
         g = xp.ones((nts, nfs, nants), dtype=np.complex128)
     else:
@@ -222,6 +344,6 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
     gains = xp.moveaxis(g, -1, 0)                   # (nants, nts, nfs)
     flags_out = xp.moveaxis(bad, -1, 0)
     gains, desc = apply_gauge(gains, gauge, ref_ant=ref_ant, flags=flags_out)
-    conv = done.get() if hasattr(done, "get") else np.asarray(done)
+    conv = (done.get() if hasattr(done, "get") else np.asarray(done)) & ~degen
     return StefcalResult(gains, flags_out, iters, conv, desc, tidx, fidx)
 

@@ -394,6 +394,15 @@ def scenario_chunk(description: dict, times: slice, freqs: slice) -> np.ndarray:
             values["gains"] = np.stack([np.log(np.abs(gains)),
                                         np.angle(gains)]).reshape(2, -1, 1, 1)
         out += to_numpy(model.model(model.params.pack(values)))
+    dif = getattr(sc, "diffuse", None)          # the diffuse foreground (pipelines.skymodel)
+    if component in ("data", "foregrounds", "sky_model") and dif is not None:
+        enu, az, za = obs.directions(dif.ra, dif.dec)
+        A = beam_values(obs, az, za, sc.ref_freq, sc.ripple_delay, sc.beam_params)
+        K = RIMEIntensity(enu, obs.antpos, obs.freqs, obs.ant1, obs.ant2, beam=A)
+        vd = to_numpy(K.matvec(np.ascontiguousarray(dif.intensity(dif.coeffs)[:, freqs])))
+        if gains is not None and component != "sky_model":
+            vd = vd * (gains[obs.ant1] * np.conj(gains[obs.ant2]))
+        out += vd
     if component in ("data", "signal") and sc.signal_ra.size:
         enu, az, za = obs.directions(sc.signal_ra, sc.signal_dec)
         A = beam_values(obs, az, za, sc.ref_freq, sc.ripple_delay, sc.beam_params)

@@ -7,7 +7,7 @@ All of them consume the log-posterior protocol of :class:`linlim.likelihood.LogP
 """
 
 from .adam import adam
-from .cg import CGResult, conjugate_gradient
+from .cg import CGResult, conjugate_gradient, forcing_term, null_space_projector
 from .checkpoint import load_checkpoint, save_checkpoint
 from .diagnostics import (
     Summary,
@@ -36,28 +36,58 @@ from .fisher import (
     fisher_covariance,
     fisher_diagonal,
     fisher_eigen,
+    fisher_marginal_block,
     fisher_matrix,
     fisher_operator,
     jacobian_columns,
     low_rank_fisher,
     marginal_errors,
+    operator_fisher,
+    operator_jacobian,
 )
-from .gauss_newton import gauss_newton, levenberg_marquardt
+from .gauss_newton import InnerSolver, gauss_newton, levenberg_marquardt, newton_loop
 from .hmc import HMC, DivergenceWarning, HMCResult, load_result, sample
 from .lbfgs import lbfgs
+from .lowrank import (
+    BlockFactor,
+    DenseFactor,
+    DiagonalFactor,
+    FourierFactor,
+    LowRankPosterior,
+    lanczos_eigsh,
+    low_rank_laplace,
+    prior_factor,
+    randomized_eigsh,
+)
 from .metric import (
     DenseMetric,
     DiagonalMetric,
     IdentityMetric,
+    LaplaceMetric,
     LowRankMetric,
     Metric,
     fisher_metric,
 )
 from .optimize import OptimizeResult
+from .preconditioners import (
+    BlockJacobiPreconditioner,
+    JacobiPreconditioner,
+    LowRankPreconditioner,
+    Preconditioner,
+    PriorPreconditioner,
+    RebuiltPreconditioner,
+    make_preconditioner,
+)
 
 __all__ = [
     "gauss_newton", "levenberg_marquardt", "lbfgs", "adam", "conjugate_gradient",
-    "CGResult", "OptimizeResult", "save_checkpoint", "load_checkpoint",
+    "CGResult", "forcing_term", "null_space_projector", "newton_loop", "InnerSolver",
+    "Preconditioner", "PriorPreconditioner", "LowRankPreconditioner", "JacobiPreconditioner",
+    "BlockJacobiPreconditioner", "RebuiltPreconditioner", "make_preconditioner",
+    "LowRankPosterior", "low_rank_laplace", "prior_factor", "lanczos_eigsh",
+    "randomized_eigsh", "DiagonalFactor", "DenseFactor", "FourierFactor", "BlockFactor",
+    "fisher_marginal_block", "operator_fisher", "operator_jacobian", "LaplaceMetric",
+    "OptimizeResult", "save_checkpoint", "load_checkpoint",
     "fisher_matrix", "fisher_block_diagonal", "fisher_operator", "fisher_diagonal",
     "jacobian_columns", "low_rank_fisher", "LowRankFisher", "fisher_covariance",
     "marginal_errors", "correlation_matrix", "fisher_eigen", "FisherEigen",

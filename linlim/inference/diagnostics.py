@@ -4,8 +4,10 @@ ArviZ (>= 0.12) computes them, so the numbers agree with ``arviz.rhat``, ``arviz
 ``arviz.mcse`` to rounding.
 
 Every function takes draws shaped ``(chains, draws)`` or ``(chains, draws, *shape)`` and
-returns a float or an array of ``shape``. The autocovariances of all parameters are computed
-in one batched FFT; Geyer's initial-monotone-sequence truncation runs per parameter.
+returns a float or an array of ``shape``. A parameter whose draws hold a NaN gets NaN
+(NaN in, NaN out, as in ArviZ); so does a chain's E-BFMI when its energies hold one. The
+autocovariances of all parameters are computed in one batched FFT; Geyer's
+initial-monotone-sequence truncation runs per parameter.
 
 - :func:`rhat`: rank-normalised split R-hat, the maximum of the bulk (z-scaled ranks) and
   tail (z-scaled ranks of ``|x - median|``) versions.
@@ -64,8 +66,11 @@ def _as3d(x: Any, name: str = "x") -> tuple[np.ndarray, tuple[int, ...]]:
     return np.ascontiguousarray(np.moveaxis(a, 2, 0)), shape
 
 
-def _out(vals: np.ndarray, shape: tuple[int, ...]) -> Any:
-    vals = np.asarray(vals, dtype=np.float64)
+def _out(vals: np.ndarray, shape: tuple[int, ...], a: np.ndarray) -> Any:
+    """Shape the per-parameter values; NaN for every parameter whose draws (``a``,
+    (K, chains, draws)) hold a NaN, as ArviZ does (NaN in, NaN out)."""
+    vals = np.array(vals, dtype=np.float64)
+    vals[np.isnan(a).any(axis=(1, 2))] = np.nan
     return float(vals[0]) if not shape else vals.reshape(shape)
 
 
@@ -196,20 +201,20 @@ def rhat(x: Any) -> Any:
     """
     a, shape = _as3d(x)
     if not _valid(a, 2):
-        return _out(np.full(a.shape[0], np.nan), shape)
+        return _out(np.full(a.shape[0], np.nan), shape, a)
     s = _split(a)
     bulk = _rhat_plain(_z_scale(s))
     med = np.median(s.reshape(s.shape[0], -1), axis=1)[:, None, None]
     tail = _rhat_plain(_z_scale(np.abs(s - med)))
-    return _out(np.maximum(bulk, tail), shape)
+    return _out(np.maximum(bulk, tail), shape, a)
 
 
 def ess_bulk(x: Any) -> Any:
     """Bulk ESS: ESS of the rank-normalised split chains."""
     a, shape = _as3d(x)
     if not _valid(a):
-        return _out(np.full(a.shape[0], np.nan), shape)
-    return _out(_ess_batch(_z_scale(_split(a))), shape)
+        return _out(np.full(a.shape[0], np.nan), shape, a)
+    return _out(_ess_batch(_z_scale(_split(a))), shape, a)
 
 
 def _quantiles(a: np.ndarray, prob: float) -> np.ndarray:
@@ -230,8 +235,8 @@ def ess_quantile(x: Any, prob: float) -> Any:
     """ESS of the indicator ``x <= q_prob`` (split chains)."""
     a, shape = _as3d(x)
     if not _valid(a):
-        return _out(np.full(a.shape[0], np.nan), shape)
-    return _out(_ess_quantile3(a, float(prob)), shape)
+        return _out(np.full(a.shape[0], np.nan), shape, a)
+    return _out(_ess_quantile3(a, float(prob)), shape, a)
 
 
 def ess_tail(x: Any, prob: float | Sequence[float] | None = None) -> Any:
@@ -242,37 +247,37 @@ def ess_tail(x: Any, prob: float | Sequence[float] | None = None) -> Any:
         prob = (float(prob), 1.0 - float(prob))
     a, shape = _as3d(x)
     if not _valid(a):
-        return _out(np.full(a.shape[0], np.nan), shape)
+        return _out(np.full(a.shape[0], np.nan), shape, a)
     lo = _ess_quantile3(a, prob[0])
     hi = _ess_quantile3(a, prob[1])
-    return _out(np.minimum(lo, hi), shape)
+    return _out(np.minimum(lo, hi), shape, a)
 
 
 def ess_mean(x: Any) -> Any:
     """ESS for the mean (split chains, no rank normalisation)."""
     a, shape = _as3d(x)
     if not _valid(a):
-        return _out(np.full(a.shape[0], np.nan), shape)
-    return _out(_ess_batch(_split(a)), shape)
+        return _out(np.full(a.shape[0], np.nan), shape, a)
+    return _out(_ess_batch(_split(a)), shape, a)
 
 
 def ess_sd(x: Any) -> Any:
     """ESS of the squared deviations from the overall mean (ArviZ's ``method="sd"``)."""
     a, shape = _as3d(x)
     if not _valid(a):
-        return _out(np.full(a.shape[0], np.nan), shape)
+        return _out(np.full(a.shape[0], np.nan), shape, a)
     mu = a.reshape(a.shape[0], -1).mean(axis=1)[:, None, None]
-    return _out(_ess_batch(_split((a - mu) ** 2)), shape)
+    return _out(_ess_batch(_split((a - mu) ** 2)), shape, a)
 
 
 def mcse_mean(x: Any) -> Any:
     """Monte Carlo standard error of the mean: ``sd / sqrt(ess_mean)``."""
     a, shape = _as3d(x)
     if not _valid(a):
-        return _out(np.full(a.shape[0], np.nan), shape)
+        return _out(np.full(a.shape[0], np.nan), shape, a)
     ess = _ess_batch(_split(a))
     sd = a.reshape(a.shape[0], -1).std(axis=1, ddof=1)
-    return _out(sd / np.sqrt(ess), shape)
+    return _out(sd / np.sqrt(ess), shape, a)
 
 
 def mcse_sd(x: Any) -> Any:
@@ -285,14 +290,14 @@ def mcse_sd(x: Any) -> Any:
     """
     a, shape = _as3d(x)
     if not _valid(a):
-        return _out(np.full(a.shape[0], np.nan), shape)
+        return _out(np.full(a.shape[0], np.nan), shape, a)
     flat = a.reshape(a.shape[0], -1)
     s2 = (a - flat.mean(axis=1)[:, None, None]) ** 2
     ess = _ess_batch(_split(s2))
     s2f = s2.reshape(s2.shape[0], -1)
     evar = s2f.mean(axis=1)
     varvar = ((s2f ** 2).mean(axis=1) - evar ** 2) / ess
-    return _out(np.sqrt(varvar / evar / 4.0), shape)
+    return _out(np.sqrt(varvar / evar / 4.0), shape, a)
 
 
 def mcse_quantile(x: Any, prob: float) -> Any:
@@ -305,7 +310,7 @@ def mcse_quantile(x: Any, prob: float) -> Any:
     """
     a, shape = _as3d(x)
     if not _valid(a):
-        return _out(np.full(a.shape[0], np.nan), shape)
+        return _out(np.full(a.shape[0], np.nan), shape, a)
     prob = float(prob)
     ess = _ess_quantile3(a, prob)
     out = np.empty(a.shape[0])
@@ -319,7 +324,7 @@ def mcse_quantile(x: Any, prob: float) -> Any:
         th1 = srt[i, int(np.floor(np.nanmax((ppf_size[0], 0))))]
         th2 = srt[i, int(np.ceil(np.nanmin((ppf_size[1], size - 1))))]
         out[i] = (th2 - th1) / 2
-    return _out(out, shape)
+    return _out(out, shape, a)
 
 
 def integrated_autocorr_time(x: Any) -> Any:
@@ -327,8 +332,8 @@ def integrated_autocorr_time(x: Any) -> Any:
     iterations; ``tau < 1`` for antithetic chains."""
     a, shape = _as3d(x)
     if not _valid(a):
-        return _out(np.full(a.shape[0], np.nan), shape)
-    return _out(a.shape[1] * a.shape[2] / _ess_batch(_split(a)), shape)
+        return _out(np.full(a.shape[0], np.nan), shape, a)
+    return _out(a.shape[1] * a.shape[2] / _ess_batch(_split(a)), shape, a)
 
 
 def ebfmi(energy: Any) -> np.ndarray:

@@ -7,7 +7,17 @@ Over real parameters, with the noise convention of :mod:`linlim.likelihood`,
 which is also the Gauss-Newton Hessian of ``-log posterior``. Its inverse approximates the
 posterior covariance (exactly, for a linear model with Gaussian prior and noise).
 
+This module is linlim's one Fisher builder: every dense Fisher matrix (of a posterior, or
+of a bare operator as :func:`linlim.calibration.operator_fisher` asks) is assembled from
+Jacobian columns by :func:`operator_jacobian`, which applies ``J`` to a whole batch of unit
+vectors in one call when the linearised operator offers ``matvec_batch`` (see
+:func:`apply_columns`) and column by column otherwise.
+
 * :func:`fisher_matrix` -- dense ``F`` from Jacobian columns (jvps, in batches).
+* :func:`operator_fisher` -- dense ``F`` of an operator (real or complex input) at ``x``.
+* :func:`fisher_marginal_block` -- the Fisher matrix of one parameter block with every
+  other parameter marginalised (Schur complement ``F_aa - F_ab F_bb^-1 F_ba``), from
+  ``len(a)`` preconditioned CG solves: no other block is formed.
 * :func:`fisher_block_diagonal` -- dense blocks per parameter block (ignores cross terms).
 * :func:`fisher_operator` -- matrix-free products (one jvp + one vjp each).
 * :func:`fisher_diagonal` -- ``diag(F)``.
@@ -23,10 +33,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..backend import to_numpy
+from ..backend import asarray, to_numpy
 from ..errors import InputError, ShapeError
+from ..operators.base import Operator
+from ..validation import check_dense_matrix_memory
 
 __all__ = [
+    "apply_columns",
+    "operator_jacobian",
+    "operator_fisher",
+    "fisher_marginal_block",
     "jacobian_columns",
     "fisher_matrix",
     "fisher_block_diagonal",
@@ -58,6 +74,117 @@ def _columns(post: Any, cols: Any) -> np.ndarray:
     return c
 
 
+def apply_columns(J: Any, vectors: Any, *, batch_size: int = 64) -> Any:
+    """``[J v_1, ..., J v_p]`` stacked, (p, M), for input vectors ``vectors`` (p, *in_shape).
+
+    The blocked path: a linear operator that can apply itself to a batch exposes
+    ``matvec_batch(X)`` mapping ``(p, *in_shape) -> (p, *out_shape)``; it is called once per
+    batch of ``batch_size`` vectors. Otherwise ``matvec`` runs vector by vector.
+
+    Parameters
+    ----------
+    J : LinearOperator
+    vectors : array (p, *J.in_shape)
+    batch_size : int
+
+    Returns
+    -------
+    array (p, M), ``M = prod(J.out_shape)``, on ``J``'s array module
+    """
+    xp = J.xp
+    p = int(vectors.shape[0])
+    batched = getattr(J, "matvec_batch", None)
+    out = []
+    for start in range(0, p, max(1, int(batch_size))):
+        X = vectors[start:start + batch_size]
+        if batched is not None:
+            Y = batched(X)
+            out.append(Y.reshape(X.shape[0], -1))
+        else:
+            out.append(xp.stack([J.matvec(X[j]).ravel() for j in range(X.shape[0])]))
+    if not out:
+        return xp.zeros((0, int(np.prod(J.out_shape))), dtype=np.dtype(J.out_dtype))
+    return xp.concatenate(out, axis=0)
+
+
+def _unit_vectors(cols: np.ndarray, in_shape: tuple, in_dtype: Any, xp: Any,
+                  split_complex: bool) -> Any:
+    """Unit inputs for the requested columns: ``e_k`` (real input), or ``e_k`` and
+    ``i e_k`` interleaved (complex input, ``split_complex``), shape (p, *in_shape)."""
+    n = int(np.prod(in_shape))
+    cplx = np.dtype(in_dtype).kind == "c" and split_complex
+    units = (1.0, 1j) if cplx else (1.0,)
+    E = xp.zeros((cols.size * len(units), n), dtype=in_dtype)
+    rows = xp.arange(cols.size * len(units))
+    idx = asarray(np.repeat(cols, len(units)), xp)
+    vals = asarray(np.tile(np.asarray(units, dtype=in_dtype), cols.size), xp)
+    E[rows, idx] = vals
+    return E.reshape((-1,) + tuple(in_shape))
+
+
+def operator_jacobian(op: Operator, x: Any = None, cols: Any = None, *, J: Any = None,
+                      batch_size: int = 64) -> Any:
+    """Jacobian columns of an operator at ``x``, one row per real parameter.
+
+    Parameters
+    ----------
+    op : Operator
+        Single-array input (real, or complex: split into interleaved ``(Re, Im)`` real
+        parameters, as :class:`linlim.Params` stores them).
+    x : array, optional
+        Linearisation point (not needed with ``J`` or for a LinearOperator).
+    cols : int array, optional
+        Input entries (flat index into ``op.in_shape``; complex entries give two rows).
+    J : LinearOperator, optional
+        The linearisation at ``x``, to reuse.
+    batch_size : int
+
+    Returns
+    -------
+    array (P, M)
+        Row ``j`` is ``J e_j`` flattened, ``P = len(cols)`` (real) or ``2 len(cols)``.
+    """
+    if J is None:
+        if op.is_linear:
+            J = op
+        else:
+            _, J = op.linearize(asarray(x, op.xp))
+    n = int(np.prod(J.in_shape))
+    cols = np.arange(n) if cols is None else np.asarray(cols, dtype=np.int64).ravel()
+    bs = max(1, int(batch_size))
+    out = [apply_columns(J, _unit_vectors(cols[s:s + bs], tuple(J.in_shape), J.in_dtype,
+                                          J.xp, True), batch_size=2 * bs)
+           for s in range(0, cols.size, bs)]  # unit vectors made per batch (memory)
+    if not out:
+        return J.xp.zeros((0, int(np.prod(J.out_shape))), dtype=np.dtype(J.out_dtype))
+    return J.xp.concatenate(out, axis=0)
+
+
+def operator_fisher(op: Operator, x: Any, weights: Any, *, batch_size: int = 64) -> Any:
+    """Dense Fisher matrix ``F = 2 Re(J^H W J)`` of an operator at ``x`` (small problems).
+
+    Parameters
+    ----------
+    op : Operator
+        Single-array input, real or complex (complex: interleaved ``(Re, Im)`` parameters).
+    x : array
+        Linearisation point.
+    weights : array, broadcastable to ``op.out_shape``
+        ``1/sigma^2`` per output sample (0 for flags), with ``E|n|^2 = sigma^2``.
+
+    Returns
+    -------
+    array (P, P) float64, symmetric, on ``op``'s array module
+    """
+    xp = op.xp
+    w = asarray(weights, xp, np.float64)
+    A = operator_jacobian(op, x, batch_size=batch_size)
+    sw = xp.sqrt(xp.broadcast_to(w, tuple(op.out_shape)).ravel())
+    A = A * sw[None, :]
+    F = _gram(A, A)
+    return 0.5 * (F + F.T)
+
+
 def jacobian_columns(post: Any, theta: Any, cols: Any = None, *, J: Any = None,
                      batch_size: int = 64) -> Any:
     """Weighted Jacobian rows ``A[k] = sqrt(W_eff) * (J e_k)``, flattened.
@@ -71,7 +198,7 @@ def jacobian_columns(post: Any, theta: Any, cols: Any = None, *, J: Any = None,
     J : LinearOperator, optional
         A linearisation of the model at ``theta`` to reuse.
     batch_size : int
-        Columns computed per batch (each batch is stacked into one array).
+        Columns computed per batch (one ``matvec_batch`` call where ``J`` offers it).
 
     Returns
     -------
@@ -86,18 +213,11 @@ def jacobian_columns(post: Any, theta: Any, cols: Any = None, *, J: Any = None,
         post.counts["forward"] += 1
         _, J = lik.model.linearize(theta)
     sw = xp.sqrt(lik.w_eff).ravel()
-    out = []
-    for start in range(0, cols.size, max(1, int(batch_size))):
-        batch = []
-        for k in cols[start:start + batch_size]:
-            e = xp.zeros(post.size, dtype=np.float64)
-            e[int(k)] = 1.0
-            batch.append(J.matvec(e).ravel())
-            post.counts["jvp"] += 1
-        out.append(sw[None, :] * xp.stack(batch))
-    if not out:
+    if not cols.size:
         return xp.zeros((0, sw.shape[0]), dtype=lik.data.dtype)
-    return xp.concatenate(out, axis=0)
+    A = operator_jacobian(lik.model, cols=cols, J=J, batch_size=batch_size)
+    post.counts["jvp"] += int(cols.size)
+    return sw[None, :] * A
 
 
 def _gram(A: Any, B: Any) -> Any:
@@ -132,6 +252,7 @@ def fisher_matrix(post: Any, theta: Any, *, include_prior: bool = True, batch_si
     theta = post._check(theta)
     xp = post.xp
     n = post.size
+    check_dense_matrix_memory(n, "fisher_matrix", xp=xp)
     if J is None:
         post.counts["forward"] += 1
         _, J = post.likelihood.model.linearize(theta)
@@ -155,31 +276,48 @@ def fisher_matrix(post: Any, theta: Any, *, include_prior: bool = True, batch_si
     return F
 
 
+def _prior_block(post: Any, theta: Any, cols: np.ndarray) -> Any:
+    """``H_prior[cols][:, cols]`` from ``len(cols)`` prior Hessian products (no n x n)."""
+    xp = post.xp
+    idx = asarray(cols, xp)
+    out = []
+    for k in cols:
+        e = xp.zeros(post.size, dtype=np.float64)
+        e[int(k)] = 1.0
+        out.append(post.prior_hess_product(theta, e)[idx])
+    return xp.stack(out, axis=1) if out else xp.zeros((0, 0))
+
+
 def fisher_block_diagonal(post: Any, theta: Any, blocks: Sequence[Any], *,
-                          include_prior: bool = True, batch_size: int = 64) -> list:
+                          include_prior: bool = True, batch_size: int = 64,
+                          J: Any = None) -> list:
     """Dense Fisher blocks ``F[b, b]`` for parameter blocks ``b`` (cross terms ignored).
+
+    Only each block's own Jacobian columns (``len(b)`` jvps) and prior products are
+    computed.
 
     Parameters
     ----------
     blocks : sequence of slice, int array or str (Params block name)
+    J : LinearOperator, optional
+        The model's linearisation at ``theta`` to reuse.
 
     Returns
     -------
     list of arrays (k_b, k_b) float64
     """
     theta = post._check(theta)
-    post.counts["forward"] += 1
-    _, J = post.likelihood.model.linearize(theta)
-    Hp = post.prior_hessian_dense(theta) if include_prior else None
+    if J is None:
+        post.counts["forward"] += 1
+        _, J = post.likelihood.model.linearize(theta)
     out = []
     for b in blocks:
         cols = _columns(post, b)
         A = jacobian_columns(post, theta, cols, J=J, batch_size=batch_size)
         F = _gram(A, A)
-        if Hp is not None:
-            idx = post.xp.asarray(cols)
-            F = F + Hp[idx[:, None], idx[None, :]]
-        out.append(F)
+        if include_prior:
+            F = F + _prior_block(post, theta, cols)
+        out.append(0.5 * (F + F.T))
     return out
 
 
@@ -190,29 +328,118 @@ def fisher_operator(post: Any, theta: Any) -> Any:
 
 
 def fisher_diagonal(post: Any, theta: Any, *, include_prior: bool = True,
-                    batch_size: int = 64) -> Any:
-    """``diag(F)``, (n,) float64, from n jvps (no n x n storage)."""
+                    batch_size: int = 64, J: Any = None, cols: Any = None) -> Any:
+    """``diag(F)`` (all, or the entries ``cols``), float64, from one jvp per entry and no
+    n x n storage.
+
+    Parameters
+    ----------
+    post : LogPosterior
+    theta : array (n,)
+    include_prior : bool
+    batch_size : int
+    J : LinearOperator, optional
+        The model's linearisation at ``theta`` to reuse.
+    cols : None, slice, int array or str
+        Which diagonal entries.
+    """
     theta = post._check(theta)
     xp = post.xp
-    post.counts["forward"] += 1
-    _, J = post.likelihood.model.linearize(theta)
-    d = xp.zeros(post.size, dtype=np.float64)
-    for start in range(0, post.size, batch_size):
-        cols = np.arange(start, min(post.size, start + batch_size))
-        A = jacobian_columns(post, theta, cols, J=J, batch_size=batch_size)
-        d[start:start + cols.size] = 2.0 * (A.real**2 + (A.imag**2 if A.dtype.kind == "c"
+    if J is None:
+        post.counts["forward"] += 1
+        _, J = post.likelihood.model.linearize(theta)
+    cols = _columns(post, cols)
+    d = xp.zeros(cols.size, dtype=np.float64)
+    for start in range(0, cols.size, batch_size):
+        A = jacobian_columns(post, theta, cols[start:start + batch_size], J=J,
+                             batch_size=batch_size)
+        d[start:start + A.shape[0]] = 2.0 * (A.real**2 + (A.imag**2 if A.dtype.kind == "c"
                                                           else 0.0)).sum(axis=1)
     if include_prior:
-        d = d + xp.diag(post.prior_hessian_dense(theta))
+        from .lowrank import prior_hessian_diagonal
+
+        d = d + prior_hessian_diagonal(post, theta, cols)
     return d
+
+
+def fisher_marginal_block(post: Any, theta: Any, block: Any, *, method: str = "cg",
+                          preconditioner: Any = "prior", cg_tol: float = 1e-12,
+                          cg_maxiter: int | None = None, H: Any = None,
+                          return_covariance: bool = False) -> Any:
+    """Fisher matrix of one parameter block with all other parameters marginalised.
+
+    ``F_a|marg = F_aa - F_ab F_bb^-1 F_ba = ([H^-1]_aa)^-1`` (Schur complement), where
+    ``H`` is the full Gauss-Newton Hessian (data + prior). Its inverse is the marginal
+    covariance of block ``a`` including every covariance with the rest (e.g. band powers
+    with foregrounds, beam and gains).
+
+    Parameters
+    ----------
+    post : LogPosterior
+    theta : array (n,)
+    block : str, slice or int array
+        The kept block ``a`` (``k`` parameters).
+    method : {"cg", "dense"}
+        "cg": ``k`` preconditioned CG solves ``H x = e_j`` (matrix-free; ``F_bb`` is never
+        formed); "dense": the full dense Fisher matrix (small problems, reference).
+    preconditioner : see :func:`~linlim.inference.preconditioners.make_preconditioner`
+    cg_tol, cg_maxiter : float, int
+    H : LinearOperator, optional
+        The GN operator at ``theta`` to reuse.
+    return_covariance : bool
+        Also return the marginal covariance ``[H^-1]_aa``.
+
+    Returns
+    -------
+    array (k, k) float64 [, array (k, k)]
+
+    Raises
+    ------
+    InputError
+        When a CG solve does not converge (H singular along the block: add a prior).
+    """
+    xp = post.xp
+    cols = _columns(post, block)
+    idx = asarray(cols, xp)
+    if method == "dense":
+        F = fisher_matrix(post, theta)
+        C = xp.linalg.inv(F)[idx[:, None], idx[None, :]]
+    elif method == "cg":
+        from .cg import conjugate_gradient
+        from .preconditioners import make_preconditioner
+
+        if H is None:
+            H = post.linearize_gn(theta)
+        M = make_preconditioner(preconditioner)
+        if M is not None:
+            M.update(post, theta, H)
+        cols_out = []
+        for k in cols:
+            e = xp.zeros(post.size, dtype=np.float64)
+            e[int(k)] = 1.0
+            res = conjugate_gradient(H.matvec, e, tol=cg_tol, maxiter=cg_maxiter, precond=M)
+            if not res.converged:
+                raise InputError(f"fisher_marginal_block: CG for parameter {int(k)} stopped "
+                                 f"({res.reason}, relative residual {res.residual_norm:.2e}); "
+                                 "the Hessian may be singular along this block: add a prior")
+            cols_out.append(res.x[idx])
+        C = xp.stack(cols_out, axis=1)
+    else:
+        raise InputError(f"fisher_marginal_block: method must be 'cg' or 'dense', received "
+                         f"{method!r}")
+    C = 0.5 * (C + C.T)
+    S = xp.linalg.inv(C)
+    S = 0.5 * (S + S.T)
+    return (S, C) if return_covariance else S
 
 
 @dataclass
 class LowRankFisher:
     """``F ~ U diag(s) U^T + diag(d)`` (U (n, r), s (r,) >= 0, d (n,) > 0).
 
-    ``matvec`` applies the approximation; ``solve`` and ``covariance_diagonal`` use the
-    Woodbury identity ``(D + U S U^T)^-1 = D^-1 - D^-1 U (S^-1 + U^T D^-1 U)^-1 U^T D^-1``.
+    ``matvec`` applies the approximation; ``solve`` and ``covariance_diagonal`` go through
+    :meth:`posterior` (the Woodbury identity in an orthonormal, diagonally whitened basis,
+    shared with :class:`~linlim.inference.metric.LowRankMetric`).
     """
 
     U: Any
@@ -231,22 +458,25 @@ class LowRankFisher:
 
         return xp_of(self.U)
 
-    def _core(self) -> Any:
+    def posterior(self) -> Any:
+        """The same approximation as a :class:`~linlim.inference.lowrank.LowRankPosterior`
+        (diagonal factor ``D^-1/2``), whose products give the inverse."""
+        from .lowrank import DiagonalFactor, LowRankPosterior
+        from .metric import _whitened_eigen
+
         xp = self.xp
-        DU = self.U / self.d[:, None]
-        C = xp.diag(1.0 / self.s) + self.U.T @ DU
-        return DU, C
+        d, U, s = (to_numpy(a) for a in (self.d, self.U, self.s))
+        Y, lam = _whitened_eigen(d, U, s)
+        return LowRankPosterior(DiagonalFactor(1.0 / np.sqrt(d), xp), asarray(Y, xp),
+                                1.0 + lam)
 
     def solve(self, b: Any) -> Any:
         """``F^-1 b`` for the approximation."""
-        DU, C = self._core()
-        return b / self.d - DU @ self.xp.linalg.solve(C, DU.T @ b)
+        return self.posterior().covariance_product(b)
 
     def covariance_diagonal(self) -> Any:
         """``diag(F^-1)`` of the approximation (marginal variances)."""
-        DU, C = self._core()
-        X = self.xp.linalg.solve(C, DU.T)
-        return 1.0 / self.d - (DU * X.T).sum(axis=1)
+        return self.posterior().marginal_variances()
 
 
 def low_rank_fisher(post: Any, theta: Any, rank: int, *, oversample: int = 10,
@@ -283,9 +513,10 @@ def low_rank_fisher(post: Any, theta: Any, rank: int, *, oversample: int = 10,
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     H = post.linearize_gn(theta)
     n = post.size
-    k = min(n, int(rank) + int(oversample))
     if diagonal == "prior":
-        dp = post.prior_hessian_diagonal(theta)
+        from .lowrank import prior_hessian_diagonal
+
+        dp = prior_hessian_diagonal(post, theta)
         if not bool((dp > 0).all()):
             raise InputError("low_rank_fisher: diagonal='prior' needs a prior Hessian with a "
                              "positive diagonal; use diagonal='exact' or 'hutchinson'")
@@ -295,18 +526,11 @@ def low_rank_fisher(post: Any, theta: Any, rank: int, *, oversample: int = 10,
             return H.data_product(v / sq) / sq
     else:
         op = H.matvec
+    from .lowrank import block_apply, randomized_eigsh
 
-    def apply(V: Any) -> Any:
-        return xp.stack([op(V[:, j]) for j in range(V.shape[1])], axis=1)
-
-    Om = xp.asarray(rng.standard_normal((n, k)))
-    Q, _ = xp.linalg.qr(apply(Om))
-    for _ in range(int(power_iters)):
-        Q, _ = xp.linalg.qr(apply(Q))
-    B = Q.T @ apply(Q)
-    lam, V = xp.linalg.eigh(0.5 * (B + B.T))
-    order = xp.argsort(lam)[::-1][: int(rank)]
-    s, U = xp.maximum(lam[order], 0.0), Q @ V[:, order]
+    lam, U = randomized_eigsh(block_apply(op, xp), n, int(rank), oversample=int(oversample),
+                              power_iters=int(power_iters), xp=xp, rng=rng)
+    s = xp.maximum(lam, 0.0)
     if diagonal == "prior":
         return LowRankFisher(sq[:, None] * U, s, dp)
     lr_diag = ((U * s) * U).sum(axis=1)

@@ -240,6 +240,112 @@ class _Chain:
         self.metric: Metric
 
 
+class _DrawBuffer:
+    """Draws and transition statistics since the last checkpoint (all iterations when
+    sampling in memory), per chain.
+
+    Parameters
+    ----------
+    chains, size : int
+    first_kept : int
+        First iteration whose draw is kept (0 to keep warm-up draws, else ``num_warmup``).
+    """
+
+    def __init__(self, chains: int, size: int, first_kept: int) -> None:
+        self.chains, self.size, self.first_kept = chains, size, first_kept
+        self.iterations: list[int] = []
+        self.draw_iterations: list[int] = []
+        self.stats: dict[str, list[list[Any]]] = {k: [[] for _ in range(chains)]
+                                                  for k in _STATS}
+        self.draws: list[list[np.ndarray]] = [[] for _ in range(chains)]
+        self.accept_recent = np.zeros(chains)
+
+    def record(self, c: int, ch: _Chain, res: dict[str, Any], eps: float, it: int) -> None:
+        """Store chain ``c``'s transition at iteration ``it`` (taken with step ``eps``)."""
+        st = self.stats
+        st["lp"][c].append(ch.z.logp)
+        st["accept_stat"][c].append(res["accept_stat"])
+        st["energy"][c].append(res["energy"])
+        st["step_size"][c].append(eps)
+        st["tree_depth"][c].append(res["tree_depth"])
+        st["n_leapfrog"][c].append(res["n_leapfrog"])
+        st["divergent"][c].append(res["divergent"])
+        if it >= self.first_kept:
+            self.draws[c].append(to_numpy(ch.z.theta).astype(np.float64, copy=True))
+        self.accept_recent[c] = 0.9 * self.accept_recent[c] + 0.1 * res["accept_stat"]
+
+    def end_iteration(self, it: int) -> None:
+        self.iterations.append(it)
+        if it >= self.first_kept:
+            self.draw_iterations.append(it)
+
+    def _draw_array(self) -> np.ndarray:
+        if self.draw_iterations:
+            return np.asarray(self.draws, dtype=np.float64)
+        return np.zeros((self.chains, 0, self.size))
+
+    def _stat_arrays(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v, dtype=_STAT_DTYPES.get(k, np.float64))
+                for k, v in self.stats.items()}
+
+    def arrays(self) -> dict[str, Any]:
+        """The buffered segment as arrays (the layout of :mod:`linlim.io.chains`)."""
+        return {"iteration": np.asarray(self.iterations, dtype=np.int64),
+                "draw_iteration": np.asarray(self.draw_iterations, dtype=np.int64),
+                "stats": self._stat_arrays(), "draws": self._draw_array()}
+
+    def clear(self) -> None:
+        self.iterations.clear()
+        self.draw_iterations.clear()
+        for v in self.stats.values():
+            for lst in v:
+                lst.clear()
+        for lst in self.draws:
+            lst.clear()
+
+    def result(self, num_warmup: int, config: dict[str, Any], metrics: list,
+               save_warmup: bool) -> HMCResult:
+        """An in-memory run's :class:`HMCResult` (every iteration is buffered)."""
+        stats = self._stat_arrays()
+        w = np.asarray(self.iterations, dtype=np.int64) < num_warmup
+        draws = self._draw_array()
+        dit = np.asarray(self.draw_iterations, dtype=np.int64)
+        return HMCResult(
+            draws=draws[:, dit >= num_warmup, :],
+            sample_stats={k: v[:, ~w] for k, v in stats.items()},
+            warmup_stats={k: v[:, w] for k, v in stats.items()},
+            config=config,
+            metrics=metrics,
+            warmup_draws=draws[:, dit < num_warmup, :] if save_warmup else None,
+        )
+
+
+class _Progress:
+    """Optional tqdm bar: mean recent acceptance, step sizes, phase."""
+
+    def __init__(self, progress: bool | None, start: int, total: int, desc: str) -> None:
+        show = sys.stderr.isatty() if progress is None else bool(progress)
+        self.bar = None
+        if show and start < total:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=start, desc=desc, unit="it")
+
+    def update(self, it: int, total: int, warm: bool, accept: np.ndarray,
+               chs: list[_Chain]) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        if it % 10 == 0 or it == total - 1:
+            self.bar.set_postfix(accept=f"{accept.mean():.2f}",
+                                 eps=",".join(f"{ch.eps:.3g}" for ch in chs),
+                                 phase="warmup" if warm else "sampling", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 class HMC:
     """Hamiltonian Monte Carlo sampler (static with jitter, or NUTS) with Stan's warm-up.
 
@@ -523,6 +629,10 @@ class HMC:
     ) -> HMCResult:
         """Run ``chains`` chains (one after the other within each iteration).
 
+        This is the driver: it opens or resumes the chain store, then per iteration lets
+        each chain take one transition with its warm-up adaptation (``_step``), buffers
+        the draws and statistics (``_DrawBuffer``) and writes a checkpoint when due.
+
         Parameters
         ----------
         num_draws, num_warmup : int
@@ -557,128 +667,35 @@ class HMC:
                 f"num_draws, num_warmup >= 0 and chains >= 1 expected, received "
                 f"{num_draws}, {num_warmup}, {chains}")
         num_draws, num_warmup, chains = int(num_draws), int(num_warmup), int(chains)
-        init_np = None
-        init_fp = ""
-        if init is not None:
-            init_np = np.asarray(to_numpy(init), dtype=np.float64)
-            if init_np.shape == (self.size,):
-                init_np = np.broadcast_to(init_np, (chains, self.size))
-            if init_np.shape != (chains, self.size):
-                raise ShapeError(
-                    f"init: expected shape ({self.size},) or ({chains}, {self.size}), "
-                    f"received {init_np.shape}")
-            import hashlib
-
-            init_fp = hashlib.sha256(np.ascontiguousarray(init_np).tobytes()).hexdigest()[:16]
+        init_np, init_fp = self._check_init(init, chains)
         config = self._config(num_draws, num_warmup, chains, seed, save_warmup, init_fp)
         total = num_warmup + num_draws
 
-        store = None
-        start = 0
-        chs: list[_Chain] = []
+        store, start, chs = None, 0, []
         if path is not None:
-            from ..io.chains import ChainStore
-
-            store = ChainStore(path)
-            if not resume:
-                store.reset()
-            old = store.config()
-            if old is not None and old != json.loads(json.dumps(config, sort_keys=True)):
-                diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-                raise InputError(
-                    f"path: {path} holds a run with a different configuration (differs in "
-                    f"{diff}); use another path or resume=False")
-            if store.is_complete():
-                if store.parts.exists():  # killed between consolidation and clean-up
-                    import shutil
-
-                    shutil.rmtree(store.parts)
-                return self._finish(load_result(path))
-            last = store.last_state()
-            if last is not None:
-                start, state = last
-                chs = [self._restore_chain(state[f"chain_{c}"], num_warmup)
-                       for c in range(chains)]
+            store, start, chs, done = self._open_store(path, resume, config, chains, num_warmup)
+            if done is not None:
+                return self._finish(done)
         if not chs:
             seqs = np.random.SeedSequence(int(seed)).spawn(chains)
             chs = [self._init_chain(c, seqs[c], init_np, num_warmup) for c in range(chains)]
 
-        keep = (lambda it: True) if save_warmup else (lambda it: it >= num_warmup)
-        in_memory = path is None
-        buf_it: list[int] = []
-        buf_stats: dict[str, list[list[Any]]] = {k: [[] for _ in range(chains)] for k in _STATS}
-        buf_draws: list[list[np.ndarray]] = [[] for _ in range(chains)]
-        buf_dit: list[int] = []
-
-        def flush(it_end: int) -> None:
-            if store is None or not buf_it:
-                return
-            arrays = {
-                "iteration": np.asarray(buf_it, dtype=np.int64),
-                "draw_iteration": np.asarray(buf_dit, dtype=np.int64),
-                "stats": {k: np.asarray(v, dtype=_STAT_DTYPES.get(k, np.float64))
-                          for k, v in buf_stats.items()},
-                "draws": (np.asarray(buf_draws, dtype=np.float64) if buf_dit
-                          else np.zeros((chains, 0, self.size))),
-            }
-            state = {f"chain_{c}": self._chain_state(ch) for c, ch in enumerate(chs)}
-            store.write_segment(config, buf_it[0], it_end, arrays, state)
-            buf_it.clear()
-            buf_dit.clear()
-            for v in buf_stats.values():
-                for lst in v:
-                    lst.clear()
-            for lst in buf_draws:
-                lst.clear()
-
-        show = sys.stderr.isatty() if progress is None else bool(progress)
-        bar = None
-        if show and start < total:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, initial=start, desc=f"{self.algorithm} x{chains}",
-                       unit="it")
-        acc_recent = np.zeros(chains)
-        t_last = time.monotonic()
-        since = 0
+        buf = _DrawBuffer(chains, self.size, 0 if save_warmup else num_warmup)
+        bar = _Progress(progress, start, total, f"{self.algorithm} x{chains}")
+        t_last, since = time.monotonic(), 0
         for it in range(start, total):
-            warm = it < num_warmup
             for c, ch in enumerate(chs):
                 eps = ch.eps
-                res = self._transition(ch, eps)
-                pt = res["point"]
-                ch.z = Point(pt.theta, None, pt.logp, pt.grad)
-                if warm:
-                    self._adapt(ch, it, num_warmup, res["accept_stat"])
-                st = buf_stats
-                st["lp"][c].append(ch.z.logp)
-                st["accept_stat"][c].append(res["accept_stat"])
-                st["energy"][c].append(res["energy"])
-                st["step_size"][c].append(eps)
-                st["tree_depth"][c].append(res["tree_depth"])
-                st["n_leapfrog"][c].append(res["n_leapfrog"])
-                st["divergent"][c].append(res["divergent"])
-                if keep(it):
-                    buf_draws[c].append(to_numpy(ch.z.theta).astype(np.float64, copy=True))
-                acc_recent[c] = 0.9 * acc_recent[c] + 0.1 * res["accept_stat"]
-            buf_it.append(it)
-            if keep(it):
-                buf_dit.append(it)
+                buf.record(c, ch, self._step(ch, it, num_warmup), eps, it)
+            buf.end_iteration(it)
             since += 1
             now = time.monotonic()
-            if not in_memory and (since >= checkpoint_every or now - t_last >= checkpoint_seconds
-                                  or it == total - 1):
-                flush(it + 1)
-                since = 0
-                t_last = now
-            if bar is not None:
-                bar.update(1)
-                if it % 10 == 0 or it == total - 1:
-                    bar.set_postfix(accept=f"{acc_recent.mean():.2f}",
-                                    eps=",".join(f"{ch.eps:.3g}" for ch in chs),
-                                    phase="warmup" if warm else "sampling", refresh=False)
-        if bar is not None:
-            bar.close()
+            if store is not None and (since >= checkpoint_every or it == total - 1
+                                      or now - t_last >= checkpoint_seconds):
+                self._checkpoint(store, config, buf, it + 1, chs)
+                since, t_last = 0, now
+            bar.update(it, total, it < num_warmup, buf.accept_recent, chs)
+        bar.close()
 
         if store is not None:
             if store.segments():
@@ -686,23 +703,71 @@ class HMC:
             result = load_result(path)
             result.metrics = [ch.metric for ch in chs] if chs else result.metrics
             return self._finish(result)
+        return self._finish(buf.result(num_warmup, config, [ch.metric for ch in chs],
+                                       save_warmup))
 
-        stats_all = {k: np.asarray(v, dtype=_STAT_DTYPES.get(k, np.float64))
-                     for k, v in buf_stats.items()}
-        its = np.asarray(buf_it, dtype=np.int64)
-        w = its < num_warmup
-        draws_all = (np.asarray(buf_draws, dtype=np.float64) if buf_dit
-                     else np.zeros((chains, 0, self.size)))
-        dit = np.asarray(buf_dit, dtype=np.int64)
-        result = HMCResult(
-            draws=draws_all[:, dit >= num_warmup, :],
-            sample_stats={k: v[:, ~w] for k, v in stats_all.items()},
-            warmup_stats={k: v[:, w] for k, v in stats_all.items()},
-            config=config,
-            metrics=[ch.metric for ch in chs],
-            warmup_draws=draws_all[:, dit < num_warmup, :] if save_warmup else None,
-        )
-        return self._finish(result)
+    # -- the driver's parts -------------------------------------------------------------
+    def _check_init(self, init: Any, chains: int) -> tuple[np.ndarray | None, str]:
+        """Initial positions as a (chains, n) host array and their fingerprint."""
+        if init is None:
+            return None, ""
+        init_np = np.asarray(to_numpy(init), dtype=np.float64)
+        if init_np.shape == (self.size,):
+            init_np = np.broadcast_to(init_np, (chains, self.size))
+        if init_np.shape != (chains, self.size):
+            raise ShapeError(
+                f"init: expected shape ({self.size},) or ({chains}, {self.size}), "
+                f"received {init_np.shape}")
+        import hashlib
+
+        return init_np, hashlib.sha256(np.ascontiguousarray(init_np).tobytes()).hexdigest()[:16]
+
+    def _open_store(self, path: str, resume: bool, config: dict[str, Any], chains: int,
+                    num_warmup: int) -> tuple[Any, int, list[_Chain], HMCResult | None]:
+        """Open the chain store at ``path``: ``(store, first iteration, restored chains,
+        finished result or None)``."""
+        from ..io.chains import ChainStore
+
+        store = ChainStore(path)
+        if not resume:
+            store.reset()
+        old = store.config()
+        if old is not None and old != json.loads(json.dumps(config, sort_keys=True)):
+            diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+            raise InputError(
+                f"path: {path} holds a run with a different configuration (differs in "
+                f"{diff}); use another path or resume=False")
+        if store.is_complete():
+            if store.parts.exists():  # killed between consolidation and clean-up
+                import shutil
+
+                shutil.rmtree(store.parts)
+            return store, 0, [], load_result(path)
+        last = store.last_state()
+        if last is None:
+            return store, 0, [], None
+        start, state = last
+        chs = [self._restore_chain(state[f"chain_{c}"], num_warmup) for c in range(chains)]
+        return store, start, chs, None
+
+    def _step(self, ch: _Chain, it: int, num_warmup: int) -> dict[str, Any]:
+        """One transition of one chain at its current step size, then (in warm-up) the
+        step-size and metric adaptation. Returns the transition's statistics."""
+        res = self._transition(ch, ch.eps)
+        pt = res["point"]
+        ch.z = Point(pt.theta, None, pt.logp, pt.grad)
+        if it < num_warmup:
+            self._adapt(ch, it, num_warmup, res["accept_stat"])
+        return res
+
+    def _checkpoint(self, store: Any, config: dict[str, Any], buf: _DrawBuffer, it_end: int,
+                    chs: list[_Chain]) -> None:
+        """Write the buffered iterations and every chain's state as one segment."""
+        if not buf.iterations:
+            return
+        state = {f"chain_{c}": self._chain_state(ch) for c, ch in enumerate(chs)}
+        store.write_segment(config, buf.iterations[0], it_end, buf.arrays(), state)
+        buf.clear()
 
     @staticmethod
     def _finish(result: HMCResult) -> HMCResult:

@@ -15,7 +15,9 @@ bit whichever backend runs it and its generator state can be checkpointed.
 In Stan's language the *inverse metric* ``M^{-1}`` is the posterior covariance estimate:
 :class:`DiagonalMetric` and :class:`DenseMetric` are built from a covariance (adapted in
 warm-up); the Fisher-matrix metrics take ``M = F`` (a precision), dense or in the low-rank
-plus diagonal form of :class:`LowRankMetric` that never forms an ``n x n`` matrix.
+plus diagonal form of :class:`LowRankMetric` that never forms an ``n x n`` matrix, or
+``M = Sigma^{-1}`` of a low-rank Laplace posterior with any prior factor
+(:class:`LaplaceMetric`, of which :class:`LowRankMetric` is the diagonal-factor case).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "DiagonalMetric",
     "DenseMetric",
     "LowRankMetric",
+    "LaplaceMetric",
     "fisher_metric",
     "metric_from_state",
 ]
@@ -221,7 +224,70 @@ class DenseMetric(Metric):
         return dict(self._given)
 
 
-class LowRankMetric(Metric):
+class LaplaceMetric(Metric):
+    r"""Metric from a low-rank Laplace posterior: ``M^{-1} = Sigma = L A^{-1} L^T``.
+
+    ``L`` is a square-root factor (:class:`~linlim.inference.lowrank.Factor`: diagonal,
+    dense, Fourier/GRF or block) and ``A = I + V diag(lam - 1) V^T`` with orthonormal ``V``
+    (n, k), as :class:`~linlim.inference.lowrank.LowRankPosterior` holds them.
+
+    Parameters
+    ----------
+    factor : Factor
+    V : array (n, k)
+    lam : array (k,)
+        Eigenvalues of ``A`` on ``span(V)``, > 0.
+    xp : module, optional
+        Array module (default: the factor's).
+
+    Notes
+    -----
+    ``velocity(p) = Sigma p = L (u + V (1/lam - 1) V^T u)``, ``u = L^T p``, and
+    ``p = L^{-T} (z + V (sqrt(lam) - 1) V^T z)`` has covariance
+    ``L^{-T} A L^{-1} = Sigma^{-1} = M`` for ``z ~ N(0, I)``. Set-up ``O(n k)``, each
+    application the factor's cost plus ``O(n k)``: a posterior with ``10^5`` parameters
+    and a GRF prior never forms an ``n x n`` matrix.
+    """
+
+    kind = "laplace"
+
+    def __init__(self, factor: Any, V: Any, lam: Any, xp: ModuleType | None = None) -> None:
+        from .lowrank import LowRankPosterior
+
+        if xp is not None and xp is not factor.xp:
+            raise InputError("LaplaceMetric: xp differs from the factor's array module; "
+                             "build the factor on the posterior's backend")
+        super().__init__(factor.size, factor.xp)
+        self.posterior = LowRankPosterior(factor, V, lam)
+        self.eigenvalues = np.asarray(to_numpy(lam), dtype=np.float64)
+
+    def velocity(self, p: Any) -> Any:
+        return self.posterior.covariance_product(p)
+
+    def _sqrt_mass(self, z: Any) -> Any:
+        return self.posterior.sqrt_precision_product(z)
+
+    def state(self) -> dict[str, np.ndarray]:
+        from .lowrank import _KINDS
+
+        f = self.posterior.factor
+        st = {"V": to_numpy(self.posterior.V), "lam": self.eigenvalues,
+              "factor_kind": np.array(_KINDS.index(f.kind))}
+        if f.kind == "fourier":
+            st["factor_shape"] = np.asarray(f.shape, dtype=np.int64)
+        st.update({f"factor_{k}": v for k, v in f.state().items()})
+        return st
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray], xp: ModuleType) -> LaplaceMetric:
+        from .lowrank import _KINDS, factor_from_state
+
+        sub = {k[len("factor_"):]: v for k, v in state.items() if k.startswith("factor_")}
+        f = factor_from_state(_KINDS[int(sub.pop("kind"))], sub, xp)
+        return cls(f, asarray(state["V"], xp), state["lam"])
+
+
+class LowRankMetric(LaplaceMetric):
     r"""Low-rank plus diagonal metric ``M = diag(d) + U diag(s) U^T``, never formed densely.
 
     Parameters
@@ -241,14 +307,12 @@ class LowRankMetric(Metric):
     Whiten by the diagonal: ``M = D^{1/2} (I + W S W^T) D^{1/2}`` with
     ``W = D^{-1/2} U``. A thin QR ``W = Q R`` (``Q`` n x k orthonormal) and the small
     eigendecomposition ``R S R^T = V diag(lam) V^T`` give ``W S W^T = Y diag(lam) Y^T``
-    with ``Y = Q V`` orthonormal. Every function ``f`` of ``A = I + Y diag(lam) Y^T``
-    then acts as ``f(A) = I + Y diag(f(1 + lam) - 1) Y^T`` (``A`` is the identity on the
-    complement of span(Y)), so
+    with ``Y = Q V`` orthonormal. This is the :class:`LaplaceMetric` with the diagonal
+    factor ``L = D^{-1/2}`` and eigenvalues ``1 + lam`` on ``span(Y)``, so
 
     - ``M^{-1} p = D^{-1/2} [u + Y ((1 + lam)^{-1} - 1) (Y^T u)]``, ``u = D^{-1/2} p``
       (the Woodbury identity in an orthonormal basis),
-    - ``p = D^{1/2} [z + Y ((1 + lam)^{1/2} - 1) (Y^T z)]`` has covariance
-      ``D^{1/2} A D^{1/2} = M`` for ``z ~ N(0, I)`` (a symmetric square root of ``A``),
+    - ``p = D^{1/2} [z + Y ((1 + lam)^{1/2} - 1) (Y^T z)]`` has covariance ``M``,
     - ``M`` is positive definite iff ``1 + lam > 0``.
 
     Set-up costs ``O(n k^2)``, each application ``O(n k)`` and memory ``O(n k)``.
@@ -257,6 +321,8 @@ class LowRankMetric(Metric):
     kind = "lowrank"
 
     def __init__(self, diag: Any, U: Any, s: Any, xp: ModuleType | None = None) -> None:
+        from .lowrank import DiagonalFactor
+
         d = np.asarray(to_numpy(diag), dtype=np.float64)
         u = np.asarray(to_numpy(U), dtype=np.float64)
         w = np.asarray(to_numpy(s), dtype=np.float64)
@@ -270,37 +336,27 @@ class LowRankMetric(Metric):
             _check_finite(name, a)
         if np.any(d <= 0):
             raise InputError("diag: expected strictly positive entries")
-        super().__init__(d.size, xp)
-        self._host = {"diag": d, "U": u, "s": w}
-        wmat = u / np.sqrt(d)[:, None]
-        q, r = np.linalg.qr(wmat, mode="reduced")
-        small = r @ (w[:, None] * r.T)
-        lam, v = np.linalg.eigh(0.5 * (small + small.T))
+        y, lam = _whitened_eigen(d, u, w)
         if np.any(1.0 + lam <= 0):
             raise InputError(
                 "LowRankMetric: diag(d) + U diag(s) U^T is not positive definite "
                 f"(smallest eigenvalue factor 1 + lam = {1.0 + lam.min():.3g})"
             )
-        y = q @ v
-        self.eigenvalues = 1.0 + lam  # eigenvalues of the diagonally whitened M, (k,)
-        xp_ = self.xp
-        self._y = asarray(np.ascontiguousarray(y), xp_)
-        self._inv_fac = asarray(1.0 / (1.0 + lam) - 1.0, xp_)
-        self._sqrt_fac = asarray(np.sqrt(1.0 + lam) - 1.0, xp_)
-        self._d_isqrt = asarray(1.0 / np.sqrt(d), xp_)
-        self._d_sqrt = asarray(np.sqrt(d), xp_)
-
-    def velocity(self, p: Any) -> Any:
-        u = self._d_isqrt * p
-        u = u + self._y @ (self._inv_fac * (self._y.T @ u))
-        return self._d_isqrt * u
-
-    def _sqrt_mass(self, z: Any) -> Any:
-        t = z + self._y @ (self._sqrt_fac * (self._y.T @ z))
-        return self._d_sqrt * t
+        xp = xp if xp is not None else get_xp()
+        super().__init__(DiagonalFactor(1.0 / np.sqrt(d), xp), asarray(y, xp), 1.0 + lam)
+        self._host = {"diag": d, "U": u, "s": w}
 
     def state(self) -> dict[str, np.ndarray]:
         return dict(self._host)
+
+
+def _whitened_eigen(d: np.ndarray, u: np.ndarray, w: np.ndarray) -> tuple:
+    """``Y, lam`` with ``D^{-1/2} U diag(w) U^T D^{-1/2} = Y diag(lam) Y^T``, Y orthonormal."""
+    wmat = u / np.sqrt(d)[:, None]
+    q, r = np.linalg.qr(wmat, mode="reduced")
+    small = r @ (w[:, None] * r.T)
+    lam, v = np.linalg.eigh(0.5 * (small + small.T))
+    return np.ascontiguousarray(q @ v), lam
 
 
 def fisher_metric(fisher: Any, xp: ModuleType | None = None) -> Metric:
@@ -308,17 +364,27 @@ def fisher_metric(fisher: Any, xp: ModuleType | None = None) -> Metric:
 
     Parameters
     ----------
-    fisher : array (n, n) float64, or tuple (diag, U, s)
-        A dense positive-definite precision matrix, or the low-rank plus diagonal
-        description ``F ~ diag(diag) + U diag(s) U^T`` with shapes (n,), (n, k), (k,).
+    fisher : array (n, n) float64, tuple (diag, U, s), LowRankFisher or LowRankPosterior
+        A dense positive-definite precision matrix, the low-rank plus diagonal
+        description ``F ~ diag(diag) + U diag(s) U^T`` with shapes (n,), (n, k), (k,)
+        (or a :class:`~linlim.inference.fisher.LowRankFisher` holding it), or a low-rank
+        Laplace posterior (:func:`~linlim.inference.lowrank.low_rank_laplace`; any
+        prior factor, e.g. a GRF).
     xp : module, optional
         Array module of the posterior.
 
     Returns
     -------
     Metric
-        :class:`DenseMetric` (``mass=F``) or :class:`LowRankMetric`.
+        :class:`DenseMetric` (``mass=F``), :class:`LowRankMetric` or
+        :class:`LaplaceMetric`.
     """
+    from .lowrank import LowRankPosterior
+
+    if isinstance(fisher, LowRankPosterior):
+        return LaplaceMetric(fisher.factor, fisher.V, fisher.lam, xp=xp)
+    if all(hasattr(fisher, a) for a in ("U", "s", "d")) and not hasattr(fisher, "shape"):
+        return LowRankMetric(fisher.d, fisher.U, fisher.s, xp=xp)
     if isinstance(fisher, (tuple, list)):
         if len(fisher) != 3:
             raise InputError(
@@ -341,4 +407,7 @@ def metric_from_state(kind: str, state: dict[str, np.ndarray], xp: ModuleType) -
         return DenseMetric(inv_mass=state["inv_mass"], xp=xp)
     if kind == "lowrank":
         return LowRankMetric(state["diag"], state["U"], state["s"], xp)
-    raise InputError(f"metric kind: expected identity, diag, dense or lowrank, received {kind!r}")
+    if kind == "laplace":
+        return LaplaceMetric.from_state(state, xp)
+    raise InputError(f"metric kind: expected identity, diag, dense, lowrank or laplace, "
+                     f"received {kind!r}")

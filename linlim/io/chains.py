@@ -26,6 +26,15 @@ Layout of the final file::
 
 :func:`read_chains` reads either form (a finished file, or the segments of a run in
 progress), so a run can be inspected while it goes.
+
+Recovery. Atomic writes protect against kills, not against a file damaged afterwards (a
+full disk, a copy cut short). A segment that cannot be read, or that does not continue its
+predecessor, is reported with a :class:`CorruptChainWarning`; a resuming run sets it and
+every later segment aside (renamed ``seg_NNNNNN.h5.corrupt``) and continues from the last
+good one, which reproduces the uninterrupted run bit for bit. A final file that cannot be
+read is reported as corrupt by :func:`read_chains` (never as missing) and set aside
+(``<path>.corrupt``) by a resuming run. Temporary files left by a killed process
+(``.<name>.tmp<pid>``) are removed when a store is opened, once that process is gone.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import json
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +51,79 @@ import h5py
 import numpy as np
 
 from ..errors import InputError
+from ..validation import check_chain_memory
 
-__all__ = ["ChainStore", "read_chains", "write_tree", "read_tree"]
+__all__ = ["ChainStore", "read_chains", "write_tree", "read_tree", "CorruptChainWarning",
+           "remove_stale_temporaries"]
 
 FORMAT = "linlim-chains-1"
 _SEG_RE = re.compile(r"^seg_(\d{6})\.h5$")
+_TMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)$")
 STAT_NAMES = ("lp", "accept_stat", "energy", "step_size", "tree_depth", "n_leapfrog",
               "divergent")
+
+
+class CorruptChainWarning(UserWarning):
+    """A chain file or checkpoint segment could not be read and was skipped or set aside."""
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: str | os.PathLike, prefix: str = "") -> list[Path]:
+    """Delete temporary files ``.<name>.tmp<pid>`` whose writing process has ended.
+
+    Parameters
+    ----------
+    directory : path
+        Folder to clean (missing folders are ignored).
+    prefix : str
+        Only names starting with ``prefix`` (after the dot).
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    d = Path(directory)
+    removed: list[Path] = []
+    if not d.is_dir():
+        return removed
+    for entry in d.iterdir():
+        m = _TMP_RE.match(entry.name)
+        if m and m.group("name").startswith(prefix) and not _pid_alive(int(m.group("pid"))):
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:  # pragma: no cover - raced with another cleaner
+                pass
+    return removed
+
+
+def _segment_ok(path: Path, expect_start: int | None) -> tuple[bool, str, int]:
+    """``(ok, why, iteration_end)`` of one segment file."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                return False, "not a linlim chain segment", -1
+            start, end = int(f.attrs["iteration_start"]), int(f.attrs["iteration_end"])
+            if "data" not in f or "state" not in f:
+                return False, "missing its data or state", -1
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        return False, f"unreadable ({type(exc).__name__}: {exc})", -1
+    if expect_start is not None and start != expect_start:
+        return False, (f"starts at iteration {start} but the previous segment ends at "
+                       f"{expect_start}"), -1
+    return True, "", end
 
 
 def write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
@@ -122,6 +198,25 @@ class ChainStore:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.parts = Path(str(self.path) + ".parts")
+        self._checked: dict[str, tuple[tuple, bool, str, int]] = {}
+        self._warned: set[str] = set()
+        remove_stale_temporaries(self.path.parent, self.path.name)
+        remove_stale_temporaries(self.parts)
+
+    def _warn(self, text: str) -> None:
+        if text not in self._warned:
+            self._warned.add(text)
+            warnings.warn(text, CorruptChainWarning, stacklevel=3)
+
+    def final_file_corrupt(self) -> bool:
+        """True if the final file exists but cannot be read as a complete chain file."""
+        if not self.path.exists():
+            return False
+        try:
+            with h5py.File(self.path, "r") as f:
+                return not (f.attrs.get("format") == FORMAT and bool(f.attrs.get("complete")))
+        except OSError:
+            return True
 
     # -- state of the store -------------------------------------------------------------
     def is_complete(self) -> bool:
@@ -134,8 +229,13 @@ class ChainStore:
         except OSError:
             return False
 
-    def segments(self) -> list[Path]:
-        """Readable segment files, in order, stopping at the first gap."""
+    def segments(self, repair: bool = False) -> list[Path]:
+        """Readable segment files, in order, stopping at the first gap or bad segment.
+
+        A segment that cannot be read or does not continue its predecessor ends the list
+        with a :class:`CorruptChainWarning`; with ``repair`` it and every later segment are
+        renamed ``*.corrupt`` so that a resumed run continues from the last good one.
+        """
         if not self.parts.is_dir():
             return []
         found = {}
@@ -143,15 +243,49 @@ class ChainStore:
             m = _SEG_RE.match(entry.name)
             if m:
                 found[int(m.group(1))] = entry
-        out = []
+        out: list[Path] = []
+        prev_end: int | None = None
         for k in range(len(found)):
             if k not in found:
                 break
-            out.append(found[k])
+            seg = found[k]
+            st = seg.stat()
+            key = (st.st_size, st.st_mtime_ns, prev_end)
+            hit = self._checked.get(seg.name)
+            if hit is not None and hit[0] == key:
+                ok, why, end = hit[1:]
+            else:
+                ok, why, end = _segment_ok(seg, prev_end)
+                self._checked[seg.name] = (key, ok, why, end)
+            if not ok:
+                later = sorted(i for i in found if i >= k)
+                action = ("set aside (renamed *.corrupt) with the "
+                          f"{len(later) - 1} segment(s) after it; resuming from iteration "
+                          f"{prev_end or 0}" if repair else "ignored with any later segments")
+                self._warn(f"{self.parts}: checkpoint segment {seg.name} is corrupt ({why}); "
+                           f"{action}")
+                if repair:
+                    for i in later:
+                        found[i].replace(found[i].with_name(found[i].name + ".corrupt"))
+                        self._checked.pop(found[i].name, None)
+                break
+            out.append(seg)
+            prev_end = end
         return out
 
     def config(self) -> dict[str, Any] | None:
-        """The run configuration recorded in the store, or None if it is empty."""
+        """The run configuration recorded in the store, or None if it is empty.
+
+        A final file that cannot be read is set aside (``<path>.corrupt``) with a
+        :class:`CorruptChainWarning`, and the run continues from its segments, if any.
+        """
+        if self.final_file_corrupt():
+            aside = self.path.with_name(self.path.name + ".corrupt")
+            self.path.replace(aside)
+            self._warn(f"{self.path}: the chain file is corrupt (truncated or not a linlim "
+                       f"chain file); moved to {aside.name}; "
+                       + ("resuming from its checkpoint segments" if self.segments()
+                          else "no checkpoints remain, so the run starts again"))
         if self.is_complete():
             with h5py.File(self.path, "r") as f:
                 return json.loads(f.attrs["config"])
@@ -162,12 +296,21 @@ class ChainStore:
             return json.loads(f.attrs["config"])
 
     def last_state(self) -> tuple[int, dict[str, Any]] | None:
-        """``(iterations_done, state)`` from the newest segment, or None."""
-        segs = self.segments()
-        if not segs:
-            return None
-        with h5py.File(segs[-1], "r") as f:
-            return int(f.attrs["iteration_end"]), read_tree(f["state"])
+        """``(iterations_done, state)`` from the newest good segment, or None (a corrupt
+        newest segment is set aside with a warning, see :meth:`segments`)."""
+        while True:
+            segs = self.segments(repair=True)
+            if not segs:
+                return None
+            try:
+                with h5py.File(segs[-1], "r") as f:
+                    return int(f.attrs["iteration_end"]), read_tree(f["state"])
+            except (OSError, KeyError, ValueError, RuntimeError) as exc:
+                self._warn(f"{self.parts}: checkpoint segment {segs[-1].name} is corrupt "
+                           f"(its sampler state cannot be read: {exc}); set aside (renamed "
+                           "*.corrupt), resuming from the segment before it")
+                segs[-1].replace(segs[-1].with_name(segs[-1].name + ".corrupt"))
+                self._checked.pop(segs[-1].name, None)
 
     # -- writing ---------------------------------------------------------------------------
     def reset(self) -> None:
@@ -200,7 +343,7 @@ class ChainStore:
             Nested dict with the complete sampler state after ``iteration_end``.
         """
         self.parts.mkdir(parents=True, exist_ok=True)
-        k = len(self.segments())
+        k = len(self.segments(repair=True))
         cfg = json.dumps(config, sort_keys=True)
 
         def fill(f: h5py.File) -> None:
@@ -287,8 +430,14 @@ def read_chains(path: str | os.PathLike) -> dict[str, Any]:
         For a run in progress only the iterations checkpointed so far are returned.
     """
     store = ChainStore(path)
+    if store.final_file_corrupt():
+        raise InputError(f"path: the chain file {store.path} is corrupt (truncated, or not a "
+                         "complete linlim chain file) and cannot be read; rerun the sampler "
+                         "(it sets the file aside and resumes from any checkpoints) or "
+                         "restore the file")
     if store.is_complete():
         with h5py.File(store.path, "r") as f:
+            check_chain_memory(*f["draws"].shape, what=f"read_chains({store.path})")
             out = read_tree(f)
             out["config"] = json.loads(f.attrs["config"])
         out["complete"] = True

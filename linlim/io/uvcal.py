@@ -40,7 +40,9 @@ def gains_to_uvcal(gains: Any, *, telescope: Any, times: Any, freqs: Any,
                    flags: Any = None, integration_time: Any = None,
                    channel_width: Any = None, ref_antenna_name: str | None = None,
                    sky_catalog: str = "linlim model", gain_scale: str | None = "Jy",
-                   pol_convention: str | None = "sum", history: str = "") -> Any:
+                   pol_convention: str | None = "sum", history: str = "",
+                   quality: Any = None, total_quality: Any = None,
+                   time_range: Any = None, spw_id: int | None = None) -> Any:
     """Build a ``UVCal`` (sky calibration, ``gain_convention="divide"``) from linlim gains.
 
     Parameters
@@ -104,7 +106,9 @@ def gains_to_uvcal(gains: Any, *, telescope: Any, times: Any, freqs: Any,
         ref_antenna_name = names[nums.index(int(ant_numbers[0]))]
     uvc = UVCal.new(
         cal_style="sky", gain_convention="divide", jones_array=np.asarray(jones),
-        telescope=telescope, time_array=times, freq_array=freqs,
+        telescope=telescope, freq_array=freqs,
+        **({"time_array": times} if time_range is None else
+           {"time_range": np.asarray(time_range, dtype=np.float64).reshape(nt, 2)}),
         integration_time=integration_time, channel_width=channel_width,
         ant_array=np.asarray(ant_numbers), ref_antenna_name=ref_antenna_name,
         sky_catalog=sky_catalog, update_telescope_from_known=False,
@@ -114,6 +118,23 @@ def gains_to_uvcal(gains: Any, *, telescope: Any, times: Any, freqs: Any,
         data={"gain_array": np.transpose(g, (1, 3, 2, 0)).astype(np.complex128),
               "flag_array": np.transpose(f, (1, 3, 2, 0))},
     )
+    if spw_id is not None:
+        uvc.spw_array = np.array([int(spw_id)])
+        uvc.flex_spw_id_array = np.full(nf, int(spw_id))
+    if quality is not None:
+        q = np.asarray(quality, dtype=np.float64)
+        q = q[None] if q.ndim == 3 else q
+        if q.shape != g.shape:
+            raise ShapeError(f"gains_to_uvcal: quality {q.shape} must match gains {g.shape}")
+        uvc.quality_array = np.transpose(q, (1, 3, 2, 0))
+    if total_quality is not None:
+        tq = np.asarray(total_quality, dtype=np.float64)
+        tq = tq[None] if tq.ndim == 2 else tq
+        if tq.shape != (nj, nt, nf):
+            raise ShapeError(f"gains_to_uvcal: total_quality {tq.shape} must be "
+                             f"{(nj, nt, nf)} (Njones, Ntimes, Nfreqs)")
+        uvc.total_quality_array = np.transpose(tq, (2, 1, 0))
+    uvc.check()
     return uvc
 
 
@@ -149,9 +170,21 @@ def uvcal_to_gains(uvc: Any, ant_numbers: Sequence[int] | None = None) -> dict:
         if a in have:
             out_g[:, k] = g[:, have.index(a)]
             out_f[:, k] = fl[:, have.index(a)]
+    if uvc.time_array is not None:
+        times = np.asarray(uvc.time_array, dtype=np.float64)
+    else:   # HERA files store one solution per time range: its middle
+        times = np.asarray(uvc.time_range, dtype=np.float64).reshape(-1, 2).mean(axis=1)
+    quality = None
+    if getattr(uvc, "quality_array", None) is not None:
+        q = np.transpose(uvc.quality_array, (3, 0, 2, 1)).astype(np.float64)
+        quality = np.zeros(out_g.shape)
+        for k, a in enumerate(want):
+            if a in have:
+                quality[:, k] = q[:, have.index(a)]
     return {"gains": out_g, "flags": out_f, "ant_numbers": np.asarray(want),
-            "times": np.asarray(uvc.time_array), "freqs": np.asarray(uvc.freq_array),
-            "jones": np.asarray(uvc.jones_array)}
+            "times": times, "freqs": np.asarray(uvc.freq_array).ravel(),
+            "jones": np.asarray(uvc.jones_array), "quality": quality,
+            "time_range": None if uvc.time_range is None else np.asarray(uvc.time_range)}
 
 
 def write_uvcal(uvc: Any, path: str | os.PathLike, clobber: bool = False) -> None:
@@ -177,7 +210,8 @@ def read_uvcal(path: str | os.PathLike) -> Any:
 
 def uvdata_to_vis(uvd: Any, pols: Sequence[int] | None = None,
                   include_autos: bool = True) -> dict:
-    """Visibilities of a ``UVData`` in linlim's layout.
+    """Visibilities of a ``UVData`` in linlim's layout (:func:`linlim.io.uvdata.read_uvdata`
+    without model checks; kept for existing callers).
 
     Returns
     -------
@@ -185,49 +219,21 @@ def uvdata_to_vis(uvd: Any, pols: Sequence[int] | None = None,
         ``data`` (Npols, Ntimes, Nfreqs, Nbl) complex128, ``flags`` (same, bool),
         ``nsamples`` (same, float), ``ant1``, ``ant2`` (Nbl,) indices into
         ``ant_numbers``, ``ant_numbers``, ``antpos`` (Nant, 3) ENU metres, ``times``
-        (Ntimes,) JD, ``freqs`` (Nfreqs,) Hz, ``pols`` (pyuvdata numbers).
+        (Ntimes,) JD, ``freqs`` (Nfreqs,) Hz, ``pols`` (pyuvdata numbers), and the other
+        keys of :func:`~linlim.io.uvdata.read_uvdata`.
 
     Raises
     ------
     InputError
-        If some baseline is missing at some time (the layout needs a full grid).
+        If some baseline is missing at some time (the layout needs a full grid), or a
+        polarisation is not in the data.
     """
-    times = np.unique(uvd.time_array)
-    pairs = [p for p in uvd.get_antpairs() if include_autos or p[0] != p[1]]
-    allpols = list(uvd.polarization_array)
-    pols = allpols if pols is None else [int(p) for p in pols]
-    for p in pols:
-        if p not in allpols:
-            raise InputError(f"uvdata_to_vis: polarisation {p} not in the data ({allpols})")
-    ants = sorted({a for p in pairs for a in p})
-    index = {a: i for i, a in enumerate(ants)}
-    nt, nf, nb, npol = times.size, uvd.Nfreqs, len(pairs), len(pols)
-    data = np.zeros((npol, nt, nf, nb), dtype=np.complex128)
-    flags = np.ones(data.shape, dtype=bool)
-    nsamp = np.zeros(data.shape, dtype=np.float64)
-    tpos = np.searchsorted(times, uvd.time_array)
-    bl_of = {uvd.antnums_to_baseline(a, b): k for k, (a, b) in enumerate(pairs)}
-    rows_b = np.array([bl_of.get(b, -1) for b in uvd.baseline_array])
-    seen = np.zeros((nt, nb), dtype=int)
-    keep = rows_b >= 0
-    np.add.at(seen, (tpos[keep], rows_b[keep]), 1)
-    if np.any(seen != 1):
-        raise InputError("uvdata_to_vis: every baseline must appear exactly once per time "
-                         f"({int(np.sum(seen == 0))} missing, {int(np.sum(seen > 1))} repeated)")
-    pidx = [allpols.index(p) for p in pols]
-    for k, pi in enumerate(pidx):
-        data[k, tpos[keep], :, rows_b[keep]] = uvd.data_array[keep, :, pi]
-        flags[k, tpos[keep], :, rows_b[keep]] = uvd.flag_array[keep, :, pi]
-        nsamp[k, tpos[keep], :, rows_b[keep]] = uvd.nsample_array[keep, :, pi]
-    tel = uvd.telescope
-    enu = tel.get_enu_antpos()
-    tel_nums = list(tel.antenna_numbers)
-    antpos = np.array([enu[tel_nums.index(a)] for a in ants])
-    return {"data": data, "flags": flags, "nsamples": nsamp,
-            "ant1": np.array([index[a] for a, _ in pairs]),
-            "ant2": np.array([index[b] for _, b in pairs]),
-            "ant_numbers": np.array(ants), "antpos": antpos, "times": times,
-            "freqs": np.asarray(uvd.freq_array).ravel(), "pols": np.array(pols)}
+    from .uvdata import read_uvdata
+
+    pols = [int(p) for p in uvd.polarization_array] if pols is None else pols
+    return read_uvdata(uvd, pols=pols, allow_cross_pols=True, include_autos=include_autos,
+                       pol_convention=None, vis_units=[str(uvd.vis_units)],
+                       where="uvdata_to_vis")
 
 
 def calibrate_uvdata(uvd: Any, gains: Any, *, undo: bool = False, inplace: bool = False,

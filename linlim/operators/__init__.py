@@ -5,6 +5,7 @@ from .composite import (
     BlockDiag,
     Composition,
     ElementwiseProduct,
+    FixInput,
     HStack,
     LinearBlockDiag,
     LinearComposition,
@@ -40,6 +41,7 @@ from .linear import (
     Transpose,
     ZeroPad,
 )
+from .powerlaw import PowerLaw, power_law_columns
 from .spaces import inner, norm, random_element, zeros
 
 __all__ = [
@@ -47,9 +49,10 @@ __all__ = [
     "compose", "add", "scale", "vstack", "hstack", "block_diag",
     "Composition", "LinearComposition", "Sum", "LinearSum", "Scaled", "LinearScaled",
     "VStack", "LinearVStack", "HStack", "LinearHStack", "BlockDiag", "LinearBlockDiag",
-    "ElementwiseProduct",
+    "ElementwiseProduct", "FixInput",
     "Elementwise", "Exp", "Log", "Power", "ExpI", "Abs2",
     "Identity", "Diagonal", "MatrixMult", "Reshape", "Transpose", "Take", "Slice",
     "ZeroPad", "FFT", "Real", "Imag", "Conj", "SumAxis", "Broadcast", "Select",
+    "PowerLaw", "power_law_columns",
     "inner", "norm", "random_element", "zeros",
 ]

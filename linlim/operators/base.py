@@ -19,8 +19,15 @@ module once (template method, as in scipy's ``LinearOperator``) and count calls:
 * nonlinear operators write ``_forward`` and either ``_jvp`` + ``_vjp`` or ``_linearize``;
 * linear operators write ``_matvec`` and ``_rmatvec``.
 
-The chain rule lives only in :mod:`linlim.operators.composite`; physics operators never
-call another operator's private methods.
+Derivatives have one path per operator: an operator that writes ``_linearize`` gets its
+``jvp``/``vjp`` from the Jacobian it returns (``J.matvec``, ``J.rmatvec``); one that writes
+``_jvp``/``_vjp`` gets a ``linearize`` whose Jacobian calls them. The composites of
+:mod:`linlim.operators.composite` write only ``_forward`` and ``_linearize``, so the chain
+rule lives there once, and a ``vjp`` through a chain of depth ``d`` evaluates every inner
+forward once. :mod:`linlim.testing` checks both ``jvp``/``vjp`` and the ``linearize``
+Jacobian, so an operator that writes both paths has each verified.
+
+Physics operators never call another operator's private methods.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..backend import get_xp
-from ..errors import ShapeError
+from ..errors import DtypeError, ShapeError
 from .spaces import (
     check_element,
     is_product_shape,
@@ -105,11 +112,21 @@ class Operator:
             y, self.out_shape, self.out_dtype, self.xp, f"{self.name}.{method}({arg})"
         )
 
+    #: Methods whose result lies in the input space of an R-linear map (the adjoint
+    #: direction): there, and only there, a complex result for a real space keeps its
+    #: real part, because ``Re`` *is* the adjoint of the real-to-complex embedding under
+    #: ``Re <., .>``.
+    _ADJOINT_METHODS: ClassVar[frozenset] = frozenset({"vjp", "rmatvec"})
+
     def _conform(self, r: Any, shape: Any, dtype: Any, method: str) -> Any:
         """Check a result computed by a subclass and cast it to its space.
 
-        A complex result destined for a real space keeps its real part: that *is* the
-        adjoint of an R-linear map into a complex space under ``Re <., .>``.
+        Shapes must match exactly. A complex result destined for a real space keeps its
+        real part only in the adjoint direction (``vjp``, ``rmatvec``), where that is the
+        definition of the adjoint; in every other method (``forward``, ``jvp``,
+        ``matvec``, ``linearize``) it raises :class:`~linlim.errors.DtypeError`, since
+        dropping an imaginary part there would hide a bug. Other dtype differences
+        (float32 -> float64, real -> complex) are exact casts.
         """
         if is_product_shape(shape):
             if not isinstance(r, tuple) or len(r) != len(shape):
@@ -125,6 +142,13 @@ class Operator:
             )
         if r.dtype != dtype:
             if r.dtype.kind == "c" and np.dtype(dtype).kind != "c":
+                if method not in self._ADJOINT_METHODS:
+                    raise DtypeError(
+                        f"{self.name}.{method}: implementation returned {r.dtype.name} for "
+                        f"a real {np.dtype(dtype).name} space; refusing to drop the "
+                        "imaginary part (take .real or .imag explicitly, or declare a "
+                        "complex output dtype)"
+                    )
                 r = r.real
             r = r.astype(dtype, copy=False)
         return r
@@ -168,21 +192,41 @@ class Operator:
         return getattr(type(self), method) is not getattr(Operator, method)
 
     def _jvp(self, x: Any, dx: Any) -> Any:
-        if not self._overrides("_linearize"):
-            raise NotImplementedError(
-                f"{type(self).__name__} must implement _jvp and _vjp, or _linearize"
-            )
-        return self._linearize(x)[1].matvec(dx)
+        # derived from the Jacobian of ``_linearize`` (one path; composites rely on it)
+        return self._derived_jacobian(x).matvec(dx)
 
     def _vjp(self, x: Any, dy: Any) -> Any:
-        if not self._overrides("_linearize"):
+        return self._derived_jacobian(x).rmatvec(dy)
+
+    def _derived_jacobian(self, x: Any) -> LinearOperator:
+        if not (self._overrides("_linearize") or self._overrides("_jacobian")):
             raise NotImplementedError(
                 f"{type(self).__name__} must implement _jvp and _vjp, or _linearize"
             )
-        return self._linearize(x)[1].rmatvec(dy)
+        return self._jacobian(x)
+
+    def _jacobian(self, x: Any) -> LinearOperator:
+        """The Jacobian at ``x`` for one-shot products, without the value: the products of
+        ``_jvp``/``_vjp`` when the operator writes them (its fast single-product path, no
+        forward and no cache), else ``_linearize(x)[1]``. Composites apply the chain rule
+        here too and skip their last stage's forward."""
+        if self._overrides("_linearize") and not (self._overrides("_jvp")
+                                                  and self._overrides("_vjp")):
+            return self._linearize(x)[1]
+        return _JacobianAt(self, x)
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         return self._forward(x), _JacobianAt(self, x)
+
+    # Optional, for operators on a product space: derivatives of only some input parts
+    # (``needed[i]`` false: ``dx[i]`` is zero and the i-th adjoint part may be None).
+    # :class:`~linlim.operators.composite.FixInput` uses them to skip a fixed part's work;
+    # an operator implementing them defines ``_jvp``/``_vjp`` as the all-needed case.
+    def _jvp_parts(self, x: Any, dx: Any, needed: tuple) -> Any:
+        return self._jvp(x, dx)
+
+    def _vjp_parts(self, x: Any, dy: Any, needed: tuple) -> Any:
+        return self._vjp(x, dy)
 
     # -- algebra (implemented once, in composite.py) -----------------------------------
     def __matmul__(self, other: Any) -> Any:
@@ -280,6 +324,9 @@ class LinearOperator(Operator):
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         return self._matvec(x), self
+
+    def _jacobian(self, x: Any) -> LinearOperator:
+        return self
 
 
 class AdjointOperator(LinearOperator):

@@ -4,6 +4,11 @@ The chain rule is written here once (:class:`Composition`) and the product rule 
 (:class:`ElementwiseProduct`). Each composite has a linear twin used when all its parts
 are linear, so that ``A @ B`` of two :class:`LinearOperator` is again linear (with ``.H``).
 
+Nonlinear composites write only ``_forward`` and ``_linearize``: the Jacobian they return
+(built from their parts' Jacobians) is the one place each rule is written, and ``jvp`` /
+``vjp`` are its ``matvec`` / ``rmatvec`` (:class:`~linlim.operators.base.Operator`). At any
+depth every inner forward is evaluated once per ``jvp``, ``vjp`` or ``linearize``.
+
 Notes
 -----
 Chain rule, for ``H = F o G``::
@@ -26,9 +31,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..backend import asarray
 from ..errors import DtypeError, ShapeError
 from .base import LinearOperator, Operator
-from .spaces import is_complex, unbroadcast, zeros
+from .spaces import check_element, is_complex, is_product_shape, unbroadcast, zeros
 
 __all__ = [
     "compose",
@@ -50,6 +56,7 @@ __all__ = [
     "BlockDiag",
     "LinearBlockDiag",
     "ElementwiseProduct",
+    "FixInput",
 ]
 
 
@@ -133,7 +140,8 @@ class _CompositionBase:
 
 
 class Composition(_CompositionBase, Operator):
-    """``F @ G``: x -> F(G(x)), with the chain rule for jvp, vjp and linearize."""
+    """``F @ G``: x -> F(G(x)); ``linearize`` applies the chain rule ``J_F(G(x)) J_G(x)``
+    (``jvp``/``vjp`` are that Jacobian's products)."""
 
     _abstract = False
 
@@ -143,18 +151,17 @@ class Composition(_CompositionBase, Operator):
     def _forward(self, x: Any) -> Any:
         return self.F.forward(self.G.forward(x))
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        gx, dg = self.G.forward(x), self.G.jvp(x, dx)
-        return self.F.jvp(gx, dg)
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        u = _to_real_if(self.F.vjp(self.G.forward(x), dy), self.G.out_dtype)
-        return self.G.vjp(x, u)
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         gx, JG = self.G.linearize(x)
         fx, JF = self.F.linearize(gx)
         return fx, compose(JF, JG)
+
+    def _jacobian(self, x: Any) -> LinearOperator:
+        # the same chain rule; F's value is not needed for jvp/vjp (gx is a checked
+        # element of F's input space, so F's private method may take it)
+        gx, JG = self.G.linearize(x)
+        return compose(self.F._jacobian(gx), JG)
 
 
 class LinearComposition(_CompositionBase, LinearOperator):
@@ -205,11 +212,6 @@ class Sum(_SumBase, Operator):
     def _forward(self, x: Any) -> Any:
         return _tree_sum([op.forward(x) for op in self.ops])
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return _tree_sum([op.jvp(x, dx) for op in self.ops])
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return _tree_sum([op.vjp(x, dy) for op in self.ops])
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         ys, Js = zip(*(op.linearize(x) for op in self.ops))
@@ -260,11 +262,6 @@ class Scaled(_ScaledBase, Operator):
     def _forward(self, x: Any) -> Any:
         return _times(self.alpha, self.F.forward(x))
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return _times(self.alpha, self.F.jvp(x, dx))
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return self.F.vjp(x, _times(np.conj(self.alpha), dy))
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         y, J = self.F.linearize(x)
@@ -307,11 +304,6 @@ class VStack(_VStackBase, Operator):
     def _forward(self, x: Any) -> Any:
         return tuple(op.forward(x) for op in self.ops)
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return tuple(op.jvp(x, dx) for op in self.ops)
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return _tree_sum([op.vjp(x, d) for op, d in zip(self.ops, dy)])
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         ys, Js = zip(*(op.linearize(x) for op in self.ops))
@@ -355,11 +347,6 @@ class HStack(_HStackBase, Operator):
     def _forward(self, x: Any) -> Any:
         return _tree_sum([op.forward(a) for op, a in zip(self.ops, x)])
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return _tree_sum([op.jvp(a, d) for op, a, d in zip(self.ops, x, dx)])
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return tuple(op.vjp(a, dy) for op, a in zip(self.ops, x))
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         ys, Js = zip(*(op.linearize(a) for op, a in zip(self.ops, x)))
@@ -403,11 +390,6 @@ class BlockDiag(_BlockDiagBase, Operator):
     def _forward(self, x: Any) -> Any:
         return tuple(op.forward(a) for op, a in zip(self.ops, x))
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return tuple(op.jvp(a, d) for op, a, d in zip(self.ops, x, dx))
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return tuple(op.vjp(a, d) for op, a, d in zip(self.ops, x, dy))
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         ys, Js = zip(*(op.linearize(a) for op, a in zip(self.ops, x)))
@@ -463,23 +445,6 @@ class ElementwiseProduct(Operator):
     def _forward(self, x: Any) -> Any:
         return self.F.forward(x) * self.G.forward(x)
 
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return self.F.jvp(x, dx) * self.G.forward(x) + self.F.forward(x) * self.G.jvp(x, dx)
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return self._vjp_from(self.F.forward(x), self.G.forward(x), dy,
-                              lambda d: self.F.vjp(x, d), lambda d: self.G.vjp(x, d))
-
-    def _vjp_from(self, f: Any, g: Any, dy: Any, vjp_f: Any, vjp_g: Any) -> Any:
-        def cast(a: Any, op: Operator) -> Any:
-            a = unbroadcast(a, op.out_shape)
-            if a.dtype.kind == "c" and not is_complex(op.out_dtype):
-                a = a.real
-            return a.astype(op.out_dtype, copy=False)
-
-        a = vjp_f(cast(g.conj() * dy, self.F))
-        b = vjp_g(cast(f.conj() * dy, self.G))
-        return _tree_sum([a, b])
 
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         f, JF = self.F.linearize(x)
@@ -502,7 +467,138 @@ class _ProductJacobian(LinearOperator):
         return self.JF.matvec(dx) * self.g + self.f * self.JG.matvec(dx)
 
     def _rmatvec(self, dy: Any) -> Any:
-        return self.prod._vjp_from(self.f, self.g, dy, self.JF.rmatvec, self.JG.rmatvec)
+        def cast(a: Any, J: LinearOperator) -> Any:
+            # back to the factor's shape; Re where its space is real (the adjoint of the
+            # real-to-complex embedding)
+            a = unbroadcast(a, J.out_shape)
+            if a.dtype.kind == "c" and not is_complex(J.out_dtype):
+                a = a.real
+            return a.astype(J.out_dtype, copy=False)
+
+        return _tree_sum([self.JF.rmatvec(cast(self.g.conj() * dy, self.JF)),
+                          self.JG.rmatvec(cast(self.f.conj() * dy, self.JG))])
+
+
+class FixInput(Operator):
+    """``F`` with one part of its product-space input held fixed: the one "fix an input"
+    composite (instead of fixed-input branches inside operators).
+
+    For ``F((x_0, ..., x_{k-1}))`` and a fixed ``value`` of part ``index``, the operator maps
+    the remaining parts (one array when one part remains, else their tuple) to
+    ``F((..., value, ...))``. Its Jacobian is ``J_F @ E``, where the embedding ``E`` inserts a
+    zero at ``index`` (``E^H`` drops that part), so no derivative is written here.
+
+    Parameters
+    ----------
+    op : Operator
+        An operator whose input is a product space of at least two parts.
+    index : int
+        The part to hold fixed (negative counts from the end).
+    value : array
+        Its value (shape and dtype of that part; a safe cast is applied).
+    name : str, optional
+        What the fixed part is called in error messages (default ``"value"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linlim.operators import ElementwiseProduct, FixInput, Select
+    >>> spaces = (((2,), (2,)), ("float64", "float64"))
+    >>> prod = ElementwiseProduct(Select(*spaces, 0), Select(*spaces, 1))  # (a, b) -> a * b
+    >>> FixInput(prod, 1, np.array([2.0, 3.0]))(np.array([1.0, 1.0]))
+    array([2., 3.])
+    """
+
+    _abstract = False
+
+    def __init__(self, op: Operator, index: int, value: Any, name: str = "value") -> None:
+        if not is_product_shape(op.in_shape) or len(op.in_shape) < 2:
+            raise ShapeError(f"FixInput({op.name}): expected an operator whose input is a "
+                             f"product space of at least two parts, received in_shape "
+                             f"{op.in_shape}")
+        k = len(op.in_shape)
+        if not -k <= int(index) < k:
+            raise ShapeError(f"FixInput({op.name}): index must lie in [-{k}, {k}), received "
+                             f"{index}")
+        index = int(index) % k
+        # constructor-time data moves to the operator's device once, like any fixed array
+        value = check_element(asarray(value, op.xp), op.in_shape[index], op.in_dtype[index],
+                              op.xp, f"{op.name}({name})")
+        rest = [i for i in range(k) if i != index]
+        shapes = tuple(op.in_shape[i] for i in rest)
+        dtypes = tuple(op.in_dtype[i] for i in rest)
+        if len(rest) == 1:
+            shapes, dtypes = shapes[0], dtypes[0]
+        super().__init__(shapes, op.out_shape, dtypes, op.out_dtype, op.xp,
+                         name=f"{op.name}[{name} fixed]")
+        self.op, self.index, self.value = op, index, value
+        self._embed = _InsertZero(self)
+
+    def _full(self, x: Any) -> tuple:
+        parts = list(x) if is_product_shape(self.in_shape) else [x]
+        parts.insert(self.index, self.value)
+        return tuple(parts)
+
+    def _forward(self, x: Any) -> Any:
+        return self.op.forward(self._full(x))
+
+    def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
+        full = self._full(x)
+        if self.op._overrides("_jvp_parts"):
+            return self.op.forward(full), _PartialJacobian(self, full)
+        y, J = self.op.linearize(full)
+        return y, compose(J, self._embed)
+
+    def _jacobian(self, x: Any) -> LinearOperator:
+        full = self._full(x)
+        if self.op._overrides("_jvp_parts"):
+            return _PartialJacobian(self, full)
+        return compose(self.op._jacobian(full), self._embed)
+
+
+class _PartialJacobian(LinearOperator):
+    """Jacobian of a :class:`FixInput` whose operator can skip the derivative of a part
+    (it implements ``_jvp_parts``/``_vjp_parts``, as PyTorch's ``needs_input_grad``): the
+    fixed part's zero direction is never propagated and its adjoint never computed."""
+
+    _abstract = True  # built by FixInput; checked through it
+
+    def __init__(self, fix: FixInput, x_full: tuple) -> None:
+        super().__init__(fix.in_shape, fix.out_shape, fix.in_dtype, fix.out_dtype, fix.xp,
+                         name=f"J[{fix.name}]")
+        self.fix, self.x = fix, x_full
+        self.needed = tuple(i != fix.index for i in range(len(x_full)))
+
+    def _matvec(self, dx: Any) -> Any:
+        return self.fix.op._jvp_parts(self.x, self.fix._embed.matvec(dx), self.needed)
+
+    def _rmatvec(self, dy: Any) -> Any:
+        parts = self.fix.op._vjp_parts(self.x, dy, self.needed)
+        rest = tuple(a for j, a in enumerate(parts) if j != self.fix.index)
+        return rest if is_product_shape(self.in_shape) else rest[0]
+
+
+class _InsertZero(LinearOperator):
+    """The embedding of :class:`FixInput`: insert a zero part at ``index`` (adjoint: drop
+    it)."""
+
+    _abstract = True  # built by FixInput; checked through it
+
+    def __init__(self, fix: FixInput) -> None:
+        op = fix.op
+        super().__init__(fix.in_shape, op.in_shape, fix.in_dtype, op.in_dtype, op.xp,
+                         name=f"insert0[{fix.index}]")
+        self.fix = fix
+
+    def _matvec(self, x: Any) -> Any:
+        parts = list(x) if is_product_shape(self.in_shape) else [x]
+        i = self.fix.index
+        parts.insert(i, zeros(self.out_shape[i], self.out_dtype[i], self.xp))
+        return tuple(parts)
+
+    def _rmatvec(self, y: Any) -> Any:
+        rest = tuple(a for j, a in enumerate(y) if j != self.fix.index)
+        return rest if is_product_shape(self.in_shape) else rest[0]
 
 
 def zeros_like_space(op: Operator, side: str = "in") -> Any:

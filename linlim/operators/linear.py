@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backend import asarray, get_xp, scatter_add
 from ..errors import InputError, ShapeError
+from ..validation import check_axes, check_axis
 from .base import LinearOperator
 from .spaces import (
     complex_dtype,
@@ -137,6 +138,7 @@ class MatrixMult(LinearOperator):
         if M.ndim != 2:
             raise ShapeError(f"MatrixMult: matrix must be 2-D, received shape {M.shape}")
         in_shape = (M.shape[1],) if in_shape is None else normalize_shape(in_shape)
+        axis = check_axis(axis, len(in_shape), "axis", "MatrixMult")
         if in_shape[axis] != M.shape[1]:
             raise ShapeError(
                 f"MatrixMult: in_shape[{axis}] = {in_shape[axis]} must equal the matrix's "
@@ -220,7 +222,7 @@ class Take(LinearOperator):
         xp = get_xp() if xp is None else xp
         in_shape = normalize_shape(in_shape)
         idx = np.asarray(index, dtype=np.int64).ravel()
-        axis = axis % len(in_shape)
+        axis = check_axis(axis, len(in_shape), "axis", "Take")
         if idx.size and (idx.min() < 0 or idx.max() >= in_shape[axis]):
             raise InputError(
                 f"Take: index must lie in [0, {in_shape[axis]}), received values from "
@@ -318,6 +320,7 @@ class FFT(LinearOperator):
             raise InputError(
                 f"FFT: norm must be 'backward', 'ortho' or 'forward', received {norm!r}"
             )
+        axis = check_axis(axis, len(normalize_shape(in_shape)), "axis", "FFT")
         super().__init__(in_shape, in_shape, in_dtype, complex_dtype(in_dtype), xp=xp)
         self.axis, self.norm = axis, norm
 
@@ -392,8 +395,7 @@ class SumAxis(LinearOperator):
     def __init__(self, in_shape: Any, axis: int | Sequence[int], dtype: Any = np.float64,
                  xp: Any = None) -> None:
         in_shape = normalize_shape(in_shape)
-        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-        axes = tuple(sorted(a % len(in_shape) for a in axes))
+        axes = check_axes(axis, len(in_shape), "axis", "SumAxis")
         out_shape = tuple(n for i, n in enumerate(in_shape) if i not in axes)
         super().__init__(in_shape, out_shape, dtype, dtype, xp=xp)
         self.axes = axes

@@ -1,23 +1,25 @@
-"""The main job (``linlim demo``): reveal a 21 cm signal beneath foregrounds and an
-unknown chromatic beam by fitting them jointly.
+"""The main job (``linlim demo``): the 21 cm signal as a parameter of one joint posterior
+with point-source and diffuse foregrounds, an unknown chromatic beam and antenna gains.
 
-Steps (each printed as it runs):
+Steps (each printed as it runs, with a progress bar on stderr):
 
-1. Simulate a HERA-like drift scan (:mod:`linlim.pipelines.scenario`): point-source
-   foregrounds with power-law spectra, an Airy beam whose diameter follows a power law with
-   a reflection ripple, direction-independent gains, a mock 21 cm signal and noise.
-   Data are written to ``data.uvh5`` (pyuvdata).
-2. Joint MAP fit of foreground amplitudes and indices, the four beam parameters and the
-   gains by Gauss-Newton (CG inner solves), from a catalogue-like start (10% flux errors),
-   a nominal beam and unit gains, with weak Gaussian priors.
-3. Fisher-matrix errors at the MAP; recovered parameters against truth (z-scores).
-4. The same fit with the beam *held* at its nominal (wrong) value.
-5. Delay-filter both residuals and the injected signal alone; cross-power delay spectra
-   (even x odd times) per baseline; their difference with errors from the scatter across
-   baselines, at delays outside the foreground wedge. The joint fit agrees with the
-   injected signal; the wrong-beam fit leaves foreground power at the ripple delay.
-6. A short Hamiltonian Monte Carlo run on the joint posterior (Fisher metric), with R-hat
-   and ESS.
+1. Simulate a HERA-like drift scan (:mod:`linlim.pipelines.scenario`): point sources with
+   power-law spectra, a diffuse foreground (low-resolution HEALPix map x log-polynomial
+   spectra), an Airy beam whose diameter follows a power law with a reflection ripple,
+   per-antenna gains, a mock 21 cm signal drawn from the band-power prior the fit uses
+   (HEALPix pixels x DCT k_par modes) and noise. Data go to ``data.uvh5``.
+2. Joint MAP of everything, signal included (thousands of parameters), by Gauss-Newton
+   with CG inner solves preconditioned by the structured Gauss-Newton Hessian
+   (:mod:`linlim.pipelines.signalfit`).
+3. The Laplace posterior at the MAP: beam, gain and foreground errors with the signal
+   marginalised; the signal's band powers P(k) in mK^2 Mpc^3 with Fisher errors
+   (quadratic/BJK estimator on the nuisance-marginalised signal, cosmic variance included).
+4. Side by side: the same fit with the beam held at its nominal (wrong) value; the old route
+   (foregrounds and instrument fitted, the signal left in the residual, delay-filtered and
+   compared with the injected signal); and a null test (the same data without the signal).
+5. HMC over the joint hierarchical posterior (band powers as log hyperparameters,
+   non-centred signal, linearised likelihood, low-rank metric): band-power means and sds,
+   R-hat on band powers and beam.
 
 All files go to the output folder; ``summary.json`` holds the numbers.
 """
@@ -33,11 +35,16 @@ import numpy as np
 
 from ..errors import InputError
 from ..filters import DelayFilter, delay_power_spectrum, split_even_odd
-from ..inference.fisher import fisher_covariance, fisher_matrix, marginal_errors
 from ..io.config import start_run
 from ..io.uvdata import write_uvh5
-from .fit import FIT_OPTIONS, fit_scenario
+from .fit import FIT_OPTIONS
 from .scenario import SCENARIO_DEFAULTS, Scenario, build_scenario
+from .signalfit import (
+    SIGNAL_FIT_OPTIONS,
+    check_dense_memory,
+    fit_with_signal,
+    laplace_analysis,
+)
 from .simulate import simulate_data, uvh5_metadata
 
 __all__ = ["DEMO_DEFAULTS", "run_demo", "delay_comparison"]
@@ -46,13 +53,15 @@ __all__ = ["DEMO_DEFAULTS", "run_demo", "delay_comparison"]
 DEMO_DEFAULTS: dict[str, Any] = {
     "output": "linlim_demo_output",
     "scenario": SCENARIO_DEFAULTS,
-    "fit": FIT_OPTIONS,
+    "fit": {**FIT_OPTIONS, **SIGNAL_FIT_OPTIONS},
     "filter": {"tau_cut_s": 300e-9, "wedge_margin_s": 100e-9,
                "taper": "blackman-harris"},
-    "hmc": {"enabled": True, "chains": 2, "warmup": 100, "draws": 100, "seed": 1},
+    "hmc": {"enabled": True, "chains": 4, "warmup": 100, "draws": 200, "seed": 1,
+            "metric": "auto", "metric_rank": 300, "dense_max": 6000},
+    "steps": {"wrong_beam": True, "old_route": True, "null_test": True},
     "plots": True,
+    "progress": True,
 }
-
 
 def _log(msg: str) -> None:
     print(f"[linlim demo] {msg}", flush=True)
@@ -90,6 +99,49 @@ def _z_table(names: list, truth: np.ndarray, est: np.ndarray, err: np.ndarray,
              "error": float(err[i]), "z": float((est[i] - truth[i]) / err[i])} for i in select]
 
 
+
+
+class _Steps:
+    """The ``[linlim demo]`` step log plus a tqdm progress bar (stderr)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="linlim demo", unit="step", leave=True,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+
+    def start(self, name: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(name)
+
+    def done(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _band_table(bp: dict, sf: Any) -> dict:
+    """Band powers in mK^2 Mpc^3 (K^2 -> mK^2: 1e6) with the truth and k in h/Mpc."""
+    est, sig = 1e6 * np.asarray(bp["estimate"]), 1e6 * np.asarray(bp["sigma"])
+    truth = 1e6 * np.asarray(sf.truth_power)
+    z = (est - truth) / sig
+    return {"k": sf.k_band_h.tolist(), "estimate": est.tolist(), "sigma": sig.tolist(),
+            "truth": truth.tolist(), "z": z.tolist(),
+            "fraction_within_1sigma": float(np.mean(np.abs(z) <= 1)),
+            "fraction_within_2sigma": float(np.mean(np.abs(z) <= 2))}
+
+
+def _fg_truth(sc: Scenario, jm: Any) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.concatenate([np.arange(jm.params.size)[jm.params.slices["fg_logflux"]],
+                          np.arange(jm.params.size)[jm.params.slices["fg_index"]]])
+    return idx, np.concatenate([np.log(sc.catalog.flux), sc.catalog.spectral_index])
+
+
 def run_demo(config: dict | None = None, output: str | None = None) -> dict[str, Any]:
     """Run the demo; returns the summary dict (also written to ``summary.json``).
 
@@ -102,15 +154,37 @@ def run_demo(config: dict | None = None, output: str | None = None) -> dict[str,
     """
     cfg, out = start_run(config, DEMO_DEFAULTS, output)
     t_start = time.perf_counter()
+    fit, steps_cfg = cfg["fit"], cfg["steps"]
+    dense = fit["fisher"] == "dense"
+    nsteps = 3 + (3 if dense else 0) + sum(bool(v) for v in steps_cfg.values()) \
+        + (1 if cfg["hmc"]["enabled"] and dense else 0)
+    bar = _Steps(nsteps, bool(cfg["progress"]))
+    try:
+        summary = _run(cfg, out, fit, steps_cfg, dense, bar, t_start)
+    finally:
+        bar.close()
+    return summary
 
+
+def _run(cfg: dict, out: pathlib.Path, fit: dict, steps_cfg: dict, dense: bool, bar: _Steps,
+         t_start: float) -> dict[str, Any]:
+    bar.start("simulate")
     sc = build_scenario(cfg["scenario"])
-    obs = sc.obs
+    obs, sf = sc.obs, sc.signal_field
     if sc.catalog.ra.size < 1:
         raise InputError("demo: the scenario has no foreground sources")
+    if sf is None:
+        raise InputError("demo: the joint posterior models the signal in the 'modes' basis; "
+                         f"set scenario.signal.basis: modes (received "
+                         f"{cfg['scenario']['signal']['basis']!r})")
+    need = check_dense_memory(sc, fit)
     nt, nf, nbl = obs.shape
+    ndif = 0 if sc.diffuse is None else sc.diffuse.npix
     _log(f"array: {obs.antpos.shape[0]} antennas, {nbl} baselines; {nf} channels "
          f"{obs.freqs[0] / 1e6:.1f}-{obs.freqs[-1] / 1e6:.1f} MHz; {nt} times; "
-         f"{sc.catalog.ra.size} foreground sources; {sc.signal_ra.size} signal pixels")
+         f"{sc.catalog.ra.size} point sources, {ndif} diffuse pixels; signal {sf.npix} "
+         f"pixels x {sf.nk} k_par modes in {sf.nbands} bands"
+         + (f"; dense Fisher route needs ~{need / 2**30:.1f} GiB" if need else ""))
     sim = simulate_data(sc)
     data = sim["data"]
     meta = uvh5_metadata(sc)
@@ -118,130 +192,236 @@ def run_demo(config: dict | None = None, output: str | None = None) -> dict[str,
     _log(f"simulated data -> {out / 'data.uvh5'} (rms foregrounds "
          f"{np.sqrt(np.mean(abs(sim['foregrounds'])**2)):.3g} Jy, signal "
          f"{np.sqrt(np.mean(abs(sim['signal'])**2)):.3g} Jy, noise {sc.sigma:.3g} Jy)")
+    bar.done()
+    seed = int(cfg["scenario"]["seed"]) + 1
 
-    fit = cfg["fit"]
-    joint = fit_scenario(sc, data, fit, beam="fit", seed=int(cfg["scenario"]["seed"]) + 1)
-    res = joint["result"]
-    _log(f"joint Gauss-Newton fit: {res.nit} iterations, {res.njvp} J and {res.nvjp} J^H "
-         f"products, {joint['seconds']:.1f} s; {res.message}")
-    write_uvh5(out / "model.uvh5", np.asarray(joint["model"].model(res.x)), clobber=True,
-               **meta)
-
-    F = fisher_matrix(joint["post"], res.x)
-    cov = fisher_covariance(F)
-    err = np.asarray(marginal_errors(cov=cov))
-    names, truth = sim["names"], sim["truth"]
-    ns = sc.catalog.ra.size
-    beam_idx = [names.index(n) for n in ("D0", "gamma", "ripple_cos", "ripple_sin")]
-    beam_table = _z_table(names, truth, res.x, err, beam_idx)
-    fg_z = (res.x[:2 * ns] - truth[:2 * ns]) / err[:2 * ns]
-    _log("beam parameters (truth, MAP +- Fisher error, z); the Fisher errors count the noise "
-         "only, while the unmodelled 21 cm signal in the data (as strong as the noise per "
-         "visibility by default) biases the MAP beyond them: set scenario.signal.enabled: "
-         "false to see |z| of order 1")
-    for row in beam_table:
-        _log(f"  {row['name']:>10s}: {row['truth']:+.4f}  {row['map']:+.4f} +- "
-             f"{row['error']:.4f}  z = {row['z']:+.2f}")
-    start_err = np.abs(joint["theta0"][:ns] - truth[:ns])
-    _log(f"foregrounds: ln S0 error {np.median(start_err):.3f} (start) -> "
-         f"{np.median(np.abs(res.x[:ns] - truth[:ns])):.4f} (MAP), median; rms z over "
-         f"{2 * ns} amplitudes and indices = {np.sqrt(np.mean(fg_z**2)):.2f}")
-
-    wrong = fit_scenario(sc, data, fit, beam="fixed", seed=int(cfg["scenario"]["seed"]) + 1)
-    _log(f"fit with the beam held at its nominal value: {wrong['result'].nit} iterations, "
-         f"{wrong['seconds']:.1f} s")
-
-    flt = cfg["filter"]
-    tau_cut = float(flt["tau_cut_s"])
-    cmp_joint = delay_comparison(joint["residual"], sim["signal"], obs.freqs, tau_cut,
-                                 flt["taper"])
-    cmp_wrong = delay_comparison(wrong["residual"], sim["signal"], obs.freqs, tau_cut,
-                                 flt["taper"])
-    outside = np.abs(cmp_joint["delays"]) > tau_cut + float(flt["wedge_margin_s"])
-    stats = {}
-    for name, c in (("joint", cmp_joint), ("wrong_beam", cmp_wrong)):
-        z = c["difference"][outside] / c["error"][outside]
-        stats[name] = {"chi2_per_dof": float(np.mean(z**2)),
-                       "max_abs_z": float(np.max(np.abs(z))), "ndelays": int(outside.sum())}
-    inj_snr = float(np.sqrt(np.sum((cmp_joint["injected"][outside]
-                                    / cmp_joint["error"][outside]) ** 2)))
-    _log(f"delay spectra outside the wedge (|tau| > "
-         f"{(tau_cut + flt['wedge_margin_s']) * 1e9:.0f} ns, {outside.sum()} delays): "
-         f"injected signal detected at S/N {inj_snr:.1f}")
-    _log(f"  joint fit:      residual - injected chi2/dof = "
-         f"{stats['joint']['chi2_per_dof']:.2f} (max |z| {stats['joint']['max_abs_z']:.1f})")
-    _log(f"  wrong-beam fit: residual - injected chi2/dof = "
-         f"{stats['wrong_beam']['chi2_per_dof']:.2f} "
-         f"(max |z| {stats['wrong_beam']['max_abs_z']:.1f})")
-
+    bar.start("joint fit")
+    _log("joint MAP (signal, diffuse, point sources, beam, gains) by Gauss-Newton-CG:")
+    joint = fit_with_signal(sc, data, fit, beam="fit", seed=seed, log=_log)
+    res, jm = joint["result"], joint["model"]
+    _log(f"joint fit: {joint['n_params']} parameters, {res.nit} iterations, {res.njvp} J and "
+         f"{res.nvjp} J^H products, {joint['seconds']:.1f} s; {res.message}")
+    write_uvh5(out / "model.uvh5", np.asarray(jm.model(res.x)), clobber=True, **meta)
     summary: dict[str, Any] = {
         "array": {"nant": int(obs.antpos.shape[0]), "nbl": nbl, "nfreq": nf, "ntimes": nt},
-        "joint_fit": {"iterations": int(res.nit), "njvp": int(res.njvp),
-                      "nvjp": int(res.nvjp), "seconds": joint["seconds"],
-                      "message": res.message},
-        "beam": beam_table,
-        "foregrounds": {"rms_z": float(np.sqrt(np.mean(fg_z**2))),
-                        "fraction_within_3sigma": float(np.mean(np.abs(fg_z) < 3))},
-        "delay_spectra": {"tau_cut_s": tau_cut, "injected_snr": inj_snr, **stats},
+        "joint_fit": {"parameters": int(joint["n_params"]), "iterations": int(res.nit),
+                      "njvp": int(res.njvp), "nvjp": int(res.nvjp),
+                      "seconds": joint["seconds"], "message": res.message,
+                      "blocks": {b.name: int(np.prod(b.shape)) for b in jm.params.blocks}},
     }
+    bar.done()
+    if not dense:
+        summary["seconds"] = time.perf_counter() - t_start
+        with open(out / "summary.json", "w") as fh:
+            json.dump(summary, fh, indent=2)
+        _log(f"fit.fisher is 'none': MAP only; done in {summary['seconds']:.0f} s")
+        return summary
+
+    bar.start("Laplace posterior")
+    t0 = time.perf_counter()
+    lap = laplace_analysis(sc, joint, fit)
+    x, err = np.asarray(res.x), lap["error"]
+    names = jm.names
+    beam_idx = list(np.arange(x.size)[jm.params.slices["beam"]])
+    truth_beam = sc.beam_params.ravel()
+    beam_table = [{"name": names[i], "truth": float(t), "map": float(x[i]),
+                   "error": float(err[i]), "z": float((x[i] - t) / err[i])}
+                  for i, t in zip(beam_idx, truth_beam)]
+    fg_idx, fg_truth = _fg_truth(sc, jm)
+    fg_z = (x[fg_idx] - fg_truth) / err[fg_idx]
+    pk = _band_table(lap["bandpowers"], sf)
+    _log(f"Laplace posterior at the MAP ({time.perf_counter() - t0:.1f} s): errors with the "
+         "signal, diffuse and gains marginalised")
+    for row in beam_table:
+        _log(f"  {row['name']:>10s}: truth {row['truth']:+.4f}  MAP {row['map']:+.4f} +- "
+             f"{row['error']:.4f}  z = {row['z']:+.2f}")
+    _log(f"  point sources: rms z over {fg_idx.size} amplitudes and indices = "
+         f"{np.sqrt(np.mean(fg_z**2)):.2f}")
+    _log("  band powers P(k) [mK^2 Mpc^3] (estimate +- Fisher sigma, truth, z):")
+    for kb, e, s_, t_, z_ in zip(pk["k"], pk["estimate"], pk["sigma"], pk["truth"], pk["z"]):
+        _log(f"    k = {kb:6.3f} h/Mpc: {e:10.4g} +- {s_:9.3g}  truth {t_:10.4g}  "
+             f"z = {z_:+.2f}")
+    summary["beam"] = beam_table
+    summary["foregrounds"] = {"rms_z": float(np.sqrt(np.mean(fg_z**2))),
+                              "fraction_within_3sigma": float(np.mean(np.abs(fg_z) < 3)),
+                              "n": int(fg_idx.size)}
+    summary["signal_power"] = {**pk, "units": "mK^2 Mpc^3; k in h/Mpc",
+                               "method": "Laplace (nuisance-marginalised) + BJK, Fisher sigma"}
+    eb = lap["theta_eb"]
+    summary["beam_empirical_bayes"] = [
+        {"name": names[i], "map": float(eb[i]), "error": float(lap["error_eb"][i]),
+         "z": float((eb[i] - t) / lap["error_eb"][i])} for i, t in zip(beam_idx, truth_beam)]
+    bar.done()
+
+    stories: dict[str, Any] = {}
+    wrong = None
+    # the side fits start from the joint MAP's sources, gains and diffuse (not its signal)
+    warm = {b.name: x[jm.params.slices[b.name]].reshape(b.shape) for b in jm.params.blocks
+            if b.name in ("fg_logflux", "fg_index", "gains", "diffuse")}
+    if steps_cfg["wrong_beam"]:
+        bar.start("wrong-beam fit")
+        wrong = fit_with_signal(sc, data, fit, beam="fixed", seed=seed, log=lambda m: None,
+                                init=warm)
+        lapw = laplace_analysis(sc, wrong, fit)
+        pw = _band_table(lapw["bandpowers"], sf)
+        stories["wrong_beam"] = {"iterations": int(wrong["result"].nit),
+                                 "seconds": wrong["seconds"], "signal_power": pw,
+                                 "chi2_per_dof": float(np.mean(abs(wrong["residual"])**2)
+                                                       / sc.sigma**2)}
+        _log(f"wrong-beam fit (beam held at nominal {fit['nominal_beam']}): chi2/dof "
+             f"{stories['wrong_beam']['chi2_per_dof']:.2f}; band-power z vs truth "
+             f"{np.round(pw['z'], 1).tolist()}")
+        bar.done()
+    cmp_old = None
+    if steps_cfg["old_route"]:
+        bar.start("old route")
+        old = fit_with_signal(sc, data, fit, beam="fit", seed=seed, model_signal=False,
+                              log=lambda m: None, init=warm)
+        lapo = laplace_analysis(sc, old, fit)
+        xo, eo = np.asarray(old["result"].x), lapo["error"]
+        bo = np.arange(xo.size)[old["model"].params.slices["beam"]]
+        flt = cfg["filter"]
+        tau_cut = float(flt["tau_cut_s"])
+        cmp_old = delay_comparison(old["residual"], sim["signal"], obs.freqs, tau_cut,
+                                   flt["taper"])
+        outside = np.abs(cmp_old["delays"]) > tau_cut + float(flt["wedge_margin_s"])
+        zd = cmp_old["difference"][outside] / cmp_old["error"][outside]
+        stories["old_route"] = {
+            "description": "foregrounds, diffuse, beam and gains fitted; the signal left in "
+                           "the residual, delay-filtered, cross-power (even x odd times)",
+            "beam_z": ((xo[bo] - truth_beam) / eo[bo]).tolist(),
+            "delay_spectra": {"tau_cut_s": tau_cut, "ndelays": int(outside.sum()),
+                              "residual_minus_injected_chi2_per_dof": float(np.mean(zd**2)),
+                              "max_abs_z": float(np.max(np.abs(zd)))}}
+        bz = np.round(stories["old_route"]["beam_z"], 1).tolist()
+        _log(f"old route (signal unmodelled): beam z {bz}; "
+             f"filtered residual - injected chi2/dof outside the wedge "
+             f"{np.mean(zd**2):.2f}")
+        bar.done()
+    if steps_cfg["null_test"]:
+        bar.start("null test")
+        null = fit_with_signal(sc, data - sim["signal"], fit, beam="fit", seed=seed,
+                               log=lambda m: None, init=warm)
+        lapn = laplace_analysis(sc, null, fit)
+        bpn = lapn["bandpowers"]
+        zn = np.asarray(bpn["estimate"]) / np.asarray(bpn["sigma"])
+        summary["null_test"] = {"estimate": (1e6 * np.asarray(bpn["estimate"])).tolist(),
+                                "sigma": (1e6 * np.asarray(bpn["sigma"])).tolist(),
+                                "z": zn.tolist(), "max_abs_z": float(np.max(np.abs(zn)))}
+        _log(f"null test (same data, no signal): band-power z = estimate / sigma "
+             f"{np.round(zn, 2).tolist()}; max |z| {np.max(np.abs(zn)):.2f}")
+        bar.done()
+    summary.update(stories)
 
     hmc_res = None
     if cfg["hmc"]["enabled"]:
-        from ..inference.hmc import sample
-        from ..inference.metric import fisher_metric
+        bar.start("HMC")
+        hmc_res = _hmc(cfg["hmc"], sc, joint, lap, out, summary, beam_idx)
+        bar.done()
 
-        h = cfg["hmc"]
-        t0 = time.perf_counter()
-        hmc_res = sample(joint["post"], num_draws=int(h["draws"]),
-                         num_warmup=int(h["warmup"]), chains=int(h["chains"]),
-                         seed=int(h["seed"]), metric=fisher_metric(F), init=res.x,
-                         path=str(out / "chains.h5"), resume=False, progress=False)
-        draws = hmc_res.draws
-        from ..inference.diagnostics import ess_bulk, rhat
-
-        rh = np.atleast_1d(rhat(draws[:, :, beam_idx]))
-        ess = np.atleast_1d(ess_bulk(draws[:, :, beam_idx]))
-        sd = draws[:, :, beam_idx].reshape(-1, 4).std(axis=0)
-        ndiv = int(np.sum(hmc_res.sample_stats["divergent"]))
-        summary["hmc"] = {"seconds": time.perf_counter() - t0, "divergences": ndiv,
-                          "rhat_beam": rh.tolist(), "ess_bulk_beam": ess.tolist(),
-                          "posterior_sd_beam": sd.tolist(),
-                          "fisher_sd_beam": [float(err[i]) for i in beam_idx]}
-        _log(f"HMC: {h['chains']} chains x {h['draws']} draws in "
-             f"{summary['hmc']['seconds']:.0f} s, {ndiv} divergences; beam R-hat "
-             f"{np.round(rh, 3).tolist()}, ESS {np.round(ess).astype(int).tolist()}; "
-             f"posterior sd / Fisher sd = {np.round(sd / err[beam_idx], 2).tolist()}")
-
-    _save_fit(out / "fit.h5", names, truth, res, err, F, cmp_joint, cmp_wrong)
+    _save_fit(out / "fit.h5", names, x, err, lap, summary)
     if cfg["plots"]:
-        _plots(out, sc, sim, joint, wrong, cmp_joint, cmp_wrong, tau_cut, cov, beam_idx,
-               names, hmc_res)
+        bar.start("plots")
+        _plots(out, sc, sim, joint, wrong, cmp_old, cfg["filter"], summary, hmc_res, beam_idx,
+               names)
     summary["seconds"] = time.perf_counter() - t_start
     with open(out / "summary.json", "w") as fh:
         json.dump(summary, fh, indent=2)
+    bar.done()
     _log(f"done in {summary['seconds']:.0f} s; results in {out}/")
     return summary
 
 
-def _save_fit(path: pathlib.Path, names: list, truth: np.ndarray, res: Any, err: np.ndarray,
-              F: np.ndarray, cmp_joint: dict, cmp_wrong: dict) -> None:
+def _hmc(h: dict, sc: Scenario, joint: dict, lap: dict, out: pathlib.Path, summary: dict,
+         beam_idx: list) -> Any:
+    from ..inference.diagnostics import ess_bulk, rhat
+    from ..inference.hmc import sample
+    from .hierarchical import HierarchicalLaplacePosterior, dense_metric, lowrank_metric
+
+    t0 = time.perf_counter()
+    jm, post = joint["model"], joint["post"]
+    x = np.asarray(joint["result"].x, float)
+    sig = np.arange(x.size)[jm.params.slices["signal"]]
+    sf = sc.signal_field
+    p0 = joint["p0"]
+    _, g_post = post.value_and_grad(x)
+    g_prior = np.asarray(post._prior_grad(x), float)
+    g_lik = np.asarray(g_post, float) - g_prior
+    est = np.asarray(lap["bandpowers"]["estimate"])
+    u0 = np.log(np.maximum(est, 0.05 * p0) / p0)
+    band = sf.band_of_coeff()
+    # partial non-centring: a_i = 1 / (1 + data precision / prior precision)
+    centring = 1.0 / (1.0 + np.diag(lap["G"]) * np.exp(u0)[band])
+    hp = HierarchicalLaplacePosterior(lap["structured"], lap["prior"], x, g_lik, g_prior, sig,
+                                      band, sf.nbands, centring=centring)
+    x0 = hp.initial(u0)
+    if h["metric"] not in ("auto", "dense", "lowrank"):
+        raise InputError(f"config hmc.metric: expected 'auto', 'dense' or 'lowrank', received "
+                         f"{h['metric']!r}")
+    if h["metric"] == "dense" or (h["metric"] == "auto" and hp.size <= int(h["dense_max"])):
+        metric = dense_metric(hp, x0)
+    else:
+        metric = lowrank_metric(hp, x0, np.diag(lap["F"]).copy(), rank=int(h["metric_rank"]),
+                                seed=int(h["seed"]))
+    t_metric = time.perf_counter() - t0
+    r = sample(hp, num_draws=int(h["draws"]), num_warmup=int(h["warmup"]),
+               chains=int(h["chains"]), seed=int(h["seed"]), metric=metric, init=x0,
+               path=str(out / "chains.h5"), resume=False, progress=False)
+    draws = r.draws                                     # (chains, draws, n)
+    u = draws[:, :, hp.nr + hp.ns:]
+    P = 1e6 * p0[None, None, :] * np.exp(u)             # mK^2 Mpc^3
+    pos = {int(i): j for j, i in enumerate(hp.rest)}
+    bcols = [pos[int(i)] for i in beam_idx]
+    beam_draws = draws[:, :, bcols]
+    rh_p = np.atleast_1d(rhat(P))
+    rh_b = np.atleast_1d(rhat(beam_draws))
+    ess_p = np.atleast_1d(ess_bulk(P))
+    ndiv = int(np.sum(r.sample_stats["divergent"]))
+    truth = 1e6 * sf.truth_power
+    mean, sd = P.reshape(-1, sf.nbands).mean(0), P.reshape(-1, sf.nbands).std(0, ddof=1)
+    zh = (mean - truth) / sd
+    summary["hmc"] = {
+        "seconds": time.perf_counter() - t0, "metric_seconds": t_metric,
+        "chains": int(h["chains"]), "draws": int(h["draws"]), "warmup": int(h["warmup"]),
+        "divergences": ndiv, "rhat_band_powers": rh_p.tolist(), "rhat_beam": rh_b.tolist(),
+        "ess_bulk_band_powers": ess_p.tolist(),
+        "ess_bulk_beam": np.atleast_1d(ess_bulk(beam_draws)).tolist(),
+        "posterior_sd_beam": beam_draws.reshape(-1, 4).std(0, ddof=1).tolist(),
+        "likelihood": "Gauss-Newton (Laplace) expansion at the joint MAP; band powers as "
+                      "log hyperparameters, non-centred signal",
+    }
+    sp = summary["signal_power"]
+    sp["hmc_mean"], sp["hmc_sd"], sp["hmc_z"] = mean.tolist(), sd.tolist(), zh.tolist()
+    sp["hmc_fraction_within_2sigma"] = float(np.mean(np.abs(zh) <= 2))
+    _log(f"HMC over the joint hierarchical posterior ({hp.size} parameters, {h['chains']} "
+         f"chains x {h['draws']} draws, metric rank {h['metric_rank']}): "
+         f"{summary['hmc']['seconds']:.0f} s, {ndiv} divergences")
+    _log(f"  R-hat band powers {np.round(rh_p, 3).tolist()}, beam {np.round(rh_b, 3).tolist()}")
+    _log("  band powers (HMC mean +- sd): "
+         + ", ".join(f"{m:.3g}+-{s:.2g}" for m, s in zip(mean, sd)))
+    r.band_power_draws = P
+    r.beam_draws = beam_draws
+    return r
+
+
+def _save_fit(path: pathlib.Path, names: list, x: np.ndarray, err: np.ndarray, lap: dict,
+              summary: dict) -> None:
     import h5py
 
     with h5py.File(path, "w") as f:
         f["names"] = np.array(names, dtype="S")
-        f["truth"], f["map"], f["error"], f["fisher"] = truth, res.x, err, F
-        for key, arr in res.history.items():
-            f[f"history/{key}"] = np.asarray(arr)
-        for label, c in (("joint", cmp_joint), ("wrong_beam", cmp_wrong)):
-            for key, arr in c.items():
-                f[f"delay_spectra/{label}/{key}"] = np.asarray(arr)
+        f["map"], f["error"] = x, err
+        for key in ("estimate", "sigma", "covariance", "fisher"):
+            f[f"band_powers/{key}"] = np.asarray(lap["bandpowers"][key])
+        f["band_powers/truth_mk2mpc3"] = np.asarray(summary["signal_power"]["truth"])
+        f["band_powers/k_h_mpc"] = np.asarray(summary["signal_power"]["k"])
 
 
-def _plots(out: pathlib.Path, sc: Scenario, sim: dict, joint: dict, wrong: dict,
-           cmp_joint: dict, cmp_wrong: dict, tau_cut: float, cov: np.ndarray,
-           beam_idx: list, names: list, hmc_res: Any) -> None:
-    from ..inference.fisher import correlation_matrix
-    from ..plotting.fisher import plot_convergence, plot_correlation_matrix
+def _plots(out: pathlib.Path, sc: Scenario, sim: dict, joint: dict, wrong: dict | None,
+           cmp_old: dict | None, flt: dict, summary: dict, hmc_res: Any, beam_idx: list,
+           names: list) -> None:
+    from ..plotting.fisher import plot_convergence
+    from ..plotting.power import plot_band_powers
     from ..plotting.spectra import plot_delay_spectrum, plot_waterfall
 
     obs = sc.obs
@@ -251,19 +431,42 @@ def _plots(out: pathlib.Path, sc: Scenario, sim: dict, joint: dict, wrong: dict,
     plot_waterfall(joint["residual"][:, :, b], obs.freqs, obs.times_jd,
                    out / "waterfall_residual.png", title="joint-fit residual",
                    log_amplitude=False)
-    plot_convergence([joint["result"], wrong["result"]], out / "convergence.png",
-                     labels=["joint (beam fitted)", "beam held at nominal"])
-    plot_correlation_matrix(correlation_matrix(cov), out / "fisher_correlation.png")
-    d = cmp_joint["delays"]
-    plot_delay_spectrum(d, np.stack([cmp_joint["residual"], cmp_wrong["residual"]]),
-                        np.stack([cmp_joint["error"], cmp_wrong["error"]]),
-                        out / "delay_spectra.png", reference=cmp_joint["injected"],
-                        labels=["joint-fit residual", "wrong-beam residual"],
-                        tau_cut=tau_cut,
-                        title="filtered residuals vs injected 21 cm signal")
+    results = [joint["result"]] + ([wrong["result"]] if wrong is not None else [])
+    plot_convergence(results, out / "convergence.png",
+                     labels=["joint (signal, beam fitted)", "beam held at nominal"][:len(results)])
+    sp = summary["signal_power"]
+    series = [{"estimate": sp["estimate"], "sigma": sp["sigma"],
+               "label": "joint fit (Laplace + BJK, Fisher errors)"}]
+    if "hmc_mean" in sp:
+        series.append({"estimate": sp["hmc_mean"], "sigma": sp["hmc_sd"],
+                       "label": "joint fit, HMC mean +- sd", "fmt": "s"})
+    if "wrong_beam" in summary:
+        w = summary["wrong_beam"]["signal_power"]
+        series.append({"estimate": w["estimate"], "sigma": w["sigma"],
+                       "label": "beam held at nominal", "fmt": "^"})
+    if "null_test" in summary:
+        series.append({"estimate": summary["null_test"]["estimate"],
+                       "sigma": summary["null_test"]["sigma"],
+                       "label": "null test (no signal in the data)", "fmt": "x"})
+    plot_band_powers(sp["k"], series, out / "power_spectrum.png", truth=sp["truth"],
+                     title="21 cm band powers from the joint posterior")
+    if cmp_old is not None:
+        tau_cut = float(flt["tau_cut_s"])
+        plot_delay_spectrum(cmp_old["delays"], cmp_old["residual"][None], cmp_old["error"][None],
+                            out / "delay_spectra.png", reference=cmp_old["injected"],
+                            labels=["old route: filtered residual"], tau_cut=tau_cut,
+                            title="old route: filtered residual vs injected 21 cm signal")
     if hmc_res is not None:
         from ..plotting.mcmc import corner_plot, trace_plot
 
-        trace_plot(hmc_res.draws, out / "trace_beam.png", indices=beam_idx, names=names)
-        corner_plot(hmc_res.draws, out / "corner_beam.png", indices=beam_idx, names=names,
-                    truths=sim["truth"][beam_idx])
+        bnames = [names[i] for i in beam_idx]
+        truths = sc.beam_params.ravel()
+        corner_plot(hmc_res.beam_draws, out / "corner_beam.png", indices=list(range(4)),
+                    names=bnames, truths=truths)
+        trace_plot(hmc_res.beam_draws, out / "trace_beam.png", indices=list(range(4)),
+                   names=bnames)
+        P = hmc_res.band_power_draws
+        corner_plot(np.log10(np.maximum(P, 1e-30)), out / "corner_band_powers.png",
+                    indices=list(range(min(P.shape[2], 5))),
+                    names=[f"log10 P(k{b})" for b in range(P.shape[2])],
+                    truths=np.log10(np.maximum(summary["signal_power"]["truth"], 1e-30)))

@@ -16,16 +16,22 @@ import numpy as np
 from ..errors import InputError
 from ..inference.fisher import fisher_covariance, fisher_matrix, marginal_errors
 from ..inference.gauss_newton import gauss_newton
-from ..io.config import start_run
+from ..io.config import create_output, prepare_run
 from ..io.uvdata import write_uvh5
 from ..likelihood import GaussianLikelihood, LogPosterior
 from ..priors import GaussianPrior
 from .joint import build_joint_model
+from .progress import is_quiet
 from .scenario import SCENARIO_DEFAULTS, Scenario, build_scenario
 from .simulate import simulate_data, uvh5_metadata
 
-__all__ = ["FIT_DEFAULTS", "FIT_OPTIONS", "start_and_priors", "fit_scenario", "run_fit",
-           "load_data", "fit_from_config"]
+__all__ = ["FIT_DEFAULTS", "FIT_OPTIONS", "gain_gauge_covariance", "start_and_priors",
+           "fit_scenario", "run_fit", "load_data", "fit_from_config", "scenario_from_data"]
+
+
+def _results(defaults: dict) -> tuple[str, ...]:
+    """Files that mark a finished run of ``fit`` (fit.h5) or ``sample`` (summary.txt)."""
+    return ("chains.h5",) if "hmc" in defaults else ("fit.h5",)
 
 #: Options of the joint fit (the ``fit`` section of the fit, sample and demo configs).
 FIT_OPTIONS: dict[str, Any] = {
@@ -44,10 +50,31 @@ FIT_OPTIONS: dict[str, Any] = {
 FIT_DEFAULTS: dict[str, Any] = {
     "output": "linlim_fit_output",
     "data": None,
+    "template": None,
+    "catalog": None,
+    "pol": "ee",
+    "unphase": False,
     "scenario": SCENARIO_DEFAULTS,
     "fit": FIT_OPTIONS,
     "plots": True,
 }
+
+
+def gain_gauge_covariance(nant: int, sigma: float, gauge_sigma: float = 1e-4) -> np.ndarray:
+    """Prior covariance of ``(ln|g|, arg g)`` per antenna with the gauge fixed.
+
+    The overall gain amplitude is exactly degenerate with the sky's flux scale and the
+    overall phase cancels in every visibility; the simulation and the fit fix both by
+    convention (mean log-amplitude and mean phase zero): each half has covariance
+    ``sigma^2 (I - 11^T / n) + gauge_sigma^2 11^T / n``. Without this, a joint MAP with
+    thousands of signal coefficients drifts along the amplitude gauge (shrinking them).
+    """
+    P = np.full((nant, nant), 1.0 / nant)
+    half = sigma**2 * (np.eye(nant) - P) + gauge_sigma**2 * P
+    cov = np.zeros((2 * nant, 2 * nant))
+    cov[:nant, :nant] = half
+    cov[nant:, nant:] = half
+    return cov
 
 
 def start_and_priors(sc: Scenario, fit: dict, rng: np.random.Generator, fit_beam: bool
@@ -67,13 +94,21 @@ def start_and_priors(sc: Scenario, fit: dict, rng: np.random.Generator, fit_beam
     if sc.gains is not None:
         na = sc.gains.size
         start["gains"] = np.zeros((2, na, 1, 1))           # unit gains
-        priors.append(GaussianPrior(np.zeros(2 * na), sigma=fit["prior_gain_sigma"],
-                                    index="gains"))
+        priors.append(GaussianPrior(np.zeros(2 * na), cov=gain_gauge_covariance(
+            na, float(fit["prior_gain_sigma"])), index="gains"))
     return start, priors
 
 
 def fit_scenario(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, seed: int) -> dict:
-    """MAP fit of the joint model (beam fitted or held at the nominal value)."""
+    """MAP fit of the joint model (beam fitted or held at the nominal value).
+
+    When the scenario has a diffuse foreground it is fitted too (the signal is not: that is
+    :func:`linlim.pipelines.signalfit.fit_with_signal`, the demo's joint posterior)."""
+    if getattr(sc, "diffuse", None) is not None:
+        from .signalfit import SIGNAL_FIT_OPTIONS, fit_with_signal
+
+        opts = {**SIGNAL_FIT_OPTIONS, **fit}
+        return fit_with_signal(sc, data, opts, beam=beam, seed=seed, model_signal=False)
     cat = sc.catalog
     nominal = np.asarray(fit["nominal_beam"], float).reshape(1, 4)
     jm = build_joint_model(sc.obs, cat.ra, cat.dec, sc.ref_freq, sc.ripple_delay,
@@ -85,23 +120,55 @@ def fit_scenario(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, seed: 
     t0 = time.perf_counter()
     res = gauss_newton(post, theta0, maxiter=int(fit["maxiter"]), solver=fit["solver"],
                        preconditioner="jacobi" if fit["solver"] == "cg" else None,
-                       cg_tol=1e-8, ftol=1e-10)
+                       cg_tol=1e-8, ftol=1e-10, progress=not is_quiet())
     return {"model": jm, "post": post, "result": res, "theta0": theta0,
             "seconds": time.perf_counter() - t0,
             "residual": data - np.asarray(jm.model(res.x))}
 
 
-def load_data(path: str, sc: Scenario) -> np.ndarray:
-    """Visibilities (Ntimes, Nfreq, Nbl) from a uvh5 file matching the scenario's array."""
-    from ..io.uvdata import read_uvh5
+def load_data(path: str, sc: Scenario, pol: str = "ee", unphase: bool = False
+              ) -> np.ndarray:
+    """Visibilities (Ntimes, Nfreq, Nbl) of one polarisation from a file, checked against
+    the scenario's observation (antenna numbers and pairs, channels, times, phase type,
+    pol_convention and units: a mismatch is an :class:`InputError` naming both values)."""
+    from ..io.uvdata import read_uvdata
 
-    vis, meta = read_uvh5(path, antpairs=list(zip(sc.obs.ant1.tolist(),
-                                                  sc.obs.ant2.tolist())))
-    vis = np.asarray(vis)[0]
-    if vis.shape != sc.obs.shape:
-        raise InputError(f"fit: data in {path!r} have shape {vis.shape} (Ntimes, Nfreq, Nbl), "
-                         f"the scenario config describes {sc.obs.shape}")
-    return vis
+    obs = sc.obs
+    nums = np.asarray(obs.layout.antnums)
+    pairs = list(zip(nums[obs.ant1].tolist(), nums[obs.ant2].tolist()))
+    r = read_uvdata(path, pols=[pol], antpairs=pairs, freqs=obs.freqs, times=obs.times_jd,
+                    ant_numbers=nums, unphase=unphase, where="fit --data",
+                    model="the scenario config")
+    return r["data"][0]
+
+
+def scenario_from_data(cfg: dict) -> tuple[Scenario, np.ndarray]:
+    """The observation of a data file (``cfg["data"]``: its antennas, cross-correlations,
+    channels, times and site) with the foregrounds of ``cfg["catalog"]`` (the
+    ``scenario.foregrounds`` radius and number of sources around the field centre), and
+    the data of polarisation ``cfg["pol"]``. The beam, noise and ripple delay come from
+    the scenario config; no gains or signal are modelled."""
+    from .scenario import _field_centre
+    from .simulate import observation_from_file, read_catalog
+
+    obs, r = observation_from_file(cfg["data"], pol=cfg["pol"], unphase=bool(cfg["unphase"]),
+                                   where="fit --data", vis_units=("Jy",))
+    scfg = cfg["scenario"]
+    ref_freq = float(np.mean(obs.freqs))
+    catalog = cfg["catalog"] or scfg["foregrounds"]["catalog"]
+    ra0, dec0 = _field_centre(obs)
+    fg = scfg["foregrounds"]
+    cat = read_catalog(catalog).within_radius(ra0, dec0, np.deg2rad(float(fg["radius_deg"])))
+    if cat.ra.size == 0:
+        raise InputError(f"fit: no source of {catalog!r} lies within {fg['radius_deg']} deg "
+                         "of the field centre (scenario.foregrounds.radius_deg)")
+    cat = cat.with_ref_freq(ref_freq).brightest(int(fg["nsources"]))
+    b = scfg["beam"]
+    nominal = np.asarray(cfg["fit"]["nominal_beam"], float).reshape(1, 4)
+    sc = Scenario(obs, cat, ref_freq, nominal, float(b["ripple_delay_s"]), None,
+                  np.zeros(0), np.zeros(0), np.zeros((0, obs.freqs.size)), 0.0,
+                  float(scfg["noise"]["sigma_jy"]), np.random.default_rng(int(scfg["seed"])))
+    return sc, r["data"][0]
 
 
 def fit_from_config(config: dict | None, defaults: dict, output: str | None
@@ -109,10 +176,25 @@ def fit_from_config(config: dict | None, defaults: dict, output: str | None
     """Shared start of ``fit`` and ``sample``: merge the config, prepare the output folder,
     build the scenario and its data (simulated, or read from ``cfg["data"]``), fit the MAP
     and compute the Fisher matrix there. Returns ``(cfg, out, scenario, sim, fit, F)``."""
-    cfg, out = start_run(config, defaults, output)
-    sc = build_scenario(cfg["scenario"])
-    sim = simulate_data(sc)
-    data = sim["data"] if cfg["data"] is None else load_data(cfg["data"], sc)
+    cfg, out = prepare_run(config, defaults, output, results=_results(defaults))
+    if cfg["data"] is None:
+        obs = None
+        if cfg["template"] is not None:   # the scenario's sky on a file's geometry
+            from .simulate import observation_from_file
+
+            obs, _ = observation_from_file(cfg["template"], where="--template")
+        sc = build_scenario(cfg["scenario"], obs=obs)
+        sim = simulate_data(sc)
+        data = sim["data"]
+    elif cfg["catalog"] or cfg["scenario"]["foregrounds"]["catalog"]:
+        # a real file: its geometry, the catalogue's sources (read before any output)
+        sc, data = scenario_from_data(cfg)
+        sim = None
+    else:   # a file of the scenario's observation (checked against it)
+        sc = build_scenario(cfg["scenario"])
+        data = load_data(cfg["data"], sc, cfg["pol"], bool(cfg["unphase"]))
+        sim = None
+    create_output(cfg, out)
     fit = fit_scenario(sc, data, cfg["fit"], beam="fit", seed=int(cfg["scenario"]["seed"]) + 1)
     return cfg, out, sc, sim, fit, fisher_matrix(fit["post"], fit["result"].x)
 
@@ -129,7 +211,7 @@ def run_fit(config: dict | None = None, output: str | None = None) -> dict[str, 
     with h5py.File(out / "fit.h5", "w") as f:
         f["names"] = np.array(fit["model"].names, dtype="S")
         f["map"], f["error"], f["fisher"] = res.x, err, F
-        if cfg["data"] is None:
+        if cfg["data"] is None and len(sim["truth"]) == res.x.size:
             f["truth"] = sim["truth"]
         for key, arr in res.history.items():
             f[f"history/{key}"] = np.asarray(arr)
@@ -137,6 +219,15 @@ def run_fit(config: dict | None = None, output: str | None = None) -> dict[str, 
         from ..plotting.fisher import plot_convergence
 
         plot_convergence(res, out / "convergence.png")
-    print(f"[linlim fit] {res.nit} Gauss-Newton iterations in {fit['seconds']:.1f} s "
-          f"({res.message}); wrote {out / 'fit.h5'}, {out / 'model.uvh5'}")
-    return {"iterations": int(res.nit), "seconds": fit["seconds"], "output": str(out)}
+    summary = {"iterations": int(res.nit), "seconds": fit["seconds"], "output": str(out),
+               "message": str(res.message), "chi2": float(np.sum(np.abs(fit["residual"])**2)
+                                                          / sc.sigma**2),
+               "nparams": int(res.x.size), "data": cfg["data"]}
+    import json
+
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if not is_quiet():
+        print(f"[linlim fit] {res.nit} Gauss-Newton iterations in {fit['seconds']:.1f} s "
+              f"({res.message}), chi^2 {summary['chi2']:.4g}; wrote {out / 'fit.h5'}, "
+              f"{out / 'model.uvh5'}, {out / 'summary.json'}")
+    return summary

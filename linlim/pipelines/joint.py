@@ -15,6 +15,7 @@ intensities: ``V0 = RIMEIntensity(beam=A_fixed) @ I``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -23,13 +24,39 @@ from ..beam.chromatic import ripple_powerlaw_width
 from ..calibration.gains import di_gains
 from ..calibration.parameterizations import amplitude_phase_gains
 from ..errors import InputError
-from ..operators import Operator, Reshape, Select, vstack
+from ..operators import Operator, Reshape, Select, add, vstack
+from ..operators.linear import ZeroPad
 from ..params import ParamBlock, Params
 from ..rime.operator import RIME, RIMEIntensity
 from ..sky.spectra import PowerLawSpectrum
 from .scenario import Observation
 
-__all__ = ["JointModel", "build_joint_model", "beam_values"]
+__all__ = ["JointModel", "LinearComponent", "build_joint_model", "beam_values"]
+
+
+@dataclass
+class LinearComponent:
+    """A sky component linear in its coefficients, at pixel centres beside the sources.
+
+    ``I[p, f] = sum_m x[p, m] spectral[f, m]`` (Jy per pixel) for the parameter block
+    ``name`` of shape (Npix, Nmodes) (whitened: prior ``N(0, 1)`` when ``spectral`` carries
+    the prior scale).
+
+    Attributes
+    ----------
+    name : str
+    ra, dec : ndarray (Npix,), radians
+    spectral : ndarray (Nfreq, Nmodes)
+    """
+
+    name: str
+    ra: np.ndarray
+    dec: np.ndarray
+    spectral: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.ra.size), int(self.spectral.shape[1]))
 
 
 @dataclass
@@ -73,8 +100,8 @@ def beam_values(obs: Observation, az: np.ndarray, za: np.ndarray, ref_freq: floa
 
 def build_joint_model(obs: Observation, ra: np.ndarray, dec: np.ndarray, ref_freq: float,
                       ripple_delay: float, *, beam: str = "fit",
-                      fixed_beam: np.ndarray | None = None, fit_gains: bool = True
-                      ) -> JointModel:
+                      fixed_beam: np.ndarray | None = None, fit_gains: bool = True,
+                      linear: Sequence[LinearComponent] = ()) -> JointModel:
     """Build the joint model for sources at (``ra``, ``dec``).
 
     Parameters
@@ -92,26 +119,51 @@ def build_joint_model(obs: Observation, ra: np.ndarray, dec: np.ndarray, ref_fre
         Beam parameters when ``beam="fixed"``.
     fit_gains : bool
         Fit one complex gain per antenna (constant over the observation).
+    linear : sequence of LinearComponent
+        Sky components linear in their coefficients (the 21 cm signal, the diffuse
+        foreground): their pixels join the sources in one RIME, seen through the same beam
+        and gains; each adds a parameter block after the gains.
     """
     if beam not in ("fit", "fixed"):
         raise InputError(f"build_joint_model: beam must be 'fit' or 'fixed', received {beam!r}")
     if beam == "fixed" and fixed_beam is None:
         raise InputError("build_joint_model: beam='fixed' needs fixed_beam (1, 4)")
-    ns, na = ra.size, obs.antpos.shape[0]
+    npt, na = ra.size, obs.antpos.shape[0]
     nt, nf, nbl = obs.shape
-    enu, az, za = obs.directions(ra, dec)
-    blocks = [ParamBlock("fg_logflux", (ns,)), ParamBlock("fg_index", (ns,))]
+    for comp in linear:
+        if comp.spectral.shape[0] != nf or comp.ra.shape != comp.dec.shape:
+            raise InputError(f"build_joint_model: component {comp.name!r} has spectral shape "
+                             f"{comp.spectral.shape} for {comp.ra.size} pixels; expected "
+                             f"({nf}, Nmodes) for the {nf} channels")
+    all_ra = np.concatenate([ra] + [c.ra for c in linear])
+    all_dec = np.concatenate([dec] + [c.dec for c in linear])
+    ns = all_ra.size
+    enu, az, za = obs.directions(all_ra, all_dec)
+    blocks = [ParamBlock("fg_logflux", (npt,)), ParamBlock("fg_index", (npt,))]
     if beam == "fit":
         blocks.append(ParamBlock("beam", (1, 4)))
     if fit_gains:
         blocks.append(ParamBlock("gains", (2, na, 1, 1)))
+    for comp in linear:
+        blocks.append(ParamBlock(comp.name, comp.shape))
     params = Params(blocks)
 
     def sel(name: str) -> Select:
         return Select(params.out_shape, params.out_dtype, params.index(name))
 
-    sky = PowerLawSpectrum(obs.freqs, ref_freq, ns) @ vstack([sel("fg_logflux"),
-                                                              sel("fg_index")])
+    sky = PowerLawSpectrum(obs.freqs, ref_freq, npt) @ vstack([sel("fg_logflux"),
+                                                               sel("fg_index")])
+    if linear:
+        from .skymodel import component_operator
+
+        parts = [ZeroPad((npt, nf), ((0, ns - npt), (0, 0))) @ sky]
+        start = npt
+        for comp in linear:
+            n = comp.ra.size
+            op = component_operator(comp.spectral, n, sel(comp.name))
+            parts.append(ZeroPad((n, nf), ((start, ns - start - n), (0, 0))) @ op)
+            start += n
+        sky = add(*parts)
     if beam == "fit":
         A = Reshape((1, nt * ns, nf), (1, nt, ns, nf)) @ _beam_operator(
             obs, az, za, ref_freq, ripple_delay) @ sel("beam")
@@ -124,9 +176,12 @@ def build_joint_model(obs: Observation, ra: np.ndarray, dec: np.ndarray, ref_fre
         gains = amplitude_phase_gains((na, 1, 1)) @ sel("gains")
         vis = G @ vstack([gains, vis])
     model = vis @ params
-    names = [f"lnS0[{i}]" for i in range(ns)] + [f"alpha[{i}]" for i in range(ns)]
+    names = [f"lnS0[{i}]" for i in range(npt)] + [f"alpha[{i}]" for i in range(npt)]
     if beam == "fit":
         names += ["D0", "gamma", "ripple_cos", "ripple_sin"]
     if fit_gains:
         names += [f"{part}(g[{a}])" for part in ("ln|g|", "arg") for a in range(na)]
+    for comp in linear:
+        npx, nm = comp.shape
+        names += [f"{comp.name}[{p},{m}]" for p in range(npx) for m in range(nm)]
     return JointModel(params, model, names)

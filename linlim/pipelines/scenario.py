@@ -50,14 +50,29 @@ SCENARIO_DEFAULTS: dict[str, Any] = {
     },
     "signal": {
         "enabled": True,
-        "nside": 32,
-        "radius_deg": 30.0,
+        "nside": 16,
+        "radius_deg": 20.0,
         "rms_mk": 5.0,             # brighter than the real signal so a short demo detects it
         "pk_slope": -2.0,
-        "basis": "grf",            # "grf": Gaussian random field with P(k) ~ k^pk_slope;
+        "basis": "modes",          # "modes": HEALPix pixels x DCT k_par modes drawn from the
+        #                            band-power prior the fit uses (well specified);
+        #                            "grf": Gaussian random field with P(k) ~ k^pk_slope;
         #                            "stripe": random stripe-harmonic x frequency-mode field
+        "nk": None,                # (modes, stripe) frequency modes (None: 7/12 of the
+        #                            channels, 56 of 96; the stripe basis then takes 24)
+        "nbands": 7,               # (modes) band powers, contiguous groups of k_par modes
         "lmax": 40,                # (stripe) largest angular degree
-        "nk": 24,                  # (stripe) frequency modes
+    },
+    "diffuse": {
+        "enabled": True,
+        "nside": 8,
+        "radius_deg": 25.0,
+        "temperature_k": 2.0,      # mean brightness at the band centre
+        "fluctuation": 0.3,        # rms of the log-brightness across the field
+        "index_mean": -2.55,       # temperature spectral index
+        "index_std": 0.1,          # per-pixel index scatter
+        "nmodes": 3,               # log-polynomial spectral terms (fit and truth)
+        "prior_scale": 10.0,       # prior sd of the amplitudes, in units of temperature_k
     },
     "noise": {"sigma_jy": 0.005},
     "gains": {"enabled": True, "amplitude_rms": 0.05, "phase_rms_rad": 0.2},
@@ -122,6 +137,10 @@ class Scenario:
         Signal intensity per pixel (Jy).
     signal_pixel_sr : float
         Solid angle of a signal pixel.
+    signal_field : SignalField or None
+        The signal's basis, bands, prior and true coefficients (``basis: modes``).
+    diffuse : DiffuseField or None
+        The diffuse foreground's pixels, spectra, prior and truth.
     sigma : float
         Noise rms per complex visibility (Jy), ``E|n|^2 = sigma^2``.
     rng : numpy.random.Generator
@@ -140,6 +159,8 @@ class Scenario:
     signal_pixel_sr: float
     sigma: float
     rng: np.random.Generator = field(repr=False)
+    signal_field: Any = None
+    diffuse: Any = None
 
 
 def _observation(cfg: dict) -> Observation:
@@ -204,8 +225,17 @@ def _foregrounds(cfg: dict, obs: Observation, ref_freq: float, rng: np.random.Ge
 
 def _signal(cfg: dict, obs: Observation, rng: np.random.Generator) -> tuple:
     sig = cfg["signal"]
+    if sig["basis"] == "modes":
+        from .skymodel import make_signal_field
+
+        sig = {**sig, "nk": signal_nk(sig, obs.freqs.size, "modes")}
+        sf = make_signal_field(sig, obs, _field_centre(obs), rng if sig["enabled"] else None)
+        if not sig["enabled"]:
+            return np.zeros(0), np.zeros(0), np.zeros((0, obs.freqs.size)), 0.0, sf
+        jy = sf.temperature(sf.coeffs) * sf.jy_per_kelvin()[None, :]
+        return sf.ra, sf.dec, jy, sf.omega, sf
     if not sig["enabled"]:
-        return np.zeros(0), np.zeros(0), np.zeros((0, obs.freqs.size)), 0.0
+        return np.zeros(0), np.zeros(0), np.zeros((0, obs.freqs.size)), 0.0, None
     import healpy as hp
 
     from ..sky.signal import kelvin_to_jy_per_pixel
@@ -222,11 +252,19 @@ def _signal(cfg: dict, obs: Observation, rng: np.random.Generator) -> tuple:
     elif sig["basis"] == "grf":
         T = _grf_signal(sig, ra, dec, obs.freqs, omega, rng)
     else:
-        raise InputError(f"config scenario.signal.basis: expected 'grf' or 'stripe', "
-                         f"received {sig['basis']!r}")
+        raise InputError(f"config scenario.signal.basis: expected 'modes', 'grf' or "
+                         f"'stripe', received {sig['basis']!r}")
     T *= 1e-3 * float(sig["rms_mk"]) / T.std()
     jy = kelvin_to_jy_per_pixel(ra.size, obs.freqs, omega).matvec(T)
-    return ra, dec, np.asarray(jy), float(omega)
+    return ra, dec, np.asarray(jy), float(omega), None
+
+
+def signal_nk(sig: dict, nfreq: int, basis: str) -> int:
+    """Frequency modes of the signal basis: ``signal.nk``, or by default 7/12 of the
+    channels (modes) or 24 (stripe)."""
+    if sig["nk"] is not None:
+        return int(sig["nk"])
+    return max(1, (7 * nfreq) // 12) if basis == "modes" else min(24, nfreq)
 
 
 def _stripe_signal(sig: dict, ra: np.ndarray, dec: np.ndarray, freqs: np.ndarray,
@@ -239,7 +277,7 @@ def _stripe_signal(sig: dict, ra: np.ndarray, dec: np.ndarray, freqs: np.ndarray
     pad = 1e-6
     op = StripeHarmonicFreqBasis(ra, dec, freqs, float(theta.min()) - pad,
                                  float(theta.max()) + pad, lmax=float(sig["lmax"]),
-                                 nk=int(sig["nk"]))
+                                 nk=signal_nk(sig, freqs.size, "stripe"))
     nu = np.asarray(op.lm)[:, 0]
     coeffs = rng.standard_normal(op.in_shape) / (1.0 + nu)[:, None]
     return np.asarray(op.matvec(coeffs))
@@ -262,10 +300,11 @@ def _grf_signal(sig: dict, ra: np.ndarray, dec: np.ndarray, freqs: np.ndarray, o
     return gaussian_random_sky(pk, ra, dec, freqs, rng, cell_size=(cell_t, cell_t, cell_los))
 
 
-def build_scenario(cfg: dict) -> Scenario:
-    """Draw the truth of a synthetic observation from the ``scenario`` config section."""
+def build_scenario(cfg: dict, obs: Observation | None = None) -> Scenario:
+    """Draw the truth of a synthetic observation from the ``scenario`` config section
+    (on ``obs``, e.g. a file's geometry, instead of the config's array, band and times)."""
     rng = np.random.default_rng(int(cfg["seed"]))
-    obs = _observation(cfg)
+    obs = _observation(cfg) if obs is None else obs
     ref_freq = float(np.mean(obs.freqs))
     cat = _foregrounds(cfg, obs, ref_freq, rng)
     b = cfg["beam"]
@@ -277,10 +316,17 @@ def build_scenario(cfg: dict) -> Scenario:
         na = obs.antpos.shape[0]
         amp = 1 + float(g["amplitude_rms"]) * rng.standard_normal(na)
         phase = float(g["phase_rms_rad"]) * rng.standard_normal(na)
-        gains = amp * np.exp(1j * (phase - phase.mean()))
-    sra, sdec, sjy, omega = _signal(cfg, obs, rng)
+        # gauge convention (as in the fit): mean log-amplitude and mean phase zero
+        lnamp = np.log(amp) - np.log(amp).mean()
+        gains = np.exp(lnamp + 1j * (phase - phase.mean()))
+    sra, sdec, sjy, omega, sfield = _signal(cfg, obs, rng)
+    diffuse = None
+    if cfg["diffuse"]["enabled"]:
+        from .skymodel import make_diffuse_field
+
+        diffuse = make_diffuse_field(cfg["diffuse"], obs, _field_centre(obs), ref_freq, rng)
     sigma = float(cfg["noise"]["sigma_jy"])
     if not sigma > 0:
         raise InputError(f"config scenario.noise.sigma_jy: expected > 0 Jy, received {sigma!r}")
     return Scenario(obs, cat, ref_freq, beam_params, float(b["ripple_delay_s"]), gains,
-                    sra, sdec, sjy, omega, sigma, rng)
+                    sra, sdec, sjy, omega, sigma, rng, sfield, diffuse)

@@ -24,13 +24,13 @@ import numpy as np
 
 from ..backend import asarray, backend_name_of, scatter_add
 from ..errors import InputError, ShapeError
+from ..units import SPEED_OF_LIGHT as C_LIGHT
 from . import kernels_numpy
 from .chunking import default_memory_budget, plan_frequency_chunks
 
 __all__ = ["RimeEngine", "C_LIGHT", "METHODS"]
 
-#: Speed of light in m/s (the value astropy, matvis and fftvis use).
-C_LIGHT = 299792458.0
+#: Visibility methods: "auto" picks by cost among the others.
 METHODS = ("auto", "gemm", "direct", "nufft")
 TWO_PI = 2.0 * np.pi
 #: Sources per block of the fused kernel and its Hermitian rank-k update.

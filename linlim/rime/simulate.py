@@ -13,6 +13,7 @@ import numpy as np
 
 from ..backend import get_xp, to_numpy
 from ..errors import InputError, ShapeError
+from ..validation import check_simulate_vis_inputs
 from .operator import RIME
 
 __all__ = ["simulate_vis", "evaluate_beams"]
@@ -212,6 +213,8 @@ def simulate_vis(ants: Any, fluxes: Any, ra: Any, dec: Any, freqs: Any, times: A
     else:
         ap = np.asarray(antpairs, dtype=np.int64).reshape(-1, 2)
         a1, a2 = ap[:, 0], ap[:, 1]
+    check_simulate_vis_inputs(fluxes, ra, dec, freqs, times, beams, nants=na, npairs=a1.size,
+                              polarized=polarized, precision=precision, xp=xp or np)
     enu = _source_enu(ra, dec, times if times.ndim else times.reshape(1), telescope_loc,
                       coord_method)
 

@@ -25,6 +25,7 @@ from ..backend import get_xp
 from ..errors import DtypeError, InputError, ShapeError
 from ..operators.base import LinearOperator, Operator
 from ..operators.spaces import is_complex, is_product_shape
+from ..units import healpix_pixel_centres
 from .catalog import PointSourceCatalog
 from .healpix import HealpixSky
 from .spectra import validate_freqs, validate_ref_freq
@@ -402,8 +403,7 @@ def synthetic_diffuse_sky(nside: int, rng: np.random.Generator | int | None = No
         s = g.std()
         return g / s if s > 0 else g
 
-    _, lat = hp.pix2ang(nside, np.arange(12 * nside**2), lonlat=True)
-    b = np.radians(lat)
+    _, b = healpix_pixel_centres(nside)  # latitude on the map's own (galactic) grid
     plane = 1.0 + galactic_plane * np.exp(-0.5 * (b / plane_width) ** 2)
     t0 = mean_temperature * plane * np.exp(fluctuation_rms * unit_field()
                                            - 0.5 * fluctuation_rms**2)

@@ -24,6 +24,14 @@ import numpy as np
 from ..backend import get_xp
 from ..errors import InputError, ShapeError
 from ..operators.base import Operator
+from ..units import (
+    K_BOLTZMANN,
+    galactic_to_icrs,
+    healpix_pixel_centres,
+    pixel_solid_angle,
+    rayleigh_jeans_factor,
+)
+from ..units import SPEED_OF_LIGHT as C_LIGHT
 from .spectra import (
     AmplitudePowerLawSpectrum,
     ChannelAmplitudes,
@@ -43,27 +51,8 @@ __all__ = [
     "HealpixSky",
 ]
 
-K_BOLTZMANN = 1.380649e-23  #: Boltzmann constant, J/K (exact, SI 2019)
-C_LIGHT = 299792458.0  #: speed of light, m/s (exact)
 _UNITS = ("Jy/sr", "K")
 _FRAMES = ("icrs", "galactic")
-
-
-def rayleigh_jeans_factor(freqs: Any) -> np.ndarray:
-    """Jy/sr per kelvin of Rayleigh-Jeans brightness temperature, ``2 k_B f^2 / c^2 / 1e-26``.
-
-    Parameters
-    ----------
-    freqs : array_like, shape (Nfreq,)
-        Frequencies in Hz.
-
-    Returns
-    -------
-    numpy.ndarray, shape (Nfreq,), float64
-        E.g. 6.9e5 Jy/sr/K at 150 MHz (astropy's ``u.brightness_temperature`` agrees).
-    """
-    f = validate_freqs(freqs)
-    return 2.0 * K_BOLTZMANN * f * f / (C_LIGHT * C_LIGHT) * 1e26
 
 
 def _check_nside(nside: Any) -> int:
@@ -76,19 +65,7 @@ def _check_nside(nside: Any) -> int:
 
 def pixel_area(nside: int) -> float:
     """Solid angle of one pixel, ``4 pi / (12 nside^2)`` sr."""
-    return 4.0 * np.pi / (12 * _check_nside(nside) ** 2)
-
-
-def galactic_to_icrs(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Galactic ``(l, b)`` to ICRS ``(ra, dec)``, radians in and out (astropy), with RA
-    wrapped into [0, 2 pi)."""
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-
-    c = SkyCoord(l=np.asarray(lon) * u.rad, b=np.asarray(lat) * u.rad, frame="galactic").icrs
-    ra = np.mod(c.ra.rad, 2 * np.pi)
-    ra[ra >= 2 * np.pi] = 0.0
-    return ra, np.asarray(c.dec.rad)
+    return pixel_solid_angle(_check_nside(nside))
 
 
 def pixel_coords(nside: int, frame: str = "icrs") -> tuple[np.ndarray, np.ndarray]:
@@ -101,18 +78,10 @@ def pixel_coords(nside: int, frame: str = "icrs") -> tuple[np.ndarray, np.ndarra
         Frame of the map's pixelisation. For ``"galactic"`` the pixel centres ``(l, b)``
         are converted to ICRS with astropy.
     """
-    import healpy as hp
-
     nside = _check_nside(nside)
     if frame not in _FRAMES:
         raise InputError(f"pixel_coords(frame): expected one of {_FRAMES}, received {frame!r}")
-    lon, lat = hp.pix2ang(nside, np.arange(12 * nside**2), nest=False, lonlat=True)
-    lon, lat = np.radians(lon), np.radians(lat)
-    if frame == "galactic":
-        return galactic_to_icrs(lon, lat)
-    lon = np.mod(lon, 2 * np.pi)
-    lon[lon >= 2 * np.pi] = 0.0
-    return lon, lat
+    return healpix_pixel_centres(nside, frame=frame)
 
 
 def rotate_map(m: Any, frame_in: str = "galactic", frame_out: str = "icrs") -> np.ndarray:

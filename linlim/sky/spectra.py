@@ -35,9 +35,12 @@ import numpy as np
 from ..backend import get_xp
 from ..errors import InputError, ShapeError
 from ..operators.base import LinearOperator
-from ..operators.composite import Composition, ElementwiseProduct, LinearHStack
+from ..operators.composite import Composition, LinearHStack
 from ..operators.elementwise import Exp
 from ..operators.linear import Diagonal, MatrixMult, Reshape, Select
+from ..operators.powerlaw import PowerLaw
+from ..units import MIN_FREQ_HZ
+from ..validation import check_freqs
 
 __all__ = [
     "MIN_FREQ_HZ",
@@ -52,8 +55,6 @@ __all__ = [
     "LogPolynomialSpectrum",
 ]
 
-#: Smallest frequency accepted, in Hz. Anything lower is taken to be a unit mistake.
-MIN_FREQ_HZ = 1e3
 
 
 def validate_freqs(freqs: Any, name: str = "freqs") -> np.ndarray:
@@ -76,23 +77,11 @@ def validate_freqs(freqs: Any, name: str = "freqs") -> np.ndarray:
         Empty, not 1-D, non-finite, non-positive, or below :data:`MIN_FREQ_HZ` (with a hint
         that MHz should be converted to Hz).
     """
-    f = np.atleast_1d(np.asarray(freqs, dtype=np.float64))
+    f = np.atleast_1d(np.asarray(getattr(freqs, "to_value", lambda u: freqs)("Hz")))
     if f.ndim != 1 or f.size == 0:
         raise InputError(f"{name}: expected a non-empty 1-D array of frequencies in Hz, "
                          f"received shape {f.shape}")
-    if not np.all(np.isfinite(f)):
-        raise InputError(f"{name}: expected finite frequencies in Hz, received "
-                         f"{int((~np.isfinite(f)).sum())} NaN/inf values")
-    if np.any(f <= 0):
-        raise InputError(f"{name}: expected positive frequencies in Hz, received minimum "
-                         f"{f.min()!r}")
-    if f.min() < MIN_FREQ_HZ:
-        raise InputError(
-            f"{name}: frequencies must be in Hz, received values as small as {f.min()!r} "
-            f"(< {MIN_FREQ_HZ:g} Hz); if these are MHz, multiply by 1e6 (e.g. 150 MHz -> "
-            "150e6)"
-        )
-    return f
+    return check_freqs(f, name)
 
 
 def validate_ref_freq(ref_freq: Any, name: str = "ref_freq") -> float:
@@ -228,11 +217,9 @@ class AmplitudePowerLawSpectrum(Composition):
         nfreq = x.size
         self.scale = _row_multiplier(scale, nfreq, "AmplitudePowerLawSpectrum(scale)")
         shapes, dtypes = ((n,), (n,)), (np.float64, np.float64)
-        amp = Reshape((n,), (n, 1), xp=xp) @ Select(shapes, dtypes, 0, xp=xp)
-        spec = (Exp((n, nfreq), np.float64, xp=xp)
-                @ _broadcast_column(n, x[None, :], np.float64, xp)
-                @ Select(shapes, dtypes, 1, xp=xp))
-        product = ElementwiseProduct(amp, spec)
+        amp, index = (Reshape((n,), (n, 1), xp=xp) @ Select(shapes, dtypes, k, xp=xp)
+                      for k in (0, 1))
+        product = PowerLaw(amp, index, x)  # the shared composed power law
         super().__init__(Diagonal(self.scale, in_shape=(n, nfreq), xp=xp), product)
         self.name = "AmplitudePowerLawSpectrum"
 

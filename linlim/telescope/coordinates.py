@@ -48,6 +48,7 @@ from astropy.coordinates import ICRS, AltAz, Longitude
 from astropy.time import Time
 
 from ..errors import InputError, ShapeError
+from ..validation import check_directions
 from .site import SiteLike, get_site
 from .times import SECONDS_PER_DAY, as_time, earth_rotation_angle
 
@@ -329,9 +330,7 @@ def enu_to_az_za(
     az, za : ndarray, float64, shape of ``enu`` without ``axis``
         Radians; ``az`` in [0, 2 pi).
     """
-    arr = np.asarray(enu, dtype=np.float64)
-    if arr.ndim == 0 or arr.shape[axis] != 3:
-        raise ShapeError(f"'enu' must have length 3 along axis {axis}; got shape {arr.shape}")
+    arr = check_directions(enu, "enu", "enu_to_az_za", axis=axis)
     if orientation not in ("astropy", "uvbeam"):
         raise InputError(f"'orientation' must be 'astropy' or 'uvbeam'; got {orientation!r}")
     e, n, up = np.moveaxis(arr, axis, 0)
@@ -400,9 +399,7 @@ def horizon_mask(enu: Any, *, axis: int = -2) -> np.ndarray:
     ndarray of bool, shape of ``enu`` without ``axis``
         ``True`` where ``up > 0`` (the same test matvis applies).
     """
-    arr = np.asarray(enu)
-    if arr.ndim == 0 or arr.shape[axis] != 3:
-        raise ShapeError(f"'enu' must have length 3 along axis {axis}; got shape {arr.shape}")
+    arr = check_directions(enu, "enu", "horizon_mask", axis=axis)
     return np.take(arr, 2, axis=axis) > 0
 
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from astropy.time import Time
 
-from ..errors import InputError, ShapeError
+from ..errors import InputError
+from ..validation import check_times_jd
 from .site import SiteLike, get_site
 
 __all__ = [
@@ -111,25 +112,10 @@ def validate_times_jd(times_jd: Any, name: str = "times_jd") -> np.ndarray:
     ShapeError
         More than one dimension, or empty.
     InputError
-        Non-finite values, or values that cannot be Julian dates (outside 0 .. 1e7).
+        Non-finite values, or values outside AD 1858-2406; a modified Julian date or a Unix
+        time is recognised and named (:func:`linlim.validation.check_times_jd`).
     """
-    if isinstance(times_jd, Time):
-        arr = np.atleast_1d(np.asarray(times_jd.utc.jd, dtype=np.float64))
-    else:
-        raw = np.asarray(times_jd)
-        if raw.dtype.kind not in "iuf":
-            raise InputError(f"'{name}' must be real Julian dates; got dtype {raw.dtype}")
-        arr = np.atleast_1d(raw.astype(np.float64))
-    if arr.ndim != 1 or arr.size == 0:
-        raise ShapeError(f"'{name}' must be a non-empty 1-D array of Julian dates; got shape "
-                         f"{arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"'{name}' must be finite; got NaN/inf at "
-                         f"{np.flatnonzero(~np.isfinite(arr)).tolist()[:10]}")
-    if np.any(arr < 0) or np.any(arr > 1e7):
-        raise InputError(f"'{name}' must be Julian dates (e.g. 2459000.5); got values in "
-                         f"[{arr.min()}, {arr.max()}]")
-    return arr
+    return check_times_jd(times_jd, name)
 
 
 def as_time(times_jd: Any) -> Time:

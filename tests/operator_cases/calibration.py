@@ -1,11 +1,11 @@
-"""Operator cases for linlim.calibration: the GainProduct kernel and the composed DI/DD gain
+"""Operator cases for linlim.gains: the GainProduct kernel and the composed DI/DD gain
 operators and parameterisations (registered as extra Composition cases)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from linlim.calibration import (
+from linlim.gains import (
     GainProduct,
     amplitude_phase_gains,
     bandpass_gains,
@@ -15,7 +15,7 @@ from linlim.calibration import (
     multiply_gains,
     phase_slope_gains,
 )
-from linlim.operators import Composition, ElementwiseProduct
+from linlim.operators import Composition, ElementwiseProduct, FixInput
 from linlim.testing import operator_case
 
 
@@ -29,7 +29,7 @@ def _gain_product(dtype, rng):
     return GainProduct(a1, a2, 4, 2, 3)
 
 
-@operator_case(GainProduct, dtypes=("complex128",), name="GainProduct:fixed-model")
+@operator_case(FixInput, dtypes=("complex128",), name="GainProduct:fixed-model")
 def _gain_product_fixed(dtype, rng):
     a1, a2 = np.triu_indices(4, 1)
     rows1 = np.concatenate([a1, a1 + 4])     # two "rows" per baseline (e.g. two feeds)

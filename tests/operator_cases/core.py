@@ -16,6 +16,7 @@ from linlim.operators import (
     ElementwiseProduct,
     Exp,
     ExpI,
+    FixInput,
     HStack,
     Identity,
     Imag,
@@ -28,6 +29,7 @@ from linlim.operators import (
     Log,
     MatrixMult,
     Power,
+    PowerLaw,
     Real,
     Reshape,
     Scaled,
@@ -39,6 +41,7 @@ from linlim.operators import (
     Transpose,
     VStack,
     ZeroPad,
+    power_law_columns,
 )
 from linlim.params import BoundedTransform, LogTransform, ParamBlock, Params
 from linlim.testing import operator_case
@@ -265,3 +268,24 @@ def _real_into_complex(dtype, rng):
 @operator_case(LinearComposition, name="LinearComposition:real_into_complex")
 def _lin_real_into_complex(dtype, rng):
     return MatrixMult(_arr(rng, (2, 3), "complex128")) @ Diagonal(_arr(rng, (3,), "float64"))
+
+
+@operator_case(PowerLaw, dtypes=("float64",))
+def _power_law(dtype, rng):
+    op = PowerLaw(*power_law_columns(3), np.log(np.linspace(0.5, 2.0, 4)))
+    return op, np.column_stack([rng.standard_normal(3), 0.5 * rng.standard_normal(3)])
+
+
+@operator_case(PowerLaw, dtypes=("float64",), name="PowerLaw:vector")
+def _power_law_vector(dtype, rng):
+    return PowerLaw(*power_law_columns(None), -np.log([1.0, 1.5, 3.0])), np.array([0.7, 1.2])
+
+
+@operator_case(FixInput, name="FixInput:middle-of-three")
+def _fix_input(dtype, rng):
+    # (a, b, c) -> exp(a) * b + c^2 with b fixed: the input is the pair (a, c)
+    spaces = (((3,), (3,), (3,)), (dtype, dtype, dtype))
+    a, b, c = (Select(*spaces, k) for k in range(3))
+    op = (Exp((3,), dtype) @ a) * b + Power((3,), 2.0, dtype) @ c
+    return FixInput(op, -2, _arr(rng, (3,), dtype)), (0.5 * _arr(rng, (3,), dtype),
+                                                     _arr(rng, (3,), dtype))

@@ -1,4 +1,4 @@
-"""Operator cases for linlim.calibration.coupling: MutualCoupling in its three input modes
+"""Operator cases for linlim.gains.coupling: MutualCoupling in its three input modes
 (free (E, V), fixed V, fixed E; with and without the second-order term), the power-law
 coupling and the composed per-pair coupling model."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from linlim.calibration.coupling import CouplingPowerLaw, MutualCoupling, coupling_pair_model
-from linlim.operators import Composition, LinearComposition
+from linlim.gains.coupling import CouplingPowerLaw, MutualCoupling, coupling_pair_model
+from linlim.operators import Composition, FixInput, LinearComposition
 from linlim.testing import operator_case
 
 
@@ -25,13 +25,13 @@ def _coupling_free(dtype, rng):
     return MutualCoupling(a1, a2, 4, 2, 3)
 
 
-@operator_case(MutualCoupling, dtypes=("complex128",), name="MutualCoupling:fixed-V-first")
+@operator_case(FixInput, dtypes=("complex128",), name="MutualCoupling:fixed-V-first")
 def _coupling_fixed_vis(dtype, rng):
     a2, a1 = np.triu_indices(4)              # flipped orientation
     return MutualCoupling(a1, a2, 4, 2, 3, vis=_c(rng, 2, 3, a1.size), second_order=False)
 
 
-@operator_case(MutualCoupling, dtypes=("complex128",), name="MutualCoupling:fixed-E")
+@operator_case(FixInput, dtypes=("complex128",), name="MutualCoupling:fixed-E")
 def _coupling_fixed_e(dtype, rng):
     a1, a2 = np.triu_indices(4, 1)           # no autos
     return MutualCoupling(a1, a2, 4, 2, 3, coupling=0.3 * _c(rng, 4, 4, 3))

@@ -1,0 +1,287 @@
+"""The joint fit with the 21 cm signal as a parameter: model, MAP, Laplace posterior.
+
+``theta = (ln S0, alpha, beam, gains, diffuse, signal)``: point sources, the chromatic beam
+and per-antenna gains (non-linear, a few hundred numbers), and the diffuse foreground and
+the signal (linear, thousands of whitened coefficients; :mod:`linlim.pipelines.skymodel`),
+all in one RIME and one posterior.
+
+1. MAP by matrix-free Gauss-Newton with CG inner solves. The preconditioner is the
+   Gauss-Newton Hessian at the start, built from the model's structure
+   (:mod:`linlim.pipelines.structured`: no Jacobian column of a linear coefficient is ever
+   formed) and factorised once; the whitened prior is its identity part.
+2. The Laplace posterior at the MAP: the same structured Fisher matrix, the errors of every
+   non-signal parameter with the signal marginalised, and the signal block of the
+   likelihood Fisher with everything else marginalised (:func:`marginal_signal_fisher`).
+3. Band powers with Fisher errors (:func:`linlim.pipelines.power.band_powers`), then an
+   empirical-Bayes Laplace step: the non-signal parameters' MAP and errors under the
+   estimated band powers (one Newton step of the linearised posterior).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+import scipy.linalg as sla
+
+from ..errors import InputError
+from ..inference.gauss_newton import gauss_newton
+from ..likelihood import GaussianLikelihood, LogPosterior
+from ..priors import GaussianPrior
+from .fit import start_and_priors
+from .joint import LinearComponent, build_joint_model
+from .power import PriorHessian, band_powers, marginal_signal_fisher
+from .scenario import Scenario
+from .skymodel import check_basis_frequencies
+from .structured import check_memory, memory_estimate, structured_fisher
+
+__all__ = ["SIGNAL_FIT_OPTIONS", "fiducial_power", "linear_components", "fit_with_signal",
+           "laplace_analysis", "check_dense_memory"]
+
+#: Options of the signal part of the joint fit (merged into the ``fit`` section).
+SIGNAL_FIT_OPTIONS: dict[str, Any] = {
+    "fiducial_rms_mk": 5.0,        # flat fiducial P(k) with this rms (the whitening prior)
+    "cg_maxiter": 30,
+    "cg_tol": 1e-6,
+    "refresh_every": 1,            # rebuild the structured preconditioner every k iterations
+    "ftol": 1e-9,
+    "bjk_iterations": 3,
+    "fisher": "dense",             # "dense": structured dense Fisher (errors, band powers);
+    #                                "none": MAP only (large configs)
+    "memory_limit_gib": None,      # refuse configs needing more (default: available memory)
+}
+
+
+def fiducial_power(sc: Scenario, rms_mk: float) -> np.ndarray:
+    """A flat band-power spectrum (K^2 Mpc^3) whose field has rms ``rms_mk``."""
+    sf = sc.signal_field
+    if not rms_mk > 0:
+        raise InputError(f"config fit.fiducial_rms_mk: expected > 0 mK, received {rms_mk!r}")
+    p = (1e-3 * rms_mk) ** 2 * sf.freqs.size * sf.v_cell / sf.nk
+    return np.full(sf.nbands, p)
+
+
+def linear_components(sc: Scenario, p0: np.ndarray, with_signal: bool = True
+                      ) -> list[LinearComponent]:
+    """The diffuse and signal components of the fit (whitened)."""
+    comps = []
+    if sc.diffuse is not None:
+        d = sc.diffuse
+        comps.append(LinearComponent("diffuse", d.ra, d.dec, d.spectral_matrix()))
+    if with_signal:
+        sf = sc.signal_field
+        if sf is None:
+            raise InputError("fit: the signal is modelled only with scenario.signal.basis: "
+                             "'modes'")
+        check_basis_frequencies(sf.freqs, sc.obs.freqs, "fit")
+        comps.append(LinearComponent("signal", sf.ra, sf.dec, sf.spectral_matrix(p0)))
+    return comps
+
+
+def check_dense_memory(sc: Scenario, fit: dict, model_signal: bool = True) -> int:
+    """Refuse (InputError, naming the GiB needed) a configuration whose dense Fisher route
+    would not fit in memory; returns the bytes it needs. Call before writing anything."""
+    if fit["fisher"] != "dense":
+        return 0
+    ns, na = sc.catalog.ra.size, sc.obs.antpos.shape[0]
+    n_nl = 2 * ns + 4 + (2 * na if sc.gains is not None else 0)
+    pix, n_lin = 0, 0
+    for comp in ([sc.diffuse] if sc.diffuse is not None else []) + (
+            [sc.signal_field] if model_signal and sc.signal_field is not None else []):
+        pix += comp.npix
+        n_lin += int(np.prod(comp.shape))
+    need = memory_estimate(n_nl + n_lin, pix, n_nl, sc.obs.shape)
+    lim = fit.get("memory_limit_gib")
+    check_memory(need, "fit", None if lim is None else int(float(lim) * 2**30))
+    return need
+
+
+def _gains_of(jm: Any, theta: np.ndarray) -> np.ndarray | None:
+    if "gains" not in jm.params.names:
+        return None
+    g = np.asarray(theta[jm.params.slices["gains"]]).reshape(2, -1)
+    return np.exp(g[0] + 1j * g[1])
+
+
+def _beam_of(jm: Any, theta: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    if "beam" in jm.params.names:
+        return np.asarray(theta[jm.params.slices["beam"]]).reshape(1, 4)
+    return fixed
+
+
+def fit_with_signal(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, seed: int,
+                    model_signal: bool = True, log: Callable[[str], None] | None = None,
+                    init: dict | None = None) -> dict:
+    """MAP of the joint posterior with the signal (and diffuse) modelled.
+
+    ``init`` (optional) maps block names to starting values (e.g. another fit's MAP); the
+    priors stay those of the catalogue start.
+
+    Returns a dict with ``model`` (JointModel), ``post``, ``result``, ``theta0``,
+    ``components``, ``p0`` (fiducial band powers, K^2 Mpc^3), ``seconds``, ``residual``.
+    """
+    log = log or (lambda m: None)
+    nominal = np.asarray(fit["nominal_beam"], float).reshape(1, 4)
+    p0 = fiducial_power(sc, float(fit["fiducial_rms_mk"])) if sc.signal_field else None
+    comps = linear_components(sc, p0, with_signal=model_signal)
+    cat = sc.catalog
+    jm = build_joint_model(sc.obs, cat.ra, cat.dec, sc.ref_freq, sc.ripple_delay, beam=beam,
+                           fixed_beam=nominal, fit_gains=sc.gains is not None, linear=comps)
+    n = jm.params.size
+    check_dense_memory(sc, fit, model_signal)
+    start, priors = start_and_priors(sc, fit, np.random.default_rng(seed), beam == "fit")
+    for c in comps:
+        start[c.name] = np.zeros(c.shape)
+        priors.append(GaussianPrior(np.zeros(int(np.prod(c.shape))), sigma=1.0, index=c.name))
+    post = LogPosterior(GaussianLikelihood(jm.model, data, sigma=sc.sigma), priors,
+                        params=jm.params)
+    for name, val in (init or {}).items():
+        if name in start and np.shape(val) == np.shape(start[name]):
+            start[name] = np.asarray(val, float)
+    theta0 = jm.params.pack(start)
+    t0 = time.perf_counter()
+    res = _staged_gauss_newton(sc, post, jm, comps, theta0, fit, nominal, log)
+    return {"model": jm, "post": post, "result": res, "theta0": theta0, "components": comps,
+            "p0": p0, "nominal": nominal, "seconds": time.perf_counter() - t0,
+            "residual": data - np.asarray(jm.model(res.x)), "n_params": n}
+
+
+def _hessian_factor(sc: Scenario, post: Any, jm: Any, comps: list, theta: np.ndarray,
+                    nominal: np.ndarray) -> Any:
+    SF = structured_fisher(post, jm.params, theta, sc.obs, comps, sc.ref_freq,
+                           sc.ripple_delay, _beam_of(jm, theta, nominal), _gains_of(jm, theta),
+                           sources=(sc.catalog.ra, sc.catalog.dec))
+    H = PriorHessian(post, theta).add_to(SF.dense())
+    return SF, sla.cho_factor(H, lower=True, overwrite_a=True)
+
+
+def _staged_gauss_newton(sc: Scenario, post: Any, jm: Any, comps: list, theta0: np.ndarray,
+                         fit: dict, nominal: np.ndarray, log: Callable[[str], None]) -> Any:
+    """Gauss-Newton with CG inner solves, preconditioned by the structured Gauss-Newton
+    Hessian, refreshed every ``fit.refresh_every`` iterations (the Hessian moves while the
+    beam and gains do). The first step solves the linear blocks exactly at the start."""
+    from types import SimpleNamespace
+
+    maxiter = int(fit["maxiter"])
+    if fit["fisher"] != "dense" or not comps:
+        # matrix-free: the whitened prior (identity) is the preconditioner; no Jacobian
+        # column is formed (Jacobi would need one jvp per parameter)
+        return gauss_newton(post, theta0, maxiter=maxiter, solver="cg", preconditioner=None,
+                            cg_tol=float(fit["cg_tol"]), cg_maxiter=int(fit["cg_maxiter"]),
+                            ftol=1e-10)
+    theta = np.asarray(theta0, float).copy()
+    t0 = time.perf_counter()
+    SF, cf = _hessian_factor(sc, post, jm, comps, theta, nominal)
+    lin = SF.linear_index
+    _, g = post.loss_and_grad(theta)
+    g = np.asarray(g)
+    # exact solve of the linear blocks at fixed non-linear parameters: H_ll dx = -g_l
+    dl = _solve_block(SF, post, theta, lin, -g[lin])
+    theta[lin] += dl
+    log(f"  start: linear blocks solved exactly ({lin.size} coefficients), structured "
+        f"Hessian {theta.size} x {theta.size} factorised, {time.perf_counter() - t0:.1f} s")
+    hist: dict[str, list] = {}
+    path = [theta]
+    nit = njvp = nvjp = 0
+    res = None
+    every = max(1, int(fit["refresh_every"]))
+    while nit < maxiter:
+        if res is not None:
+            SF, cf = _hessian_factor(sc, post, jm, comps, theta, nominal)
+
+        def precond(r: np.ndarray, _cf: Any = cf) -> np.ndarray:
+            return sla.cho_solve(_cf, r)
+        res = gauss_newton(post, theta, maxiter=min(every, maxiter - nit), solver="cg",
+                           preconditioner=precond, cg_tol=float(fit["cg_tol"]),
+                           cg_maxiter=int(fit["cg_maxiter"]), ftol=float(fit["ftol"]))
+        for k, v in res.history.items():
+            v = np.asarray(v, float)
+            if k in ("njvp", "nvjp", "nfev", "ngev"):
+                v = v + (hist[k][-1][-1] if k in hist else 0.0)
+            hist.setdefault(k, []).append(v if not hist.get(k) else v[1:])
+        nit += int(res.nit)
+        njvp += int(res.njvp)
+        nvjp += int(res.nvjp)
+        theta = np.asarray(res.x, float)
+        path.append(theta)
+        loss = hist["loss"]
+        log(f"  Gauss-Newton iteration {nit}: loss {float(res.fun):.6g}, "
+            f"|grad|_inf {float(np.abs(np.asarray(res.grad)).max()):.3g}, "
+            f"{time.perf_counter() - t0:.0f} s")
+        if res.success or int(res.nit) == 0:
+            break
+        flat = np.concatenate(loss)
+        if flat.size > 2 and flat[-2] - flat[-1] <= float(fit["ftol"]) * abs(flat[-1]):
+            break
+    history = {k: np.concatenate(v) for k, v in hist.items()}
+    return SimpleNamespace(x=theta, fun=float(res.fun), grad=res.grad, success=res.success,
+                           message=res.message, nit=nit, njvp=njvp, nvjp=nvjp,
+                           history=history, method="gauss-newton (staged CG)", path=path)
+
+
+def _solve_block(SF: Any, post: Any, theta: np.ndarray, idx: np.ndarray, rhs: np.ndarray
+                 ) -> np.ndarray:
+    """Solve ``(F_ll + prior_ll) x = rhs`` on the linear blocks (dense Cholesky)."""
+    H = PriorHessian(post, theta).add_to(SF.linear_block(), idx)
+    return sla.cho_solve(sla.cho_factor(H, lower=True, overwrite_a=True), rhs)
+
+
+def laplace_analysis(sc: Scenario, fitres: dict, fit: dict) -> dict:
+    """Fisher errors, marginalised signal Fisher, band powers and the empirical-Bayes step.
+
+    Returns a dict with ``F`` (data Fisher, dense), ``prior`` (PriorHessian), ``error`` (marginal
+    errors of every parameter under the fiducial prior), ``bandpowers`` (K^2 Mpc^3:
+    ``estimate``, ``sigma``, ``covariance``), ``theta_eb`` and ``error_eb`` (MAP and errors of
+    all parameters under the estimated band powers), ``structured`` (StructuredFisher).
+    """
+    jm, post, res = fitres["model"], fitres["post"], fitres["result"]
+    theta = np.asarray(res.x, float)
+    SF = structured_fisher(post, jm.params, theta, sc.obs, fitres["components"], sc.ref_freq,
+                           sc.ripple_delay, _beam_of(jm, theta, fitres["nominal"]),
+                           _gains_of(jm, theta), sources=(sc.catalog.ra, sc.catalog.dec))
+    F = SF.dense()
+    prior = PriorHessian(post, theta)
+    out: dict[str, Any] = {"F": F, "prior": prior, "structured": SF}
+    names = jm.params.names
+    has_sig = "signal" in names
+    if not has_sig:
+        H = prior.add_to(F.copy())
+        out["error"] = np.sqrt(np.diag(np.linalg.inv(H)))
+        return out
+    sig = np.arange(theta.size)[jm.params.slices["signal"]]
+    sf = sc.signal_field
+    band = sf.band_of_coeff()
+    p0 = fitres["p0"]
+    G = marginal_signal_fisher(F, prior, sig)
+    bp = band_powers(G, theta[sig], band, p0, iterations=int(fit["bjk_iterations"]))
+    out["bandpowers"] = {"estimate": bp.estimate, "sigma": bp.sigma,
+                         "covariance": bp.covariance, "fisher": bp.fisher,
+                         "fiducial": bp.fiducial}
+    out["G"] = G
+
+    def errors_and_step(prior_sig: np.ndarray, grad_sig: np.ndarray | None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        H = prior.add_to(F.copy())
+        H[sig, sig] += prior_sig - prior.diag[sig]
+        cf = sla.cho_factor(H, lower=True, overwrite_a=True)
+        step = np.zeros(theta.size)
+        if grad_sig is not None:
+            g = np.zeros(theta.size)
+            g[sig] = grad_sig
+            step = -sla.cho_solve(cf, g)
+        rest = np.setdiff1d(np.arange(theta.size), sig)
+        E = np.zeros((theta.size, rest.size))
+        E[rest, np.arange(rest.size)] = 1.0
+        err = np.full(theta.size, np.nan)
+        err[rest] = np.sqrt(np.einsum("ij,ij->j", E, sla.cho_solve(cf, E)))
+        return err, step
+
+    err, _ = errors_and_step(np.ones(sig.size), None)
+    out["error"] = err
+    # empirical Bayes: prior N(0, diag(P_hat / P0)) on the whitened signal
+    s = np.maximum((np.maximum(bp.estimate, 0.02 * p0) / p0)[band], 1e-3)
+    err_eb, step = errors_and_step(1.0 / s, (1.0 / s - 1.0) * theta[sig])
+    out["theta_eb"] = theta + step
+    out["error_eb"] = err_eb
+    return out

@@ -1,0 +1,194 @@
+"""The joint posterior with the 21 cm signal: structured Fisher, band powers, the
+hierarchical HMC target, bad input, and the demo's claims on a small case."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from linlim.errors import InputError
+from linlim.io.config import merge_config
+from linlim.pipelines.power import band_powers
+from linlim.pipelines.scenario import SCENARIO_DEFAULTS, build_scenario
+from linlim.pipelines.skymodel import check_basis_frequencies
+from linlim.pipelines.structured import StructuredFisher, check_memory
+
+TINY = {"seed": 5, "array": {"hex_num": 2}, "band": {"nfreq": 32}, "times": {"ntimes": 3},
+        "foregrounds": {"nsources": 4},
+        "signal": {"nside": 8, "radius_deg": 22.0, "nk": 12, "nbands": 3},
+        "diffuse": {"radius_deg": 22.0, "temperature_k": 0.5}}
+
+
+def _tiny_model():
+    from linlim.likelihood import GaussianLikelihood, LogPosterior
+    from linlim.pipelines.fit import FIT_OPTIONS, start_and_priors
+    from linlim.pipelines.joint import build_joint_model
+    from linlim.pipelines.signalfit import SIGNAL_FIT_OPTIONS, fiducial_power, linear_components
+    from linlim.pipelines.simulate import simulate_data
+    from linlim.priors import GaussianPrior
+
+    sc = build_scenario(merge_config(SCENARIO_DEFAULTS, TINY))
+    sim = simulate_data(sc)
+    fit = {**FIT_OPTIONS, **SIGNAL_FIT_OPTIONS}
+    comps = linear_components(sc, fiducial_power(sc, 5.0))
+    jm = build_joint_model(sc.obs, sc.catalog.ra, sc.catalog.dec, sc.ref_freq,
+                           sc.ripple_delay, linear=comps)
+    _, priors = start_and_priors(sc, fit, np.random.default_rng(1), True)
+    for c in comps:
+        priors.append(GaussianPrior(np.zeros(int(np.prod(c.shape))), sigma=1.0, index=c.name))
+    post = LogPosterior(GaussianLikelihood(jm.model, sim["data"], sigma=sc.sigma), priors,
+                        params=jm.params)
+    return sc, sim, comps, jm, post
+
+
+def test_structured_fisher_equals_jacobian_products() -> None:
+    """F v from the structure (K per time and channel, analytic source and gain columns)
+    equals 2 Re J^H W J v from the model's own jvp/vjp, at a generic point."""
+    from linlim.pipelines.signalfit import _beam_of, _gains_of
+    from linlim.pipelines.structured import structured_fisher
+
+    sc, sim, comps, jm, post = _tiny_model()
+    rng = np.random.default_rng(2)
+    x = 0.1 * rng.standard_normal(jm.params.size)
+    x[jm.params.slices["beam"]] = [14.2, 0.03, 0.1, -0.05]
+    SF = structured_fisher(post, jm.params, x, sc.obs, comps, sc.ref_freq, sc.ripple_delay,
+                           _beam_of(jm, x, None), _gains_of(jm, x),
+                           sources=(sc.catalog.ra, sc.catalog.dec))
+    _, J = jm.model.linearize(x)
+    for _ in range(2):
+        v = rng.standard_normal(x.size)
+        ref = np.asarray(J.rmatvec(2 * post.likelihood.w_eff * J.matvec(v)))
+        scale = np.abs(ref).max()
+        assert np.abs(SF.dense() @ v - ref).max() < 1e-10 * scale
+        assert np.abs(SF.matvec(v) - ref).max() < 1e-10 * scale
+
+
+def _gaussian_case(seed: int, truth: np.ndarray, nper: int = 400):
+    """Whitened coefficients with known band powers and a known diagonal noise."""
+    rng = np.random.default_rng(seed)
+    nb = truth.size
+    band = np.repeat(np.arange(nb), nper)
+    p0 = np.ones(nb)
+    g = rng.uniform(0.5, 20.0, band.size)              # data precision per coefficient
+    c = rng.standard_normal(band.size) * np.sqrt(truth[band])
+    xml = c + rng.standard_normal(band.size) / np.sqrt(g)
+    G = np.diag(g)
+    z_hat = g * xml / (1.0 + g)                        # MAP under the fiducial N(0, 1)
+    return G, z_hat, band, p0
+
+
+def test_band_powers_recover_known_power_and_null() -> None:
+    truth = np.array([3.0, 1.0, 0.3])
+    zs, nulls = [], []
+    for seed in range(12):
+        G, z, band, p0 = _gaussian_case(seed, truth)
+        bp = band_powers(G, z, band, p0, iterations=4)
+        zs.append((bp.estimate - truth) / bp.sigma)
+        G, z, band, p0 = _gaussian_case(100 + seed, np.zeros(3))
+        bn = band_powers(G, z, band, p0, iterations=4)
+        nulls.append(bn.estimate / bn.sigma)
+    zs, nulls = np.array(zs), np.array(nulls)
+    assert abs(zs.mean()) < 0.5 and 0.6 < zs.std() < 1.4        # unbiased, honest errors
+    assert np.mean(np.abs(zs) < 2) > 0.85
+    assert abs(nulls.mean()) < 0.5 and np.abs(nulls).max() < 4.5  # negative allowed
+    assert (nulls < 0).any()
+
+
+def test_hierarchical_posterior_gradient() -> None:
+    from linlim.pipelines.hierarchical import HierarchicalLaplacePosterior
+
+    rng = np.random.default_rng(0)
+    nf, P = 5, 3
+    E = rng.standard_normal((nf, 2))
+    K = rng.standard_normal((nf, P, 4)) + 1j * rng.standard_normal((nf, P, 4))
+    M = 2 * np.real(np.einsum("fpx,fqx->fpq", K.conj(), K))
+    SF = StructuredFisher(8, np.array([0, 1]), [(slice(2, 8), E, slice(0, 3))], M,
+                          rng.standard_normal((2, 6)), 5 * np.eye(2))
+    v = rng.standard_normal(8)
+    np.testing.assert_allclose(SF.dense() @ v, SF.matvec(v), rtol=1e-12, atol=1e-12)
+
+    class Prior:
+        diag = np.r_[1.0, 2.0, np.ones(6)]
+        blocks: list = []
+
+    hp = HierarchicalLaplacePosterior(SF, Prior(), rng.standard_normal(8),
+                                      rng.standard_normal(8), rng.standard_normal(8),
+                                      np.arange(2, 8), np.array([0, 1] * 3), 2,
+                                      centring=rng.uniform(0, 1, 6))
+    x = 0.3 * rng.standard_normal(hp.size)
+    _, g = hp.value_and_grad(x)
+    num = np.array([(hp.value(x + 1e-6 * e) - hp.value(x - 1e-6 * e)) / 2e-6
+                    for e in np.eye(hp.size)])
+    np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-6)
+
+
+def test_bad_input_errors(tmp_path) -> None:
+    sc = build_scenario(merge_config(SCENARIO_DEFAULTS, TINY))
+    sf = sc.signal_field
+    with pytest.raises(InputError, match=r"do not match the observation \(32 channels"):
+        check_basis_frequencies(sf.freqs[:-1], sc.obs.freqs, "fit")
+    with pytest.raises(InputError, match="band powers must be 3 positive"):
+        sf.coeff_std(np.array([1.0, 0.0, 1.0]))
+    with pytest.raises(InputError, match="needs about 2.0 GiB .* only 1.0 GiB"):
+        check_memory(2 * 2**30, "fit", limit=2**30)
+    with pytest.raises(InputError, match="nbands"):
+        build_scenario(merge_config(SCENARIO_DEFAULTS, {**TINY, "signal": {
+            **TINY["signal"], "nk": 4, "nbands": 5}}))
+    from linlim.pipelines.demo import run_demo
+
+    out = tmp_path / "refused"
+    with pytest.raises(InputError, match="GiB"):
+        run_demo({"scenario": TINY, "fit": {"memory_limit_gib": 0.001},
+                  "progress": False}, output=str(out))
+    assert not (out / "summary.json").exists() and not (out / "data.uvh5").exists()
+
+
+@pytest.mark.slow
+def test_demo_joint_posterior_small(tmp_path) -> None:
+    """The demo's claims on a small case: the joint fit recovers the beam and the band
+    powers within their errors, the null test is consistent with zero, the wrong-beam fit
+    is not, and every file and summary key is written."""
+    from linlim.pipelines.demo import run_demo
+
+    cfg = {"scenario": {**TINY, "band": {"nfreq": 48}, "times": {"ntimes": 4},
+                        "signal": {**TINY["signal"], "nk": 24, "nbands": 4}},
+           "hmc": {"chains": 2, "warmup": 60, "draws": 60},
+           "progress": False}
+    s = run_demo(cfg, output=str(tmp_path / "demo"))
+    assert s["joint_fit"]["parameters"] > 500
+    assert all(abs(b["z"]) < 4 for b in s["beam"])
+    assert s["foregrounds"]["rms_z"] < 3
+    sp = s["signal_power"]
+    assert len(sp["k"]) == len(sp["estimate"]) == len(sp["sigma"]) == len(sp["truth"]) == 4
+    assert np.mean(np.abs(sp["z"]) <= 2.5) >= 0.75
+    assert s["null_test"]["max_abs_z"] < 3.5
+    assert max(abs(z) for z in s["wrong_beam"]["signal_power"]["z"]) > 5
+    assert "rhat_band_powers" in s["hmc"] and len(sp["hmc_mean"]) == 4
+    saved = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert saved["joint_fit"]["parameters"] == s["joint_fit"]["parameters"]
+    for name in ("data.uvh5", "model.uvh5", "fit.h5", "chains.h5", "power_spectrum.png",
+                 "corner_beam.png", "delay_spectra.png"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0
+
+
+def test_large_config_counts_and_memory_refusal() -> None:
+    """The shipped large config has >= 1e5 parameters; on the dense route it is refused
+    with the memory it would need."""
+    import pathlib
+
+    import yaml
+
+    from linlim.pipelines.demo import DEMO_DEFAULTS
+    from linlim.pipelines.signalfit import check_dense_memory
+
+    path = pathlib.Path(__file__).parents[1] / "examples" / "configs" / "large.yaml"
+    cfg = merge_config(DEMO_DEFAULTS, yaml.safe_load(path.read_text()))
+    sc = build_scenario(cfg["scenario"])
+    n = (int(np.prod(sc.signal_field.shape)) + int(np.prod(sc.diffuse.shape))
+         + 2 * sc.catalog.ra.size + 4 + 2 * sc.obs.antpos.shape[0])
+    assert n >= 100_000
+    assert check_dense_memory(sc, cfg["fit"]) == 0          # matrix-free: no dense matrices
+    with pytest.raises(InputError, match=r"needs about \d+\.\d GiB"):
+        check_dense_memory(sc, {**cfg["fit"], "fisher": "dense", "memory_limit_gib": 64})
