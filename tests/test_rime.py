@@ -385,14 +385,20 @@ def test_source_blocks_accumulate(rng, monkeypatch):
     lean = RIME(enu, antpos, freqs, a1, a2)
     V, Vl = ref(x), lean((x[0], x[1][:1]))
     Jl = lean.linearize((x[0], x[1][:1]))[1].matvec((dx[0], dx[1][:1]))
+    dy = rng.standard_normal(Vl.shape) + 1j * rng.standard_normal(Vl.shape)
+    gl = lean.vjp((x[0], x[1][:1]), dy)
     monkeypatch.setattr(engine_mod, "SRC_BLOCK", 4)
     assert len(RIME(enu, antpos, freqs, a1, a2).engine.source_blocks(15)) == 4
     np.testing.assert_allclose(RIME(enu, antpos, freqs, a1, a2, **kw)(x), V, rtol=0,
                                atol=1e-13 * np.abs(V).max())
     small = RIME(enu, antpos, freqs, a1, a2)
     np.testing.assert_allclose(small((x[0], x[1][:1])), Vl, rtol=0, atol=1e-13 * np.abs(Vl).max())
-    np.testing.assert_allclose(small.linearize((x[0], x[1][:1]))[1].matvec((dx[0], dx[1][:1])),
-                               Jl, rtol=0, atol=1e-13 * np.abs(Jl).max())
+    J = small.linearize((x[0], x[1][:1]))[1]
+    np.testing.assert_allclose(J.matvec((dx[0], dx[1][:1])), Jl, rtol=0,
+                               atol=1e-13 * np.abs(Jl).max())
+    for g in (small.vjp((x[0], x[1][:1]), dy), J.rmatvec(dy)):
+        for a, b in zip(g, gl):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max())
 
 
 @pytest.mark.parametrize("planar", [True, False])

@@ -406,7 +406,7 @@ class RimeEngine:
         for k in range(nfc):   # column-major flat: C[k][i + j R] = c[i, j]
             C[k] = 0 if cs[k] is None else cs[k].ravel(order="F")
         vals = xp.take(C, self._up_t(), axis=1)
-        vals = xp.where(self.up_swap[None, :], vals, xp.conj(vals))
+        vals = xp.where(self.up_swap[None, :], vals, xp.conj(vals)) + 0j   # no -0 imag
         out[...] = xp.moveaxis(vals.reshape(nfc, self.nfeed, self.nfeed, self.nbl), 0, 2)
         return out
 

@@ -139,7 +139,7 @@ class _RimeBase:
         eng, xp = self.engine, self.xp
         dV = dy.reshape(eng.nt, eng.nf, eng.nbl)
         dI = xp.zeros((eng.ns, eng.nf), dtype=eng.rdtype)
-        dA = xp.zeros(self._a6_shape, dtype=eng.cdtype) if want_A else None
+        dA = xp.zeros(self._a6_shape, dtype=self._grad_a_dtype()) if want_A else None
         for t in range(eng.nt):
             idx = eng.up_idx[t]
             q = xp.asarray(eng.nufft_form(eng.pf * dV[t], t))
@@ -149,16 +149,18 @@ class _RimeBase:
                 dA[0, 0, 0, t, idx] = (eng.intens_t(I, t) * At * q).T
         return dI, dA
 
-    def _lean_phasors(self, t, ci, fsl, pos, cache, tau):
-        """Phasors of (t, block) from the cache, else computed (``tau`` per time)."""
+    def _lean_phasors(self, t, ci, fsl, sb, pos, cache, tau):
+        """Phasors of (t, channel block, source block ``sb``) from the cache, else computed
+        into a reused buffer (``tau`` per time)."""
         eng = self.engine
         if cache:
-            return cache[(t, ci)][0], tau
+            return cache[(t, ci)][0][:, :, sb], tau
         if tau is None:
             tau = eng.tau(t, pos)
         nfc = fsl.stop - fsl.start
-        return eng.phasors(tau, fsl, out=eng.buffer("e", (nfc, eng.na, eng.nup[t]),
-                                                    eng.cdtype)), tau
+        ts = tau[:, sb]
+        return eng.phasors(ts, fsl, out=eng.buffer("e", (nfc, eng.na, ts.shape[1]),
+                                                   eng.cdtype)), tau
 
     def _lean_jvp(self, I, A6, pos, dI, dA6, cache=None) -> Any:
         """``J dx`` with one feed and one beam: ``dV = pf E diag(w) E^H`` with
@@ -169,13 +171,15 @@ class _RimeBase:
             It, dIt = eng.intens_t(I, t), eng.intens_t(dI, t)
             At, dAt = eng.beam_t(A6, t)[:, 0, 0, 0], eng.beam_t(dA6, t)[:, 0, 0, 0]
             w_all = 2.0 * It * (xp.conj(At) * dAt).real + (xp.abs(At) ** 2) * dIt
-            tau = None
+            tau = [None]
             for ci, fsl in enumerate(eng.chunks):
-                e, tau = self._lean_phasors(t, ci, fsl, pos, cache, tau)
                 w = xp.ascontiguousarray(w_all[fsl], dtype=eng.rdtype)
-                units = (eng.herk_units_e(e[:, :, sb], w[:, sb])
-                         for sb in eng.source_blocks(eng.nup[t]))
-                eng.herk_sum(units, fsl.stop - fsl.start, eng.pf, dV[:, :, t, fsl])
+
+                def units(t=t, ci=ci, fsl=fsl, w=w, tau=tau):
+                    for sb in eng.source_blocks(eng.nup[t]):
+                        e, tau[0] = self._lean_phasors(t, ci, fsl, sb, pos, cache, tau[0])
+                        yield eng.herk_units_e(e, w[:, sb])
+                eng.herk_sum(units(), fsl.stop - fsl.start, eng.pf, dV[:, :, t, fsl])
         return dV.reshape(self._v_shape)
 
     def _lean_vjp(self, I, A6, pos, dy, want_A=True, cache=None) -> tuple:
@@ -184,21 +188,28 @@ class _RimeBase:
         eng, xp = self.engine, self.xp
         dV = dy.reshape(1, 1, eng.nt, eng.nf, eng.nbl)
         dI = xp.zeros((eng.ns, eng.nf), dtype=eng.rdtype)
-        dA = xp.zeros(self._a6_shape, dtype=eng.cdtype) if want_A else None
+        dA = xp.zeros(self._a6_shape, dtype=self._grad_a_dtype()) if want_A else None
         for t in range(eng.nt):
             idx = eng.up_idx[t]
             It = eng.intens_t(I, t)
             At = eng.beam_t(A6, t)[:, 0, 0, 0]
             tau = None
             for ci, fsl in enumerate(eng.chunks):
-                e, tau = self._lean_phasors(t, ci, fsl, pos, cache, tau)
                 D = eng.upper_scatter(eng.pf * dV[:, :, t, fsl], fsl.stop - fsl.start)
-                q = eng.qform_units(e, D)
-                Af = At[fsl]
-                dI[idx, fsl] += (0.5 * (Af.real ** 2 + Af.imag ** 2) * q).T
-                if want_A:
-                    dA[0, 0, 0, t, idx, fsl] = (It[fsl] * Af * q).T
+                for sb in eng.source_blocks(eng.nup[t]):   # bounded working set
+                    e, tau = self._lean_phasors(t, ci, fsl, sb, pos, cache, tau)
+                    q = eng.qform_units(e, D)
+                    Af = At[fsl][:, sb]
+                    isb = idx[sb]
+                    dI[isb, fsl] += (0.5 * (Af.real ** 2 + Af.imag ** 2) * q).T
+                    if want_A:
+                        dA[0, 0, 0, t, isb, fsl] = (It[fsl][:, sb] * Af * q).T
         return dI, dA
+
+    def _grad_a_dtype(self) -> Any:
+        """Real beam gradients for real beams (half the memory), complex otherwise."""
+        bd = np.dtype(self.in_dtype[1]) if isinstance(self.in_dtype, tuple) else None
+        return self.engine.cdtype if bd is None or bd.kind == "c" else self.engine.rdtype
 
     def _forward_units(self, units) -> Any:
         eng, xp = self.engine, self.xp
