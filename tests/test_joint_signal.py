@@ -65,7 +65,7 @@ def test_structured_fisher_equals_jacobian_products() -> None:
         assert np.abs(SF.matvec(v) - ref).max() < 1e-10 * scale
 
 
-def _gaussian_case(seed: int, truth: np.ndarray, nper: int = 400):
+def _gaussian_case(seed: int, truth: np.ndarray, nper: int = 200):
     """Whitened coefficients with known band powers and a known diagonal noise."""
     rng = np.random.default_rng(seed)
     nb = truth.size

@@ -118,8 +118,8 @@ def _inverse_spd(A: np.ndarray) -> np.ndarray:
 
 
 def band_powers(G: np.ndarray, z_hat: np.ndarray, band: np.ndarray, p0: np.ndarray, *,
-                iterations: int = 3, floor: float = 1e-3, start: np.ndarray | None = None
-                ) -> BandPowers:
+                iterations: int = 8, floor: float = 1e-3, start: np.ndarray | None = None,
+                tol: float = 0.02) -> BandPowers:
     """Quadratic-estimator (BJK) band powers from the Laplace-compressed signal.
 
     Parameters
@@ -133,11 +133,14 @@ def band_powers(G: np.ndarray, z_hat: np.ndarray, band: np.ndarray, p0: np.ndarr
     p0 : ndarray (Nb,)
         The fiducial band powers the whitening used (any units; results are in these).
     iterations : int
-        Newton-Raphson steps (the fiducial is the previous estimate).
+        Most Newton-Raphson steps (the fiducial is the previous estimate, moved at most a
+        factor 10 per step); stops when the fiducial moves less than ``tol`` sigma.
     floor : float
         Smallest fiducial, as a fraction of ``p0``.
     start : ndarray (Nb,), optional
         First fiducial (default ``p0``).
+    tol : float
+        Convergence: every fiducial change below ``tol`` times the band's sigma.
     """
     p0 = np.asarray(p0, float)
     if np.any(~np.isfinite(p0)) or np.any(p0 <= 0):
@@ -149,8 +152,9 @@ def band_powers(G: np.ndarray, z_hat: np.ndarray, band: np.ndarray, p0: np.ndarr
     b = z_hat + G @ z_hat
     P = p0.copy() if start is None else np.maximum(np.asarray(start, float), floor * p0)
     est, Fb = P, np.eye(nb)
-    niter = max(1, int(iterations))
-    for _ in range(niter):
+    niter = 0
+    for _ in range(max(1, int(iterations))):
+        niter += 1
         s = (P / p0)[band]
         A = G.copy()
         A[np.diag_indices_from(A)] += 1.0 / s
@@ -163,6 +167,13 @@ def band_powers(G: np.ndarray, z_hat: np.ndarray, band: np.ndarray, p0: np.ndarr
         t = 0.5 * (E.T @ np.diag(Cinv)) / p0
         Fb = 0.5 * (E.T @ (Cinv**2) @ E) / np.outer(p0, p0)
         est = P + np.linalg.solve(Fb, q - t)
-        P = np.maximum(est, floor * p0)
+        # next fiducial: the estimate, floored, and at most a factor 10 from this one
+        # (a Newton step from a fiducial far below the truth overshoots)
+        newP = np.clip(np.maximum(est, floor * p0), P / 10.0, P * 10.0)
+        sig = np.sqrt(np.maximum(np.diag(np.linalg.inv(Fb)), 0.0))
+        done = bool(np.all(np.abs(newP - P) <= tol * sig))
+        P = newP
+        if done:
+            break
     cov = np.linalg.inv(Fb)
     return BandPowers(est, np.sqrt(np.diag(cov)), Fb, cov, niter, P)

@@ -46,7 +46,7 @@ SIGNAL_FIT_OPTIONS: dict[str, Any] = {
     "cg_tol": 1e-6,
     "refresh_every": 1,            # rebuild the structured preconditioner every k iterations
     "ftol": 1e-9,
-    "bjk_iterations": 3,
+    "bjk_iterations": 8,           # most BJK steps (stops at convergence)
     "fisher": "dense",             # "dense": structured dense Fisher (errors, band powers);
     #                                "none": MAP only (large configs)
     "memory_limit_gib": None,      # refuse configs needing more (default: available memory)
