@@ -74,6 +74,10 @@ OPTIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
      ("calibration.solver.time_interval",)),
     ("--freq-interval", "N|all", "channels per solution cell",
      ("calibration.solver.freq_interval",)),
+    ("--checkpoint-every", "N", "write the chains at least every N iterations",
+     ("hmc.checkpoint_every",)),
+    ("--checkpoint-seconds", "S", "write the chains at least every S seconds",
+     ("hmc.checkpoint_seconds",)),
 )
 
 
