@@ -16,3 +16,4 @@ napoleon_google_docstring = False
 autodoc_member_order = "bysource"
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+napoleon_use_ivar = True  # Attributes as fields: no duplicate targets for same-named attributes

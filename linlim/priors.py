@@ -42,6 +42,9 @@ __all__ = [
 class Prior:
     """Base class: a log density of a selection ``z = theta[index]``.
 
+    Subclasses implement ``_logpdf(z)``, ``_grad(z)`` (of ``log p``) and ``_hess(z, v)``
+    (Hessian of ``-log p`` times ``v``) on the selection.
+
     Parameters
     ----------
     size : int or None
@@ -52,9 +55,6 @@ class Prior:
         when the prior is given to a ``LogPosterior`` with ``params``).
     xp : module, optional
         Array module (the active backend's by default).
-
-    Subclasses implement ``_logpdf(z)``, ``_grad(z)`` (of ``log p``) and ``_hess(z, v)``
-    (Hessian of ``-log p`` times ``v``) on the selection.
     """
 
     def __init__(self, size: int | None, index: Any = None, xp: Any = None) -> None:

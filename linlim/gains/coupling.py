@@ -247,6 +247,9 @@ class MutualCoupling(Operator):
 class CouplingPowerLaw(Composition):
     """Power-law coupling ``E_ij(nu) = a (d_ij / x0)^(-p) exp(-2 pi i nu d_ij / c)``.
 
+    Input ``(a, p)`` float64 (dimensionless amplitude at ``x0`` and fall-off exponent);
+    output ``E`` complex128 ``(Nant, Nant, Nfreq)`` with ``E_ii = 0``.
+
     Parameters
     ----------
     antpos : array, shape (Nant, D), metres
@@ -258,9 +261,6 @@ class CouplingPowerLaw(Composition):
     phase : complex, optional
         Fixed unit-modulus (or any) complex factor on every coefficient (the reflection's
         phase), default 1.
-
-    Input ``(a, p)`` float64 (dimensionless amplitude at ``x0`` and fall-off exponent);
-    output ``E`` complex128 ``(Nant, Nant, Nfreq)`` with ``E_ii = 0``.
 
     Notes
     -----

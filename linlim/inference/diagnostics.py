@@ -192,7 +192,7 @@ def rhat(x: Any) -> Any:
 
     Parameters
     ----------
-    x : array (chains, draws[, *shape])
+    x : array (chains, draws, ...)
 
     Returns
     -------

@@ -506,8 +506,9 @@ class RIMEIntensity(_RimeBase, LinearOperator):
 
     Parameters
     ----------
-    enu, antpos, freqs, ant1, ant2, beam_index, polarized, dtype, method, memory_budget,
-    cache_budget, reseed, nufft_eps, xp
+    enu, antpos, freqs, ant1, ant2, beam_index, polarized : see RIME
+        As in :class:`RIME`.
+    dtype, method, memory_budget, cache_budget, reseed, nufft_eps, xp : see RIME
         As in :class:`RIME`.
     beam : array or None
         Fixed beam values, shape (Nbeam, Ntimes, Nsrc, Nfreq) (or (Nbeam, 2, 2, Ntimes,

@@ -122,7 +122,10 @@ class DiffuseSky(MatrixMult):
         ``phi_m(f)``, dimensionless.
     jy_per_kelvin : ndarray (Nfreq,)
         ``K_RJ(f) Omega_pix``, Jy per K per pixel.
-    ra, dec : ndarray (Npix,), radians, ICRS pixel centres
+    ra : ndarray (Npix,)
+        ICRS right ascension of the pixel centres, radians.
+    dec : ndarray (Npix,)
+        ICRS declination of the pixel centres, radians.
     pixels : ndarray (Npix,) int64
 
     Notes

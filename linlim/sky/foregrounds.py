@@ -172,8 +172,10 @@ class SourceSet:
 
     Attributes
     ----------
-    ra, dec : numpy.ndarray, shape (Nsrc,)
-        ICRS positions, radians.
+    ra : numpy.ndarray, shape (Nsrc,)
+        ICRS right ascensions, radians.
+    dec : numpy.ndarray, shape (Nsrc,)
+        ICRS declinations, radians.
     intensity : numpy.ndarray, shape (Nsrc, Nfreq), float64
         Intensities in Jy (pixels: Jy/sr times pixel solid angle).
     freqs : numpy.ndarray, shape (Nfreq,)

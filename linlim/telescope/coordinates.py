@@ -94,8 +94,8 @@ def validate_radec(ra: Any, dec: Any) -> tuple[np.ndarray, np.ndarray]:
 
     Returns
     -------
-    ra, dec : ndarray, shape (Nsrc,), float64
-        Radians.
+    tuple of two ndarray, shape (Nsrc,), float64
+        ``(ra, dec)`` in radians.
 
     Raises
     ------
