@@ -18,13 +18,13 @@ import os
 import re
 import tempfile
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..backend import to_numpy
 from ..errors import InputError
+from ..io.chains import remove_stale_files
 
 __all__ = ["save_checkpoint", "load_checkpoint", "previous_checkpoint_path",
            "remove_stale_checkpoint_temporaries", "CorruptCheckpointWarning"]
@@ -44,18 +44,6 @@ def previous_checkpoint_path(path: Any) -> str:
     return os.path.join(d, f".{name}.prev")
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def remove_stale_checkpoint_temporaries(directory: Any) -> list[str]:
     """Delete ``.ckpt-*.h5.tmp`` files in ``directory`` whose writer has ended.
 
@@ -67,23 +55,7 @@ def remove_stale_checkpoint_temporaries(directory: Any) -> list[str]:
     list of str
         The paths removed.
     """
-    d = Path(os.fspath(directory))
-    out: list[str] = []
-    if not d.is_dir():
-        return out
-    for entry in d.iterdir():
-        m = _TMP_RE.match(entry.name)
-        if not m:
-            continue
-        pid = m.group("pid")
-        if pid is not None and _pid_alive(int(pid)):
-            continue
-        try:
-            entry.unlink()
-            out.append(str(entry))
-        except OSError:  # pragma: no cover - raced with another cleaner
-            pass
-    return out
+    return [str(p) for p in remove_stale_files(os.fspath(directory), _TMP_RE)]
 
 
 def save_checkpoint(path: Any, method: str, state: dict, history: dict) -> None:

@@ -79,6 +79,46 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def remove_stale_files(directory: str | os.PathLike, pattern: re.Pattern,
+                       select: Any = None) -> list[Path]:
+    """Delete the files in ``directory`` matching ``pattern`` whose writing process has ended.
+
+    The one clean-up every kill-safe writer (chains, optimiser checkpoints) uses.
+
+    Parameters
+    ----------
+    directory : path
+        Folder to clean (missing folders are ignored).
+    pattern : re.Pattern
+        File-name pattern; its optional group ``pid`` is the writer's process id (a file of
+        a live process is kept; a name without a pid is always stale).
+    select : callable, optional
+        ``select(match) -> bool``: only matches for which it is true are considered.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    d = Path(directory)
+    removed: list[Path] = []
+    if not d.is_dir():
+        return removed
+    for entry in d.iterdir():
+        m = pattern.match(entry.name)
+        if not m or (select is not None and not select(m)):
+            continue
+        pid = m.groupdict().get("pid")
+        if pid is not None and _pid_alive(int(pid)):
+            continue
+        try:
+            entry.unlink()
+            removed.append(entry)
+        except OSError:  # pragma: no cover - raced with another cleaner
+            pass
+    return removed
+
+
 def remove_stale_temporaries(directory: str | os.PathLike, prefix: str = "") -> list[Path]:
     """Delete temporary files ``.<name>.tmp<pid>`` whose writing process has ended.
 
@@ -94,19 +134,8 @@ def remove_stale_temporaries(directory: str | os.PathLike, prefix: str = "") -> 
     list of Path
         The files removed.
     """
-    d = Path(directory)
-    removed: list[Path] = []
-    if not d.is_dir():
-        return removed
-    for entry in d.iterdir():
-        m = _TMP_RE.match(entry.name)
-        if m and m.group("name").startswith(prefix) and not _pid_alive(int(m.group("pid"))):
-            try:
-                entry.unlink()
-                removed.append(entry)
-            except OSError:  # pragma: no cover - raced with another cleaner
-                pass
-    return removed
+    return remove_stale_files(directory, _TMP_RE,
+                              lambda m: m.group("name").startswith(prefix))
 
 
 def _segment_ok(path: Path, expect_start: int | None) -> tuple[bool, str, int]:
