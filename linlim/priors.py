@@ -27,6 +27,7 @@ import numpy as np
 from .backend import asarray, get_xp, to_numpy
 from .errors import InputError, ShapeError
 from .operators.base import LinearOperator
+from .operators.cg import conjugate_gradient
 from .operators.linear import FFT
 
 __all__ = [
@@ -172,7 +173,6 @@ class Prior:
 def _cg_solve(apply: Callable, b: Any, xp: Any, tol: float = 1e-13,
               maxiter: int | None = None) -> Any:
     """``S^-1 b`` for an SPD covariance operator, by the package's one CG solver."""
-    from .inference.cg import conjugate_gradient  # leaf module; imported late (no cycle)
 
     return conjugate_gradient(apply, b, tol=tol, maxiter=maxiter or 10 * b.shape[0]).x
 

@@ -35,10 +35,6 @@ RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 ALLOWED = {
     ("linlim/calibration/pipeline.py", "pipelines"):
         "lazy re-export of the calibrate job moved to pipelines/calibrate.py (old path kept)",
-    ("linlim/priors.py", "inference"):
-        "GaussianPrior(cov_operator=) solves with the package's one CG (inference/cg.py, a "
-        "leaf module imported inside a function); moving the CG below likelihood/priors "
-        "would remove this",
 }
 
 

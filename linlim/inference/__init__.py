@@ -6,8 +6,8 @@ All of them consume the log-posterior protocol of :class:`linlim.likelihood.LogP
 ``linearize_gn``), so they run unchanged on a Dask-distributed posterior.
 """
 
+from ..operators.cg import CGResult, conjugate_gradient, forcing_term, null_space_projector
 from .adam import adam
-from .cg import CGResult, conjugate_gradient, forcing_term, null_space_projector
 from .checkpoint import load_checkpoint, save_checkpoint
 from .diagnostics import (
     Summary,

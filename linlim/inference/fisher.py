@@ -405,7 +405,7 @@ def fisher_marginal_block(post: Any, theta: Any, block: Any, *, method: str = "c
         F = fisher_matrix(post, theta)
         C = xp.linalg.inv(F)[idx[:, None], idx[None, :]]
     elif method == "cg":
-        from .cg import conjugate_gradient
+        from ..operators.cg import conjugate_gradient
         from .preconditioners import make_preconditioner
 
         if H is None:

@@ -11,7 +11,7 @@ Each iteration linearises the model once (``post.linearize``: value, gradient an
 Gauss-Newton operator that caches ``J``), then solves with ``H = 2 Re(J^H W J) + H_prior``
 
 * matrix-free (``solver="cg"``, the default): preconditioned conjugate gradients
-  (:func:`~linlim.inference.cg.conjugate_gradient`), each iteration one jvp + one vjp; ``J``
+  (:func:`~linlim.inference.conjugate_gradient`), each iteration one jvp + one vjp; ``J``
   is never formed. Preconditioners: :mod:`linlim.inference.preconditioners` (prior,
   Jacobi, block, low-rank Lanczos);
 * densely (``solver="dense"``, small problems only): the Fisher matrix from n jvps, then a
@@ -44,7 +44,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..errors import InputError
-from .cg import conjugate_gradient, forcing_term, null_space_projector
+from ..operators.cg import conjugate_gradient, forcing_term, null_space_projector
 from .fisher import fisher_matrix
 from .optimize import (
     CheckpointPlan,
@@ -94,7 +94,7 @@ class InnerSolver:
         Directions ``H`` does not constrain (a gauge); projected out of the right-hand side
         and the CG iterates, and out of ``dx``.
     cg_window : int or None
-        CG stagnation window (see :func:`~linlim.inference.cg.conjugate_gradient`).
+        CG stagnation window (see :func:`~linlim.inference.conjugate_gradient`).
     cg_tol_min, cg_eta_max : float
         Bounds of the adaptive tolerance.
     """
