@@ -18,22 +18,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .fit import FIT_OPTIONS, fit_from_config
+from .fit import FIT_DEFAULTS, fit_from_config
 from .progress import is_quiet
-from .scenario import SCENARIO_DEFAULTS
 
 __all__ = ["SAMPLE_DEFAULTS", "run_sample", "checkpoint_interval"]
 
 #: Built-in defaults of ``linlim sample``.
 SAMPLE_DEFAULTS: dict[str, Any] = {
+    **{k: v for k, v in FIT_DEFAULTS.items() if k != "plots"},   # the same inputs as fit
     "output": "linlim_sample_output",
-    "data": None,
-    "template": None,
-    "catalog": None,
-    "pol": "ee",
-    "unphase": False,
-    "scenario": SCENARIO_DEFAULTS,
-    "fit": FIT_OPTIONS,
     "hmc": {"chains": 2, "warmup": 100, "draws": 100, "seed": 1, "algorithm": "hmc",
             "resume": True, "checkpoint_every": 20, "checkpoint_seconds": 30.0},
     "plots": True,
