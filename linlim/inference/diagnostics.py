@@ -543,3 +543,19 @@ def to_inference_data(obj: Any, names: list[str] | None = None):
             kwargs["warmup_posterior"] = post_dict(np.asarray(obj.warmup_draws))
         kwargs["save_warmup"] = True
     return az.from_dict(**kwargs)
+
+
+class ChainDraws:
+    """Mixin for sampler results holding ``draws`` of shape (chains, num_draws, n)."""
+
+    draws: Any
+
+    @property
+    def chains(self) -> int:
+        """Number of chains (walkers for ensemble samplers)."""
+        return int(self.draws.shape[0])
+
+    @property
+    def num_draws(self) -> int:
+        """Draws kept per chain."""
+        return int(self.draws.shape[1])

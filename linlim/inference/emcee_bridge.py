@@ -35,6 +35,7 @@ import numpy as np
 
 from ..backend import asarray, to_numpy
 from ..errors import InputError, ShapeError
+from .diagnostics import ChainDraws
 
 __all__ = ["EmceeResult", "emcee_sample", "emcee_log_prob"]
 
@@ -66,7 +67,7 @@ def emcee_log_prob(posterior: Any) -> Any:
 
 
 @dataclass
-class EmceeResult:
+class EmceeResult(ChainDraws):
     """Output of :func:`emcee_sample`.
 
     Attributes
@@ -96,14 +97,6 @@ class EmceeResult:
     config: dict[str, Any]
     n_nonfinite: int = 0
     sampler: Any = field(default=None, repr=False)
-
-    @property
-    def chains(self) -> int:
-        return int(self.draws.shape[0])
-
-    @property
-    def num_draws(self) -> int:
-        return int(self.draws.shape[1])
 
     def summary(self, names: list[str] | None = None) -> Any:
         """:func:`linlim.inference.diagnostics.summary` of the draws (walkers as chains)."""

@@ -55,6 +55,7 @@ import numpy as np
 
 from ..backend import asarray, to_numpy
 from ..errors import InputError, ShapeError
+from .diagnostics import ChainDraws
 from .metric import (
     DenseMetric,
     DiagonalMetric,
@@ -137,7 +138,7 @@ def static_transition(
 
 
 @dataclass
-class HMCResult:
+class HMCResult(ChainDraws):
     """Output of :meth:`HMC.sample`.
 
     Attributes
@@ -163,14 +164,6 @@ class HMCResult:
     config: dict[str, Any]
     metrics: list[Metric] = field(default_factory=list)
     warmup_draws: np.ndarray | None = None
-
-    @property
-    def chains(self) -> int:
-        return int(self.draws.shape[0])
-
-    @property
-    def num_draws(self) -> int:
-        return int(self.draws.shape[1])
 
     @property
     def step_size(self) -> np.ndarray:
