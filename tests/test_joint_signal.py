@@ -12,8 +12,8 @@ from linlim.errors import InputError
 from linlim.io.config import merge_config
 from linlim.pipelines.power import band_powers
 from linlim.pipelines.scenario import SCENARIO_DEFAULTS, build_scenario
-from linlim.pipelines.skymodel import check_basis_frequencies
 from linlim.pipelines.structured import StructuredFisher, check_memory
+from linlim.sky.bandpower import check_basis_frequencies
 
 TINY = {"seed": 5, "array": {"hex_num": 2}, "band": {"nfreq": 32}, "times": {"ntimes": 3},
         "foregrounds": {"nsources": 4},
@@ -127,8 +127,10 @@ def test_hierarchical_posterior_gradient() -> None:
 def test_bad_input_errors(tmp_path) -> None:
     sc = build_scenario(merge_config(SCENARIO_DEFAULTS, TINY))
     sf = sc.signal_field
-    with pytest.raises(InputError, match=r"do not match the observation \(32 channels"):
-        check_basis_frequencies(sf.freqs[:-1], sc.obs.freqs, "fit")
+    with pytest.raises(InputError, match=r"fit: signal basis frequencies \(31 channels .*"
+                                         r"do not match the observation's frequencies "
+                                         r"\(32 channels"):
+        check_basis_frequencies(sf.freqs[:-1], sc.obs.freqs, where="fit")
     with pytest.raises(InputError, match="band powers must be 3 positive"):
         sf.coeff_std(np.array([1.0, 0.0, 1.0]))
     with pytest.raises(InputError, match="needs about 2.0 GiB .* only 1.0 GiB"):

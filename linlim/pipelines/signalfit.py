@@ -29,11 +29,11 @@ from ..errors import InputError
 from ..inference.gauss_newton import gauss_newton
 from ..likelihood import GaussianLikelihood, LogPosterior
 from ..priors import GaussianPrior
+from ..sky.bandpower import check_basis_frequencies
 from .fit import start_and_priors
 from .joint import LinearComponent, build_joint_model
 from .power import PriorHessian, band_powers, marginal_signal_fisher
 from .scenario import Scenario
-from .skymodel import check_basis_frequencies
 from .structured import check_memory, memory_estimate, structured_fisher
 
 __all__ = ["SIGNAL_FIT_OPTIONS", "fiducial_power", "linear_components", "fit_with_signal",
@@ -74,7 +74,7 @@ def linear_components(sc: Scenario, p0: np.ndarray, with_signal: bool = True
         if sf is None:
             raise InputError("fit: the signal is modelled only with scenario.signal.basis: "
                              "'modes'")
-        check_basis_frequencies(sf.freqs, sc.obs.freqs, "fit")
+        check_basis_frequencies(sf, sc.obs.freqs, where="fit")
         comps.append(LinearComponent("signal", sf.ra, sf.dec, sf.spectral_matrix(p0)))
     return comps
 

@@ -45,7 +45,7 @@ from ..sky.signal import (
 )
 
 __all__ = ["SignalField", "DiffuseField", "field_pixels", "make_signal_field",
-           "make_diffuse_field", "component_operator", "check_basis_frequencies"]
+           "make_diffuse_field", "component_operator"]
 
 
 def field_pixels(nside: int, ra0: float, dec0: float, radius_deg: float
@@ -65,19 +65,6 @@ def field_pixels(nside: int, ra0: float, dec0: float, radius_deg: float
                          f"{radius_deg} deg of the field centre")
     theta, phi = hp.pix2ang(int(nside), pix)
     return pix, phi, np.pi / 2 - theta, float(hp.nside2pixarea(int(nside)))
-
-
-def check_basis_frequencies(basis_freqs: np.ndarray, obs_freqs: np.ndarray, where: str
-                            ) -> None:
-    """Refuse a basis built for other frequencies than the observation's (InputError)."""
-    a, b = np.asarray(basis_freqs, float), np.asarray(obs_freqs, float)
-    if a.shape != b.shape or not np.allclose(a, b, rtol=1e-9, atol=0.0):
-        def desc(f: np.ndarray) -> str:
-            if not f.size:
-                return "no channels"
-            return f"{f.size} channels {f.min() / 1e6:.4f}-{f.max() / 1e6:.4f} MHz"
-        raise InputError(f"{where}: the signal basis frequencies ({desc(a)}) do not match "
-                         f"the observation ({desc(b)})")
 
 
 @dataclass

@@ -64,23 +64,26 @@ def _cosmo(cosmo: Any) -> Any:
     return cosmo
 
 
-def check_basis_frequencies(basis: Any, freqs: Any, rtol: float = 1e-9) -> None:
+def check_basis_frequencies(basis: Any, freqs: Any, rtol: float = 1e-9,
+                            where: str | None = None) -> None:
     """Raise unless a signal basis was built on the observation's frequencies.
 
     Parameters
     ----------
-    basis : signal basis with a ``freqs`` attribute (Hz)
+    basis : signal basis with a ``freqs`` attribute (Hz), or the basis's frequencies
     freqs : array (Nfreq,), Hz
         The observation's channels.
     rtol : float
         Relative tolerance per channel.
+    where : str, optional
+        Prefix of the error message (the caller's name).
 
     Raises
     ------
     InputError
         Naming both sets (channel count and range).
     """
-    fb = np.asarray(getattr(basis, "freqs", None), dtype=np.float64)
+    fb = np.asarray(getattr(basis, "freqs", basis), dtype=np.float64)
     fo = np.asarray(getattr(freqs, "to_value", lambda u: freqs)("Hz"), dtype=np.float64)
     fo = np.atleast_1d(fo)
 
@@ -90,8 +93,9 @@ def check_basis_frequencies(basis: Any, freqs: Any, rtol: float = 1e-9) -> None:
         return f"{f.size} channels {f[0]:.9g}..{f[-1]:.9g} Hz"
 
     if fb.ndim != 1 or fb.shape != fo.shape or not np.allclose(fb, fo, rtol=rtol, atol=0):
+        pre = f"{where}: " if where else ""
         raise InputError(
-            f"signal basis frequencies ({desc(fb)}) do not match the observation's "
+            f"{pre}signal basis frequencies ({desc(fb)}) do not match the observation's "
             f"frequencies ({desc(fo)}); build the basis on the observation's channels"
         )
 
