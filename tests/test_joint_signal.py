@@ -197,3 +197,63 @@ def test_large_config_counts_and_memory_refusal() -> None:
     assert check_dense_memory(sc, cfg["fit"]) == 0          # matrix-free: no dense matrices
     with pytest.raises(InputError, match=r"needs about \d+\.\d GiB"):
         check_dense_memory(sc, {**cfg["fit"], "fisher": "dense", "memory_limit_gib": 64})
+
+
+def _old_pipeline_band_powers(G, z_hat, band, p0, iterations=8, floor=1e-3, tol=0.02):
+    """The pipeline's own BJK iteration before it was routed through linlim.sky.bandpower
+    (kept here, verbatim in its maths, as the reference for the equality test)."""
+    import scipy.linalg as sla
+
+    nb = p0.size
+    E = np.zeros((band.size, nb))
+    E[np.arange(band.size), band] = 1.0
+    b = z_hat + G @ z_hat
+    P = p0.copy()
+    niter = 0
+    for _ in range(iterations):
+        niter += 1
+        s = (P / p0)[band]
+        A = G.copy()
+        A[np.diag_indices_from(A)] += 1.0 / s
+        Q = sla.inv(A)
+        Q = 0.5 * (Q + Q.T)
+        u = (Q @ b) / s
+        Cinv = -Q / s[:, None] / s[None, :]
+        Cinv[np.diag_indices_from(Cinv)] += 1.0 / s
+        q = 0.5 * (E.T @ u**2) / p0
+        t = 0.5 * (E.T @ np.diag(Cinv)) / p0
+        Fb = 0.5 * (E.T @ (Cinv**2) @ E) / np.outer(p0, p0)
+        est = P + np.linalg.solve(Fb, q - t)
+        newP = np.clip(np.maximum(est, floor * p0), P / 10.0, P * 10.0)
+        sig = np.sqrt(np.maximum(np.diag(np.linalg.inv(Fb)), 0.0))
+        done = bool(np.all(np.abs(newP - P) <= tol * sig))
+        P = newP
+        if done:
+            break
+    cov = np.linalg.inv(Fb)
+    return est, np.sqrt(np.diag(cov)), Fb, niter
+
+
+@pytest.mark.parametrize("seed", [0, 3, 107])
+@pytest.mark.parametrize("layout", ["bands", "tiled"])
+def test_band_powers_equal_old_pipeline_iteration(seed: int, layout: str) -> None:
+    """band_powers (through the library's precision-form step) reproduces the pipeline's
+    former whitened-unit iteration to 1e-8, on the _gaussian_case data (contiguous bands)
+    and on a dense G with the signal fit's (pixel, mode) tiling of bands."""
+    truth = np.array([3.0, 1.0, 0.3]) if seed < 100 else np.zeros(3)
+    if layout == "bands":
+        G, z, band, p0 = _gaussian_case(seed, truth, nper=60)
+        p0 = np.array([1.0, 2.0, 0.5])
+    else:
+        rng = np.random.default_rng(seed)
+        band = np.tile(np.array([0, 0, 1, 1, 2, 2]), 20)             # 20 pixels x 6 modes
+        J = rng.standard_normal((band.size - 10, band.size))      # rank-deficient G
+        G = J.T @ J / 10.0
+        p0 = np.array([1.0, 2.0, 0.5])
+        z = rng.standard_normal(band.size) * np.sqrt((truth + 0.1)[band] / p0[band])
+    old = _old_pipeline_band_powers(G, z, band, p0, iterations=4)
+    new = band_powers(G, z, band, p0, iterations=4)
+    assert new.iterations == old[3]
+    for a, b in ((new.estimate, old[0]), (new.sigma, old[1]), (new.fisher, old[2])):
+        assert np.max(np.abs(a - b)) <= 1e-8 * np.max(np.abs(b))
+

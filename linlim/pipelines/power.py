@@ -34,6 +34,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..errors import InputError
+from ..sky.bandpower import BandPowerCovariance, band_power_step_precision
 
 __all__ = ["BandPowers", "PriorHessian", "marginal_signal_fisher", "band_powers"]
 
@@ -106,21 +107,35 @@ class PriorHessian:
         return H
 
 
-def _inverse_spd(A: np.ndarray) -> np.ndarray:
-    c, info = sla.lapack.dpotrf(A, lower=1, clean=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"matrix not positive definite (dpotrf info {info})")
-    inv, info = sla.lapack.dpotri(c, lower=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"dpotri info {info}")
-    inv = np.tril(inv) + np.tril(inv, -1).T
-    return inv
+def _whitened_bands(band: np.ndarray, p0: np.ndarray) -> BandPowerCovariance:
+    """``S_b = diag(1[band == b] / P0_b)`` as library band blocks. When ``band`` repeats
+    with period ``m < Ns`` (the signal fit's ``(pixel, mode)`` order: ``m`` = its modes)
+    the coefficients are laid out as ``(Ns / m, m)`` and every block is a scaled identity;
+    otherwise as one mode with a diagonal ``(Ns, Ns)`` block per band."""
+    n, nb = band.size, p0.size
+    nk = 1
+    for m in range(1, n):
+        if n % m == 0 and np.array_equal(band.reshape(-1, m), np.tile(band[:m], (n // m, 1))):
+            nk = m
+            break
+    if nk > 1 or np.all(band == band[0]):
+        onehot = (band[:nk][None, :] == np.arange(nb)[:, None]) / p0[:, None]  # (Nb, Nk)
+        blocks = onehot[:, :, None, None] * np.eye(n // nk)[None, None]
+    else:
+        onehot = (band[None, :] == np.arange(nb)[:, None]) / p0[:, None]       # (Nb, Ns)
+        blocks = np.zeros((nb, 1, n, n))
+        blocks[:, 0, np.arange(n), np.arange(n)] = onehot
+    return BandPowerCovariance.from_blocks(blocks)
 
 
 def band_powers(G: np.ndarray, z_hat: np.ndarray, band: np.ndarray, p0: np.ndarray, *,
                 iterations: int = 8, floor: float = 1e-3, start: np.ndarray | None = None,
                 tol: float = 0.02) -> BandPowers:
     """Quadratic-estimator (BJK) band powers from the Laplace-compressed signal.
+
+    The step is :func:`linlim.sky.bandpower.band_power_step_precision` with ``N_c^-1 = G``,
+    ``b = (I + G) z_hat`` and ``S_b = diag(1[band == b] / P0_b)`` (whitened units); this
+    function sets the fiducial schedule.
 
     Parameters
     ----------
@@ -146,34 +161,20 @@ def band_powers(G: np.ndarray, z_hat: np.ndarray, band: np.ndarray, p0: np.ndarr
     if np.any(~np.isfinite(p0)) or np.any(p0 <= 0):
         raise InputError(f"band_powers: fiducial band powers must be positive, received "
                          f"{p0.tolist()}")
-    nb = p0.size
-    E = np.zeros((band.size, nb))
-    E[np.arange(band.size), band] = 1.0
+    band = np.asarray(band, dtype=np.int64)
+    bands = _whitened_bands(band, p0)
     b = z_hat + G @ z_hat
     P = p0.copy() if start is None else np.maximum(np.asarray(start, float), floor * p0)
-    est, Fb = P, np.eye(nb)
     niter = 0
     for _ in range(max(1, int(iterations))):
         niter += 1
-        s = (P / p0)[band]
-        A = G.copy()
-        A[np.diag_indices_from(A)] += 1.0 / s
-        Q = _inverse_spd(A)
-        y = Q @ b
-        u = y / s
-        Cinv = -Q / s[:, None] / s[None, :]
-        Cinv[np.diag_indices_from(Cinv)] += 1.0 / s
-        q = 0.5 * (E.T @ u**2) / p0
-        t = 0.5 * (E.T @ np.diag(Cinv)) / p0
-        Fb = 0.5 * (E.T @ (Cinv**2) @ E) / np.outer(p0, p0)
-        est = P + np.linalg.solve(Fb, q - t)
+        est, Fb, cov = band_power_step_precision(b, G, bands, P, where="band_powers")
         # next fiducial: the estimate, floored, and at most a factor 10 from this one
         # (a Newton step from a fiducial far below the truth overshoots)
         newP = np.clip(np.maximum(est, floor * p0), P / 10.0, P * 10.0)
-        sig = np.sqrt(np.maximum(np.diag(np.linalg.inv(Fb)), 0.0))
+        sig = np.sqrt(np.maximum(np.diag(cov), 0.0))
         done = bool(np.all(np.abs(newP - P) <= tol * sig))
         P = newP
         if done:
             break
-    cov = np.linalg.inv(Fb)
     return BandPowers(est, np.sqrt(np.diag(cov)), Fb, cov, niter, P)

@@ -51,6 +51,7 @@ __all__ = [
     "quadratic_band_powers",
     "estimate_band_powers_from_map",
     "check_basis_frequencies",
+    "band_power_step_precision",
 ]
 
 _K_UNITS = ("h/Mpc", "1/Mpc")
@@ -202,6 +203,33 @@ class BandPowerCovariance:
                 )
             blocks.append(S)
         self.blocks = np.stack(blocks)
+
+    @classmethod
+    def from_blocks(cls, blocks: Any, k_edges: Sequence[float] | None = None
+                    ) -> BandPowerCovariance:
+        """Band covariances given directly as ``S_b`` blocks, without a basis.
+
+        Parameters
+        ----------
+        blocks : array (Nband, Nk, Nspace, Nspace)
+            ``S_b`` per frequency mode (symmetrised here), any units.
+        k_edges : array (Nband + 1,), h/Mpc, optional
+            Labels only (default ``0, 1, ..., Nband``).
+        """
+        S = np.asarray(blocks, dtype=np.float64)
+        if S.ndim != 4 or S.shape[2] != S.shape[3] or not np.all(np.isfinite(S)):
+            raise ShapeError("BandPowerCovariance.from_blocks: blocks must be a finite "
+                             f"(Nband, Nk, Nspace, Nspace) array, received {S.shape}")
+        self = cls.__new__(cls)
+        self.cosmo, self.h, self.basis = None, 1.0, None
+        self.nband, self.nk, self.nspace = (int(n) for n in S.shape[:3])
+        self.size = self.nspace * self.nk
+        e = np.arange(self.nband + 1.0) if k_edges is None else np.asarray(k_edges, float)
+        self.k_edges = self.k_edges_mpc = e
+        self.k_centers = 0.5 * (e[1:] + e[:-1])
+        self.freqs = np.zeros(0)
+        self.blocks = 0.5 * (S + np.swapaxes(S, 2, 3))
+        return self
 
     def __repr__(self) -> str:
         return (f"BandPowerCovariance(nband={self.nband}, nspace={self.nspace}, nk={self.nk},"
@@ -492,6 +520,37 @@ def _quadratic_step_precision(bp: BandPowerCovariance, b: np.ndarray, Ninv: np.n
         Gc[..., R] = Hb[..., R] @ Si[k]
     G = 0.5 * (G + G.T)
     return _dense_terms(bp, G, Gc, P)
+
+
+def band_power_step_precision(b: Any, n_inv: Any, bands: BandPowerCovariance, fiducial: Any,
+                              jitter: float = 0.0, where: str = "band_power_step_precision"
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One Newton/Fisher step of the band-power likelihood in precision form.
+
+    For coefficients ``c ~ N(0, S(P) + N_c)`` known only through ``b = N_c^-1 c`` and
+    ``N_c^-1`` (which may be singular), returns ``F^-1 (y - n)`` at ``P = fiducial``, the
+    Fisher matrix ``F`` and ``F^-1`` (see :func:`estimate_band_powers`; Woodbury, never
+    inverting ``N_c``). :func:`estimate_band_powers_from_map` iterates this step.
+
+    Parameters
+    ----------
+    b : array (n,), flat C order
+    n_inv : array (n, n)
+    bands : BandPowerCovariance
+    fiducial : array (Nband,), > 0
+    jitter : float
+        Relative diagonal loading of ``S(P)``'s blocks before inverting them.
+
+    Returns
+    -------
+    estimate : ndarray (Nband,)
+    fisher, covariance : ndarray (Nband, Nband)
+    """
+    perm = _mode_major(bands)
+    bv = np.asarray(b, dtype=np.float64)[perm]
+    Ni = np.asarray(n_inv, dtype=np.float64)[np.ix_(perm, perm)]
+    P = bands.check_power(fiducial, "fiducial")
+    return _fisher_solve(*_quadratic_step_precision(bands, bv, Ni, P, jitter), where)
 
 
 def _prepare(c_hat: Any, noise_cov: Any, bands: BandPowerCovariance, where: str
