@@ -257,3 +257,25 @@ def test_band_powers_equal_old_pipeline_iteration(seed: int, layout: str) -> Non
     for a, b in ((new.estimate, old[0]), (new.sigma, old[1]), (new.fisher, old[2])):
         assert np.max(np.abs(a - b)) <= 1e-8 * np.max(np.abs(b))
 
+
+@pytest.mark.parametrize("nmodes", [1, 3])
+def test_diffuse_field_spectra_equal_former_formula(nmodes: int) -> None:
+    """make_diffuse_field's spectra, now DiffuseSky's operator in Jy per pixel at f0, equal
+    the pipeline's former closed form (f / f0)^(index + 2) ln(f / f0)^m to 1e-12."""
+    from types import SimpleNamespace
+
+    from linlim.pipelines.skymodel import make_diffuse_field
+
+    cfg = {**SCENARIO_DEFAULTS["diffuse"], "nmodes": nmodes, "enabled": True}
+    freqs = 1.2e8 + 2.5e5 * np.arange(24)
+    f0 = 1.23e8
+    d = make_diffuse_field(cfg, SimpleNamespace(freqs=freqs), (0.3, -0.5), f0,
+                           np.random.default_rng(1))
+    beta = float(cfg["index_mean"]) + 2.0
+    old = (freqs / f0)[:, None] ** beta * np.log(freqs / f0)[:, None] ** np.arange(nmodes)
+    assert np.max(np.abs(d.spectra - old)) <= 1e-12 * np.max(np.abs(old))
+    # the whitened spectral matrix the fit uses and the intensities agree too
+    ref = old * d.prior_sigma[None, :]
+    assert np.max(np.abs(d.spectral_matrix() - ref)) <= 1e-12 * np.max(np.abs(ref))
+    a = np.random.default_rng(2).standard_normal((d.npix, nmodes))
+    assert np.max(np.abs(d.intensity(a) - a @ old.T)) <= 1e-12 * np.max(np.abs(a @ old.T))

@@ -21,7 +21,8 @@ fiducial ``P0``: the prior is then the identity and is the natural CG preconditi
 
 **Diffuse foreground** (:class:`DiffuseField`). Intensity per pixel (Jy) of a smooth
 synchrotron-like map, ``I[p, f] = sum_m a[p, m] (f / f0)^beta (ln f / f0)^m`` (a log-polynomial
-spectrum, ``nmodes`` terms), on an ``nside`` grid coarser than the signal's. The synthetic
+spectrum, ``nmodes`` terms: :class:`linlim.sky.diffuse.DiffuseSky`'s operator in units of Jy
+per pixel at ``f0``), on an ``nside`` grid coarser than the signal's. The synthetic
 truth is a positive map (mean brightness ``temperature_k`` at ``f0`` with smooth
 fluctuations) and per-pixel spectral-index offsets, expanded to the same modes, so the model
 represents it exactly. Prior: ``a[p, m] ~ N(0, sigma_m^2)``, broad; fitted whitened.
@@ -37,6 +38,7 @@ import numpy as np
 from ..errors import InputError
 from ..operators import Select
 from ..operators.linear import MatrixMult
+from ..sky.diffuse import DiffuseSky
 from ..sky.signal import (
     cosmo_scalars,
     frequency_modes,
@@ -244,10 +246,13 @@ def make_diffuse_field(cfg: dict, obs: Any, centre: tuple[float, float], ref_fre
     nside = int(cfg["nside"])
     pix, ra, dec, omega = field_pixels(nside, centre[0], centre[1], float(cfg["radius_deg"]))
     freqs = np.asarray(obs.freqs, float)
-    beta = float(cfg["index_mean"]) + 2.0             # temperature index -> intensity index
-    lnf = np.log(freqs / ref_freq)
-    spectra = (freqs / ref_freq)[:, None] ** beta * lnf[:, None] ** np.arange(nm)[None, :]
+    # the library's diffuse operator (log-polynomial modes about the temperature index,
+    # times K -> Jy per pixel), rescaled so the coefficients are Jy per pixel at ref_freq:
+    # spectra = (f / f0)^(index_mean + 2) ln(f / f0)^m
+    sky = DiffuseSky(nside, freqs, ref_freq, n_modes=nm, beta0=float(cfg["index_mean"]),
+                     pixels=pix)
     jy0 = float(rayleigh_jeans_factor(np.array([ref_freq]))[0]) * omega
+    spectra = np.asarray(sky.matrix, float) / jy0
     t0 = float(cfg["temperature_k"])
     # smooth positive map: a few random large-scale dipole/quadrupole-like terms
     vec = np.stack(hp.pix2vec(nside, pix), axis=1)
