@@ -19,10 +19,12 @@ are not measured)::
     F_bb' = 1/2 sum_{i in b, j in b'} (C^{-1})_ij^2 / (P0_b P0_b')
     P <- P + F^{-1} (q - t)
 
-``F`` is the Fisher matrix of the band powers (cosmic variance included); the errors are
-``sqrt(diag F^{-1})``. Estimates may be negative (a signal-free field gives estimates
-scattered about zero); the fiducial of the next iteration is floored at a small positive
-fraction of ``P0``.
+This is :func:`linlim.sky.bandpower.band_power_step_precision` (the library's estimator in
+precision form, ``N_c^-1 = G``, ``S_b = diag(1[band == b] / P0_b)``); this module keeps only
+the fiducial schedule. ``F`` is the Fisher matrix of the band powers (cosmic variance
+included); the errors are ``sqrt(diag F^{-1})``. Estimates may be negative (a signal-free
+field gives estimates scattered about zero); the fiducial of the next iteration is floored
+at a small positive fraction of ``P0``.
 """
 
 from __future__ import annotations
