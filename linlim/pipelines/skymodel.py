@@ -45,6 +45,7 @@ from ..sky.signal import (
     mode_k_parallel,
     rayleigh_jeans_factor,
 )
+from ..units import SPEED_OF_LIGHT
 
 __all__ = ["SignalField", "DiffuseField", "field_pixels", "make_signal_field",
            "make_diffuse_field", "component_operator"]
@@ -171,7 +172,7 @@ def make_signal_field(cfg: dict, obs: Any, centre: tuple[float, float],
     v_cell = omega * X**2 * Y * dnu
     kpar = mode_k_parallel(freqs, nk, "dct")
     bl = np.linalg.norm(obs.antpos[obs.ant2] - obs.antpos[obs.ant1], axis=1)
-    kperp = 2 * np.pi * float(np.median(bl)) * float(freqs.mean()) / 299792458.0 / X
+    kperp = 2 * np.pi * float(np.median(bl)) * float(freqs.mean()) / SPEED_OF_LIGHT / X
     k_mode = np.sqrt(kpar**2 + kperp**2)
     band = np.minimum((np.arange(nk) * nb) // nk, nb - 1)
     k_band = np.array([k_mode[band == b].mean() for b in range(nb)])

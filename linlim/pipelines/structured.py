@@ -28,12 +28,13 @@ import numpy as np
 
 from ..errors import InputError
 from ..inference.fisher import jacobian_columns
+from ..units import SPEED_OF_LIGHT
 from .joint import LinearComponent, beam_values
 
 __all__ = ["StructuredFisher", "structured_fisher", "linear_response", "memory_estimate",
            "check_memory"]
 
-_C = 299792458.0
+_C = SPEED_OF_LIGHT
 
 
 def linear_response(obs: Any, ra: np.ndarray, dec: np.ndarray, ref_freq: float,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendError
+from ..units import SPEED_OF_LIGHT
 
 __all__ = ["have_finufft", "UniqueBaselines", "nufft_vis", "nufft_form", "grid_size"]
 
@@ -96,7 +97,7 @@ class UniqueBaselines:
 def grid_size(ub: UniqueBaselines, fmax: float, eps: float) -> float:
     """Approximate fine-grid points of one type-3 transform (for the cost model)."""
     width = max(2.0, np.ceil(-np.log10(eps)) + 1.0)
-    ext = np.abs(ub.vec).max(axis=0) * (TWO_PI * fmax / 299792458.0) if ub.n else np.zeros(3)
+    ext = np.abs(ub.vec).max(axis=0) * (TWO_PI * fmax / SPEED_OF_LIGHT) if ub.n else np.zeros(3)
     dims = 2 if ub.planar else 3
     g = 1.0
     for d in range(dims):
@@ -123,7 +124,7 @@ def nufft_vis(ub: UniqueBaselines, shat: np.ndarray, freqs: np.ndarray, w: np.nd
         Output (returned).
     """
     fin = _finufft()
-    c = 299792458.0
+    c = SPEED_OF_LIGHT
     x, y, z = (np.ascontiguousarray(shat[i], dtype=np.float64) for i in range(3))
     for k in range(freqs.shape[0]):
         kv = ub.vec * (TWO_PI * float(freqs[k]) / c)
@@ -151,7 +152,7 @@ def nufft_form(ub: UniqueBaselines, shat: np.ndarray, freqs: np.ndarray, D: np.n
     out : array, shape (Nf, Nup), real (returned)
     """
     fin = _finufft()
-    c = 299792458.0
+    c = SPEED_OF_LIGHT
     x, y, z = (np.ascontiguousarray(shat[i], dtype=np.float64) for i in range(3))
     nu = ub.n
     for k in range(freqs.shape[0]):
