@@ -22,3 +22,42 @@ def test_az_za_to_enu_refuses_nonfinite():
     with pytest.raises(InputError, match="za"):
         az_za_to_enu([0.0], [np.inf])
     assert np.allclose(az_za_to_enu([0.0], [0.0])[:, 0], [0, 0, 1])
+
+
+def _stefcal_inputs(nants=3, seed=0):
+    rng = np.random.default_rng(seed)
+    a1, a2 = np.triu_indices(nants, 1)
+    nbl = a1.size
+    m = rng.normal(size=(2, 3, nbl)) + 1j * rng.normal(size=(2, 3, nbl))
+    g = 1 + 0.1 * (rng.normal(size=nants) + 1j * rng.normal(size=nants))
+    return g[a1] * np.conj(g[a2]) * m, m, a1, a2
+
+
+def test_stefcal_zero_model_is_an_error():
+    from linlim.calibration import stefcal
+
+    d, m, a1, a2 = _stefcal_inputs()
+    with pytest.raises(InputError, match="model.*zero"):
+        stefcal(d, np.zeros_like(m), a1, a2, 3)
+
+
+def test_stefcal_zero_model_on_one_antenna_flags_it():
+    from linlim.calibration import stefcal
+
+    d, m, a1, a2 = _stefcal_inputs(nants=4)
+    m[..., (a1 == 3) | (a2 == 3)] = 0
+    with pytest.warns(UserWarning, match=r"antenna\(s\) \[3\]"):
+        res = stefcal(d, m, a1, a2, 4)
+    assert np.asarray(res.flags)[3].all()
+    assert not np.asarray(res.flags)[:3].any()
+
+
+@pytest.mark.parametrize("tol", [-1.0, np.nan, "x"])
+def test_stefcal_refuses_bad_tol(tol):
+    from linlim.calibration import stefcal
+
+    d, m, a1, a2 = _stefcal_inputs()
+    with pytest.raises(InputError, match="tol"):
+        stefcal(d, m, a1, a2, 3, tol=tol)
+    with pytest.raises(InputError, match="maxiter"):
+        stefcal(d, m, a1, a2, 3, maxiter=0)
