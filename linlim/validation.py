@@ -336,7 +336,7 @@ def check_axes(axes: Any, ndim: int, name: str = "axis", where: str = "") -> tup
 # ------------------------------------------------------------------- flags and weights
 def check_flags(flags: Any, shape: Sequence[int], name: str = "flags",
                 where: str = "") -> np.ndarray:
-    """Validate flags: booleans (or 0/1 integers) broadcastable to ``shape``.
+    """Validate flags: booleans (or numbers exactly 0/1) broadcastable to ``shape``.
 
     Returns
     -------
@@ -346,10 +346,11 @@ def check_flags(flags: Any, shape: Sequence[int], name: str = "flags",
     f = np.asarray(to_numpy(flags))
     if f.dtype.kind == "b":
         pass
-    elif f.dtype.kind in "iu" and (f.size == 0 or (f.min() >= 0 and f.max() <= 1)):
+    elif f.dtype.kind in "iuf" and (f.size == 0 or bool(np.all((f == 0) | (f == 1)))):
         f = f.astype(bool)
     else:
-        raise InputError(f"{label}: expected booleans (True = flagged), received dtype "
+        raise InputError(f"{label}: expected booleans (True = flagged) or exactly 0/1, "
+                         f"received dtype "
                          f"{f.dtype}" + (f" with values in [{f.min()}, {f.max()}]"
                                          if f.dtype.kind in "iuf" and f.size else ""))
     try:

@@ -61,3 +61,19 @@ def test_stefcal_refuses_bad_tol(tol):
         stefcal(d, m, a1, a2, 3, tol=tol)
     with pytest.raises(InputError, match="maxiter"):
         stefcal(d, m, a1, a2, 3, maxiter=0)
+
+
+def test_flags_must_be_boolean_or_exactly_0_1():
+    from linlim.likelihood import GaussianLikelihood, noise_weights
+    from linlim.operators.linear import Identity
+    from linlim.validation import check_flags
+
+    with pytest.raises(InputError, match=r"GaussianLikelihood: flags: expected booleans"):
+        GaussianLikelihood(Identity((4,)), np.ones(4), sigma=1.0,
+                           flags=np.array([0.5, 0, 0, 0]))
+    with pytest.raises(InputError, match=r"noise_weights: flags"):
+        noise_weights(1.0, flags=np.array([0.5, 0.0]), shape=(2,))
+    assert check_flags(np.array([1.0, 0.0]), (2,)).tolist() == [True, False]
+    lik = GaussianLikelihood(Identity((4,)), np.ones(4), sigma=1.0,
+                             flags=np.array([1.0, 0, 0, 0]))
+    assert np.asarray(lik.weights).tolist() == [0.0, 1.0, 1.0, 1.0]
