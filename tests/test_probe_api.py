@@ -77,3 +77,13 @@ def test_flags_must_be_boolean_or_exactly_0_1():
     lik = GaussianLikelihood(Identity((4,)), np.ones(4), sigma=1.0,
                              flags=np.array([1.0, 0, 0, 0]))
     assert np.asarray(lik.weights).tolist() == [0.0, 1.0, 1.0, 1.0]
+
+
+def test_smoothness_prior_axis_is_checked():
+    from linlim.priors import FiniteDifference, SmoothnessPrior
+
+    with pytest.raises(InputError, match=r"SmoothnessPrior: axis.*received 3"):
+        SmoothnessPrior((4,), axis=3)
+    with pytest.raises(InputError, match=r"FiniteDifference: axis.*received -3"):
+        FiniteDifference((4, 5), axis=-3)
+    assert SmoothnessPrior((4, 5), axis=-1).D.axis == 1
