@@ -87,3 +87,44 @@ def test_smoothness_prior_axis_is_checked():
     with pytest.raises(InputError, match=r"FiniteDifference: axis.*received -3"):
         FiniteDifference((4, 5), axis=-3)
     assert SmoothnessPrior((4, 5), axis=-1).D.axis == 1
+
+
+def _posterior():
+    from linlim.likelihood import GaussianLikelihood, LogPosterior
+    from linlim.operators.linear import Identity
+
+    return LogPosterior(GaussianLikelihood(Identity((4,)), np.ones(4), sigma=1.0))
+
+
+@pytest.mark.parametrize("lr", [np.nan, 0.0, -1e-3, np.inf])
+def test_adam_refuses_bad_lr(lr):
+    from linlim.inference.adam import adam
+
+    with pytest.raises(InputError, match="adam: lr"):
+        adam(_posterior(), np.zeros(4), lr=lr)
+    with pytest.raises(InputError, match="adam: lr\\(1\\)"):
+        adam(_posterior(), np.zeros(4), lr=lambda k: lr)
+
+
+def test_adam_stops_on_nonfinite_loss():
+    from linlim.inference.adam import adam
+
+    def fun(x):
+        v = float(x @ x)
+        return (np.nan if v > 1.0 else v), 2 * x
+
+    res = adam(fun, np.array([0.5]), lr=10.0, maxiter=50)
+    assert not res.success and "non-finite" in res.message and res.nit == 1
+
+
+def test_lbfgs_refuses_bad_maxiter_and_fisher_nan_theta():
+    from linlim.inference.fisher import fisher_matrix
+    from linlim.inference.lbfgs import lbfgs
+
+    with pytest.raises(InputError, match="lbfgs: maxiter"):
+        lbfgs(_posterior(), np.zeros(4), maxiter=-3)
+    with pytest.raises(InputError, match="lbfgs: maxfun"):
+        lbfgs(_posterior(), np.zeros(4), maxfun=2.5)
+    with pytest.raises(InputError, match=r"fisher_matrix: theta.*\[1\]"):
+        fisher_matrix(_posterior(), np.array([0.0, np.nan, 0.0, 0.0]))
+    assert np.asarray(fisher_matrix(_posterior(), np.zeros(4))).shape == (4, 4)
