@@ -128,3 +128,14 @@ def test_lbfgs_refuses_bad_maxiter_and_fisher_nan_theta():
     with pytest.raises(InputError, match=r"fisher_matrix: theta.*\[1\]"):
         fisher_matrix(_posterior(), np.array([0.0, np.nan, 0.0, 0.0]))
     assert np.asarray(fisher_matrix(_posterior(), np.zeros(4))).shape == (4, 4)
+
+
+@pytest.mark.parametrize("kw, name", [(dict(num_draws=5, num_warmup=2.5), "num_warmup"),
+                                      (dict(num_draws=0, num_warmup=2), "num_draws"),
+                                      (dict(num_draws=5.0, num_warmup=2), "num_draws"),
+                                      (dict(num_draws=5, num_warmup=-1), "num_warmup")])
+def test_hmc_sample_counts_must_be_integers(kw, name):
+    from linlim.inference.hmc import HMC
+
+    with pytest.raises(InputError, match=f"HMC.sample: {name}"):
+        HMC(_posterior(), metric="identity").sample(**kw, chains=1, seed=0, progress=False)
