@@ -139,3 +139,23 @@ def test_hmc_sample_counts_must_be_integers(kw, name):
 
     with pytest.raises(InputError, match=f"HMC.sample: {name}"):
         HMC(_posterior(), metric="identity").sample(**kw, chains=1, seed=0, progress=False)
+
+
+def test_band_powers_checks_inputs():
+    from linlim.pipelines.power import band_powers
+
+    rng = np.random.default_rng(1)
+    ns = 6
+    G = np.diag(rng.uniform(1, 3, ns))
+    z = rng.normal(size=ns)
+    band = np.array([0, 0, 0, 1, 1, 1])
+    p0 = np.ones(2)
+    assert np.all(np.isfinite(band_powers(G, z, band, p0).estimate))
+    with pytest.raises(InputError, match=r"band_powers: z_hat.*NaN"):
+        band_powers(G, np.where(np.arange(ns) == 2, np.nan, z), band, p0)
+    with pytest.raises(InputError, match=r"band_powers: G.*NaN"):
+        band_powers(G * np.nan, z, band, p0)
+    with pytest.raises(InputError, match=r"band_powers: band.*\[0, 1\].*\[0, 2\]"):
+        band_powers(G, z, np.array([0, 0, 1, 1, 2, 2]), p0)
+    with pytest.raises(InputError, match=r"band_powers: band.*band\(s\) \[2\]"):
+        band_powers(G, z, band, np.ones(3))
