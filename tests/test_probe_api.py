@@ -159,3 +159,19 @@ def test_band_powers_checks_inputs():
         band_powers(G, z, np.array([0, 0, 1, 1, 2, 2]), p0)
     with pytest.raises(InputError, match=r"band_powers: band.*band\(s\) \[2\]"):
         band_powers(G, z, band, np.ones(3))
+
+
+def test_broadcast_and_slice_errors_name_shapes():
+    from linlim.errors import ShapeError
+    from linlim.operators.linear import Broadcast, Slice
+
+    with pytest.raises(ShapeError, match=r"Broadcast: in_shape \(3,\).*out_shape \(4, 2\)"):
+        Broadcast((3,), (4, 2))
+    with pytest.raises(InputError, match=r"Slice: key\[0\].*step 0.*\(3, 4\)"):
+        Slice((3, 4), [slice(0, 3, 0)])
+    with pytest.raises(ShapeError, match=r"Slice: key\[0\].*selects nothing.*length 3"):
+        Slice((3, 4), [slice(5, 9)])
+    with pytest.raises(ShapeError, match=r"Slice: key has 3 slices"):
+        Slice((3, 4), [slice(None)] * 3)
+    assert Slice((3, 4), [slice(1, 3)]).out_shape == (2, 4)
+    assert Broadcast((1, 2), (4, 2)).out_shape == (4, 2)
