@@ -527,9 +527,17 @@ def check_simulate_vis_inputs(fluxes: Any, ra: Any, dec: Any, freqs: Any, times:
     cd = np.dtype(np.complex64 if precision == 1 else np.complex128)
     nfeed = 2 if polarized else 1
     blist = None
+    shape_err = None                      # raised after the memory check
     if isinstance(beams, np.ndarray) or hasattr(beams, "__cuda_array_interface__"):
         check_beam_values(beams, "beams", where)
-        nbeam = int(beams.shape[0]) if np.ndim(beams) else 1
+        bshape = tuple(int(n) for n in np.shape(beams))
+        want = ((2, 2) if polarized else ()) + (t.size, ns, f.size)
+        if len(bshape) != 1 + len(want) or bshape[1:] != want:
+            shape_err = ShapeError(
+                f"{where}: beams: expected an array of beam values of shape (Nbeam, "
+                f"{'2, 2, ' if polarized else ''}Ntimes, Nsrc, Nfreq) = (Nbeam, "
+                f"{', '.join(str(n) for n in want)}), received shape {bshape}")
+        nbeam = bshape[0] if bshape else 1
     else:
         blist = list(beams) if isinstance(beams, (list, tuple)) else [beams]
         nbeam = 0
@@ -551,6 +559,8 @@ def check_simulate_vis_inputs(fluxes: Any, ra: Any, dec: Any, freqs: Any, times:
                  f"{t.size} times x {ns} sources x channels)",
                  option="call simulate_vis on blocks of times (or channels) and concatenate, "
                  "or use linlim.distributed.simulate_uvh5 with time_chunk=/freq_chunk=", xp=xp)
+    if shape_err is not None:
+        raise shape_err
 
 
 def check_dense_matrix_memory(n: int, what: str = "fisher_matrix", *, xp: Any = np,

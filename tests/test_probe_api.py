@@ -175,3 +175,19 @@ def test_broadcast_and_slice_errors_name_shapes():
         Slice((3, 4), [slice(None)] * 3)
     assert Slice((3, 4), [slice(1, 3)]).out_shape == (2, 4)
     assert Broadcast((1, 2), (4, 2)).out_shape == (4, 2)
+
+
+def test_simulate_vis_checks_beam_array_shape():
+    from astropy.time import Time
+
+    from linlim.errors import ShapeError
+    from linlim.rime import simulate_vis
+    from linlim.telescope import hera_site
+
+    kw = dict(ants=np.array([[0.0, 0, 0], [14.6, 0, 0]]), fluxes=np.ones((1, 3)),
+              ra=np.array([0.3]), dec=np.array([-0.5]), freqs=np.linspace(150e6, 160e6, 3),
+              times=Time([2459000.5], format="jd"), telescope_loc=hera_site())
+    with pytest.raises(ShapeError, match=r"simulate_vis: beams:.*\(Nbeam, 1, 1, 3\).*"
+                                         r"\(1, 1, 1, 5\)"):
+        simulate_vis(beams=np.ones((1, 1, 1, 5)), **kw)
+    assert simulate_vis(beams=np.ones((1, 1, 1, 3)), **kw).shape == (3, 1, 4)
