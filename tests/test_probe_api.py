@@ -191,3 +191,13 @@ def test_simulate_vis_checks_beam_array_shape():
                                          r"\(1, 1, 1, 5\)"):
         simulate_vis(beams=np.ones((1, 1, 1, 5)), **kw)
     assert simulate_vis(beams=np.ones((1, 1, 1, 3)), **kw).shape == (3, 1, 4)
+
+
+def test_solve_gains_refuses_nonfinite_theta0():
+    from linlim.calibration.solve import gain_problem, solve_gains
+
+    d, m, a1, a2 = _stefcal_inputs()
+    p = gain_problem(d, m, a1, a2, 3)
+    n = p.params.size
+    with pytest.raises(InputError, match=r"solve_gains: theta0.*1 NaN/inf.*\[0\]"):
+        solve_gains(p, theta0=np.where(np.arange(n) == 0, np.nan, 1.0))
