@@ -201,3 +201,21 @@ def test_solve_gains_refuses_nonfinite_theta0():
     n = p.params.size
     with pytest.raises(InputError, match=r"solve_gains: theta0.*1 NaN/inf.*\[0\]"):
         solve_gains(p, theta0=np.where(np.arange(n) == 0, np.nan, 1.0))
+
+
+def test_pixelbeam_cubic_needs_four_beam_frequencies():
+    from pyuvdata.analytic_beam import AiryBeam
+
+    from linlim.beam import PixelBeam
+
+    uvb = AiryBeam(diameter=14.0).to_uvbeam(
+        freq_array=np.array([140e6, 170e6]),
+        axis1_array=np.linspace(0, 2 * np.pi, 8, endpoint=False),
+        axis2_array=np.linspace(0, np.pi / 2, 5))
+    az, za = np.linspace(0.1, 6.0, 5), np.linspace(0.0, 1.2, 5)
+    freqs = np.linspace(150e6, 160e6, 3)
+    with pytest.raises(InputError, match=r"PixelBeam: freq_interp_kind='cubic' needs >= 4.*"
+                                         r"with 2.*'linear'"):
+        PixelBeam(uvb, az, za, freqs)
+    pb = PixelBeam(uvb, az, za, freqs, freq_interp_kind="linear")
+    assert np.all(np.isfinite(np.asarray(pb.values)))
