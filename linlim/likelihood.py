@@ -28,7 +28,7 @@ from .errors import InputError, ShapeError
 from .operators.base import LinearOperator, Operator
 from .params import BoundedTransform, Params
 from .priors import Prior
-from .validation import check_finite_data, check_not_all_flagged
+from .validation import check_finite_data, check_flags, check_not_all_flagged
 
 __all__ = ["GaussianLikelihood", "LogPosterior", "GaussNewtonOperator", "noise_weights"]
 
@@ -71,7 +71,11 @@ def noise_weights(sigma: Any = None, *, nsamples: Any = None, flags: Any = None,
     if shape is not None:
         w = np.broadcast_to(w, tuple(shape))
     if flags is not None:
-        w = np.where(np.asarray(to_numpy(flags), dtype=bool), 0.0, w)
+        try:
+            fshape = np.broadcast_shapes(np.shape(w), np.shape(to_numpy(flags)))
+        except ValueError:
+            fshape = np.shape(w)                     # check_flags names the mismatch
+        w = np.where(check_flags(flags, fshape, "flags", "noise_weights"), 0.0, w)
     return np.array(w, dtype=np.float64)
 
 
@@ -159,13 +163,7 @@ class GaussianLikelihood:
             raise ShapeError(f"GaussianLikelihood: weights of shape {np.shape(w)} do not "
                              f"broadcast to the data shape {shape}") from None
         if flags is not None:
-            f = np.asarray(to_numpy(flags), dtype=bool)
-            try:
-                f = np.broadcast_to(f, shape)
-            except ValueError:
-                raise ShapeError(f"GaussianLikelihood: flags of shape {f.shape} do not "
-                                 f"broadcast to the data shape {shape}") from None
-            w = np.where(f, 0.0, w)
+            w = np.where(check_flags(flags, shape, "flags", "GaussianLikelihood"), 0.0, w)
         w = check_finite_data(d, w, "data", "GaussianLikelihood", nonfinite=nonfinite)
         check_not_all_flagged(w, "data", "GaussianLikelihood")
         bad = ~np.isfinite(d)

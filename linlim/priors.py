@@ -29,6 +29,7 @@ from .errors import InputError, ShapeError
 from .operators.base import LinearOperator
 from .operators.cg import conjugate_gradient
 from .operators.linear import FFT
+from .validation import check_axis
 
 __all__ = [
     "Prior",
@@ -339,7 +340,7 @@ class FiniteDifference(LinearOperator):
     def __init__(self, in_shape: Any, order: int = 1, axis: int = -1,
                  dtype: Any = np.float64, xp: Any = None) -> None:
         in_shape = tuple(int(s) for s in in_shape)
-        axis = axis % len(in_shape)
+        axis = check_axis(axis, len(in_shape), "axis", "FiniteDifference")
         if int(order) < 1 or in_shape[axis] <= int(order):
             raise InputError(
                 f"FiniteDifference: need 1 <= order < in_shape[axis]; received order={order}, "
@@ -391,6 +392,7 @@ class SmoothnessPrior(Prior):
         shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
         super().__init__(int(np.prod(shape)), index, xp)
         self.shape = shape
+        axis = check_axis(axis, len(shape), "axis", "SmoothnessPrior")
         self.D = FiniteDifference(shape, order, axis, xp=self.xp)
         s = np.asarray(to_numpy(sigma), dtype=np.float64)
         if not np.all(np.isfinite(s)) or np.any(s <= 0):

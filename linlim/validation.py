@@ -336,7 +336,7 @@ def check_axes(axes: Any, ndim: int, name: str = "axis", where: str = "") -> tup
 # ------------------------------------------------------------------- flags and weights
 def check_flags(flags: Any, shape: Sequence[int], name: str = "flags",
                 where: str = "") -> np.ndarray:
-    """Validate flags: booleans (or 0/1 integers) broadcastable to ``shape``.
+    """Validate flags: booleans (or numbers exactly 0/1) broadcastable to ``shape``.
 
     Returns
     -------
@@ -346,10 +346,11 @@ def check_flags(flags: Any, shape: Sequence[int], name: str = "flags",
     f = np.asarray(to_numpy(flags))
     if f.dtype.kind == "b":
         pass
-    elif f.dtype.kind in "iu" and (f.size == 0 or (f.min() >= 0 and f.max() <= 1)):
+    elif f.dtype.kind in "iuf" and (f.size == 0 or bool(np.all((f == 0) | (f == 1)))):
         f = f.astype(bool)
     else:
-        raise InputError(f"{label}: expected booleans (True = flagged), received dtype "
+        raise InputError(f"{label}: expected booleans (True = flagged) or exactly 0/1, "
+                         f"received dtype "
                          f"{f.dtype}" + (f" with values in [{f.min()}, {f.max()}]"
                                          if f.dtype.kind in "iuf" and f.size else ""))
     try:
@@ -526,9 +527,17 @@ def check_simulate_vis_inputs(fluxes: Any, ra: Any, dec: Any, freqs: Any, times:
     cd = np.dtype(np.complex64 if precision == 1 else np.complex128)
     nfeed = 2 if polarized else 1
     blist = None
+    shape_err = None                      # raised after the memory check
     if isinstance(beams, np.ndarray) or hasattr(beams, "__cuda_array_interface__"):
         check_beam_values(beams, "beams", where)
-        nbeam = int(beams.shape[0]) if np.ndim(beams) else 1
+        bshape = tuple(int(n) for n in np.shape(beams))
+        want = ((2, 2) if polarized else ()) + (t.size, ns, f.size)
+        if len(bshape) != 1 + len(want) or bshape[1:] != want:
+            shape_err = ShapeError(
+                f"{where}: beams: expected an array of beam values of shape (Nbeam, "
+                f"{'2, 2, ' if polarized else ''}Ntimes, Nsrc, Nfreq) = (Nbeam, "
+                f"{', '.join(str(n) for n in want)}), received shape {bshape}")
+        nbeam = bshape[0] if bshape else 1
     else:
         blist = list(beams) if isinstance(beams, (list, tuple)) else [beams]
         nbeam = 0
@@ -550,6 +559,8 @@ def check_simulate_vis_inputs(fluxes: Any, ra: Any, dec: Any, freqs: Any, times:
                  f"{t.size} times x {ns} sources x channels)",
                  option="call simulate_vis on blocks of times (or channels) and concatenate, "
                  "or use linlim.distributed.simulate_uvh5 with time_chunk=/freq_chunk=", xp=xp)
+    if shape_err is not None:
+        raise shape_err
 
 
 def check_dense_matrix_memory(n: int, what: str = "fisher_matrix", *, xp: Any = np,

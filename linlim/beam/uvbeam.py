@@ -73,6 +73,7 @@ class PixelBeam(LinearOperator):
     freq_interp_kind : str
         Frequency interpolation (``scipy.interpolate.interp1d`` kind; pyuvdata's and matvis'
         default ``"cubic"``). Frequencies within 1 Hz of a beam frequency use it directly.
+        ``"cubic"`` needs >= 4 beam frequencies (``"quadratic"`` 3), else an InputError.
     spline_opts : dict, optional
         Passed to pyuvdata (``order`` etc. for map_coordinates).
     check_azza_domain : bool
@@ -130,6 +131,7 @@ class PixelBeam(LinearOperator):
         if bi._isuvbeam:
             if kw["interpolation_function"] is None and bi.beam.pixel_coordinate_system == "az_za":
                 kw["interpolation_function"] = "az_za_map_coordinates"
+            self._check_freq_interp(bi.beam, kw["freq_interp_kind"])
         else:
             kw = {}
         try:
@@ -137,6 +139,21 @@ class PixelBeam(LinearOperator):
                                        freq_array=self.freqs.copy(), **kw)
         except ValueError as exc:
             raise InputError(f"PixelBeam: pyuvdata could not interpolate the beam: {exc}") from exc
+
+    def _check_freq_interp(self, uvb: Any, kind: str) -> None:
+        """scipy's ``interp1d`` needs order + 1 beam frequencies (cubic: 4) when any
+        requested frequency is not one of the beam's (within 1 Hz)."""
+        need = {"quadratic": 3, "cubic": 4}.get(str(kind))
+        bf = np.asarray(uvb.freq_array, dtype=np.float64).ravel()
+        if need is None or bf.size >= need:
+            return
+        off = np.abs(self.freqs[:, None] - bf[None, :]).min(axis=1) > 1.0
+        if off.any():
+            raise InputError(
+                f"PixelBeam: freq_interp_kind={kind!r} needs >= {need} beam frequencies, "
+                f"received a beam with {bf.size} ({bf.tolist()} Hz) and {int(off.sum())} "
+                f"requested frequencies between them; pass freq_interp_kind='linear' (or "
+                f"'nearest'), or a beam with more frequencies")
 
     def _feed_index(self, bi: Any) -> int:
         feeds = [str(f) for f in bi.feed_array]

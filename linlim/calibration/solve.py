@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..operators.base import Operator
 from ..operators.linear import Select
 from ..params import ParamBlock, Params
+from ..validation import first_indices
 from .fisher import DegenerateCalibrationError, null_space_dimension
 from .gains import dd_gains, di_gains
 from .gauge import apply_gauge
@@ -228,6 +229,12 @@ def solve_gains(problem: GainProblem, theta0: Any = None, *, method: str = "gn",
             theta0 = p.pack({"gains": np.ones(problem.gain_op.in_shape, dtype=np.complex128)})
         else:
             theta0 = p.xp.zeros(p.size, dtype=np.float64)
+    theta0 = problem.posterior._check(theta0, "theta0")
+    bad = ~np.isfinite(np.asarray(to_numpy(theta0)))
+    if bad.any():
+        raise InputError(f"solve_gains: theta0: expected finite starting parameters, received "
+                         f"{int(bad.sum())} NaN/inf values (first at indices "
+                         f"{first_indices(bad)})")
     null = check_degeneracy(problem, theta0) if check else None
     if problem.param_op is None and problem.gauge_dim and "null_space" not in options:
         # the phase gauge, projected out of the CG right-hand side and iterates

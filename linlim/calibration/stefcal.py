@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import asarray, xp_of
+from ..backend import asarray, to_numpy, xp_of
 from ..errors import InputError, ShapeError
 from ..validation import check_finite_data, check_not_all_flagged
 from .fisher import DegenerateCalibrationError
@@ -271,7 +271,10 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
     Raises
     ------
     InputError
-        Unflagged NaN/inf data, or every sample flagged (autos do not count).
+        Unflagged NaN/inf data, or every sample flagged (autos do not count); a model that
+        is zero on every unflagged baseline (an antenna whose baselines all have a zero
+        model is flagged with a warning); ``tol`` not finite and >= 0, or ``maxiter`` not
+        an integer >= 1.
     DegenerateCalibrationError
         In some solution cell the antennas with unflagged cross-correlations do not form
         one connected graph containing an odd cycle (a triangle): a single baseline, a
@@ -280,6 +283,15 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
         convergence to arbitrary gains. :func:`~linlim.calibration.solve_gains` detects the
         same problems through the Fisher matrix.
     """
+    try:
+        tol_ok = float(tol) >= 0 and np.isfinite(float(tol))
+    except (TypeError, ValueError):
+        tol_ok = False
+    if not tol_ok:
+        raise InputError(f"stefcal: tol: expected a finite number >= 0, received {tol!r}")
+    if isinstance(maxiter, (bool, np.bool_)) or not isinstance(maxiter, (int, np.integer)) \
+            or maxiter < 1:
+        raise InputError(f"stefcal: maxiter: expected an integer >= 1, received {maxiter!r}")
     xp = xp_of(data)
     data = asarray(data, xp, dtype=np.complex128)
     model = asarray(model, xp, dtype=np.complex128)
@@ -306,6 +318,21 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
     if degenerate not in ("raise", "flag"):
         raise InputError(f"stefcal: degenerate: expected 'raise' or 'flag', received "
                          f"{degenerate!r}")
+    # unflagged baselines whose model is zero carry no information on the gains
+    Bw = cell_matrices(data, xp.ones_like(model), w, ant1, ant2, nants, tidx, fidx)[1]
+    has_w = np.asarray(to_numpy(Bw.sum(axis=-1) > 0))
+    has_m = np.asarray(to_numpy(B.sum(axis=-1) > 0))
+    if has_w.any() and not has_m.any():
+        raise InputError("stefcal: model: expected a non-zero model on the unflagged "
+                         "baselines, received a model that is zero on every one of them "
+                         "(no information on the gains)")
+    zero_model = has_w & ~has_m                      # (nts, nfs, nants)
+    if zero_model.any():
+        ants = np.flatnonzero(zero_model.any(axis=(0, 1))).tolist()
+        warnings.warn(f"stefcal: model is zero on every unflagged baseline of antenna(s) "
+                      f"{ants[:10]} in {int(zero_model.any(axis=-1).sum())} solution "
+                      "cell(s); their gains are unconstrained and flagged", UserWarning,
+                      stacklevel=2)
     degen = check_stefcal_geometry(B, raise_error=degenerate == "raise")
     # antennas with no data in a cell: flagged, gain fixed to 1
     bad = B.sum(axis=-1) <= 0                       # (nts, nfs, nants)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
 from ..backend import to_numpy
 from ..errors import InputError
 from .lbfgs import _bounds
@@ -14,6 +16,7 @@ from .optimize import (
     OptimizeResult,
     Progress,
     call_callback,
+    check_count,
     finish,
     load_resume,
 )
@@ -23,6 +26,17 @@ __all__ = ["adam"]
 
 def _f(a: Any) -> float:
     return float(to_numpy(a))
+
+
+def _check_lr(rate: Any, name: str) -> float:
+    try:
+        r = float(rate)
+    except (TypeError, ValueError):
+        raise InputError(f"adam: {name}: expected a finite number > 0, received "
+                         f"{rate!r}") from None
+    if not (np.isfinite(r) and r > 0):
+        raise InputError(f"adam: {name}: expected a finite number > 0, received {rate!r}")
+    return r
 
 
 def adam(fun: Any, x0: Any, *, lr: float | Callable[[int], float] = 1e-3, beta1: float = 0.9,
@@ -63,6 +77,9 @@ def adam(fun: Any, x0: Any, *, lr: float | Callable[[int], float] = 1e-3, beta1:
     """
     if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
         raise InputError(f"adam: betas must lie in [0, 1), received {beta1}, {beta2}")
+    maxiter = check_count(maxiter, "maxiter", "adam", 0)
+    if not callable(lr):
+        _check_lr(lr, "lr")
     obj = Objective(fun, x0)
     xp = obj.xp
     x = obj.check_x(x0)
@@ -102,7 +119,7 @@ def adam(fun: Any, x0: Any, *, lr: float | Callable[[int], float] = 1e-3, beta1:
             it += 1
             m = beta1 * m + (1.0 - beta1) * g
             v = beta2 * v + (1.0 - beta2) * g * g
-            rate = lr(it) if callable(lr) else lr
+            rate = _check_lr(lr(it), f"lr({it})") if callable(lr) else lr
             step = -rate * (m / (1.0 - beta1**it)) / (xp.sqrt(v / (1.0 - beta2**it)) + eps)
             x_new = x + step
             if lo is not None:
@@ -113,6 +130,10 @@ def adam(fun: Any, x0: Any, *, lr: float | Callable[[int], float] = 1e-3, beta1:
             f, g = obj(x)
             hist.record(obj, loss=f, grad_norm=_f(xp.abs(g).max()),
                         step_norm=_f(xp.sqrt(dx @ dx)))
+            if not (np.isfinite(f) and bool(xp.isfinite(g).all())):
+                status, message = 2, (f"stopped: the loss or its gradient became non-finite "
+                                      f"(loss {f!r}) at iteration {it}; lower lr")
+                break
             bar.update(f, _f(xp.abs(g).max()))
             if plan.due(it):
                 plan.save(state_dict(), hist)

@@ -36,7 +36,7 @@ import numpy as np
 from ..backend import asarray, to_numpy
 from ..errors import InputError, ShapeError
 from ..operators.base import Operator
-from ..validation import check_dense_matrix_memory
+from ..validation import check_dense_matrix_memory, first_indices
 
 __all__ = [
     "apply_columns",
@@ -250,6 +250,11 @@ def fisher_matrix(post: Any, theta: Any, *, include_prior: bool = True, batch_si
     Column ``k`` of ``J`` is ``J e_k`` (a jvp), so ``F_kl = 2 Re sum W_eff conj(J e_k) J e_l``.
     """
     theta = post._check(theta)
+    bad = ~np.isfinite(np.asarray(to_numpy(theta)))
+    if bad.any():
+        raise InputError(f"fisher_matrix: theta: expected finite parameters, received "
+                         f"{int(bad.sum())} NaN/inf values (first at indices "
+                         f"{first_indices(bad)})")
     xp = post.xp
     n = post.size
     check_dense_matrix_memory(n, "fisher_matrix", xp=xp)

@@ -64,6 +64,7 @@ from .metric import (
     metric_from_state,
 )
 from .nuts import Point, leapfrog, nuts_transition
+from .optimize import check_count
 from .warmup import DualAveraging, WelfordCovariance, WelfordVariance, WindowedAdaptation
 
 __all__ = ["HMC", "HMCResult", "DivergenceWarning", "sample", "load_result"]
@@ -655,11 +656,9 @@ class HMC:
         -------
         HMCResult
         """
-        if int(num_draws) < 0 or int(num_warmup) < 0 or int(chains) < 1:
-            raise InputError(
-                f"num_draws, num_warmup >= 0 and chains >= 1 expected, received "
-                f"{num_draws}, {num_warmup}, {chains}")
-        num_draws, num_warmup, chains = int(num_draws), int(num_warmup), int(chains)
+        num_draws = check_count(num_draws, "num_draws", "HMC.sample", 1)
+        num_warmup = check_count(num_warmup, "num_warmup", "HMC.sample", 0)
+        chains = check_count(chains, "chains", "HMC.sample", 1)
         init_np, init_fp = self._check_init(init, chains)
         config = self._config(num_draws, num_warmup, chains, seed, save_warmup, init_fp)
         total = num_warmup + num_draws

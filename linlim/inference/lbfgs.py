@@ -44,6 +44,7 @@ from .optimize import (
     OptimizeResult,
     Progress,
     call_callback,
+    check_count,
     finish,
     load_resume,
 )
@@ -484,6 +485,9 @@ def lbfgs(fun: Any, x0: Any, *, bounds: Any = None, m: int = 10, maxiter: int = 
     boxed = constrained and bool(xp.isfinite(lo).all()) and bool(xp.isfinite(hi).all())
     if int(m) < 1:
         raise InputError(f"lbfgs: m must be >= 1, received {m}")
+    maxiter = check_count(maxiter, "maxiter", "lbfgs", 0)
+    maxfun = check_count(maxfun, "maxfun", "lbfgs", 1)
+    maxls = check_count(maxls, "maxls", "lbfgs", 1)
     hist = History()
     plan = CheckpointPlan(checkpoint, checkpoint_every, "lbfgs")
     loaded = load_resume(resume, "lbfgs")

@@ -23,6 +23,15 @@ __all__ = ["OptimizeResult", "Objective", "HISTORY_KEYS"]
 HISTORY_KEYS = ("loss", "grad_norm", "step_norm", "nfev", "ngev", "njvp", "nvjp", "time")
 
 
+def check_count(value: Any, name: str, where: str, minimum: int = 1) -> int:
+    """An integer argument (``maxiter``, ``maxfun``, ...) ``>= minimum``; else InputError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < minimum:
+        raise InputError(f"{where}: {name}: expected an integer >= {minimum}, received "
+                          f"{value!r}")
+    return int(value)
+
+
 @dataclass
 class OptimizeResult:
     """Outcome of an optimiser.

@@ -255,7 +255,20 @@ class Slice(LinearOperator):
                 f"Slice: key must be a tuple of slice objects, received {key!r}; use Take "
                 "for integer indices"
             )
+        if len(key) > len(in_shape):
+            raise ShapeError(f"Slice: key has {len(key)} slices for in_shape {in_shape} "
+                             f"({len(in_shape)} axes)")
+        for ax, k in enumerate(key):
+            if k.step == 0:
+                raise InputError(f"Slice: key[{ax}] = {k!r} has step 0 (in_shape {in_shape}); "
+                                 "expected a non-zero step")
         out_shape = np.empty(in_shape, dtype=bool)[key].shape
+        empty = [ax for ax in range(len(key)) if out_shape[ax] == 0 < in_shape[ax]]
+        if empty:
+            ax = empty[0]
+            raise ShapeError(f"Slice: key[{ax}] = {key[ax]!r} selects nothing from axis {ax} "
+                             f"of length {in_shape[ax]} (in_shape {in_shape}, output shape "
+                             f"would be {out_shape})")
         super().__init__(in_shape, out_shape, dtype, dtype, xp=xp)
         self.key = key
 
@@ -416,8 +429,14 @@ class Broadcast(LinearOperator):
     def __init__(self, in_shape: Any, out_shape: Any, dtype: Any = np.float64,
                  xp: Any = None) -> None:
         in_shape, out_shape = normalize_shape(in_shape), normalize_shape(out_shape)
-        if np.broadcast_shapes(in_shape, out_shape) != out_shape:
-            raise ShapeError(f"Broadcast: {in_shape} does not broadcast to {out_shape}")
+        try:
+            ok = np.broadcast_shapes(in_shape, out_shape) == out_shape
+        except (ValueError, TypeError):
+            ok = False
+        if not ok:
+            raise ShapeError(f"Broadcast: in_shape {in_shape} does not broadcast to "
+                             f"out_shape {out_shape} (NumPy rules: trailing axes must be "
+                             "equal or 1 in in_shape)")
         super().__init__(in_shape, out_shape, dtype, dtype, xp=xp)
 
     def _matvec(self, x: Any) -> Any:

@@ -35,8 +35,10 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from ..errors import InputError
+from ..backend import to_numpy
+from ..errors import InputError, ShapeError
 from ..sky.bandpower import BandPowerCovariance, band_power_step_precision
+from ..validation import first_indices
 
 __all__ = ["BandPowers", "PriorHessian", "marginal_signal_fisher", "band_powers"]
 
@@ -163,7 +165,38 @@ def band_powers(G: np.ndarray, z_hat: np.ndarray, band: np.ndarray, p0: np.ndarr
     if np.any(~np.isfinite(p0)) or np.any(p0 <= 0):
         raise InputError(f"band_powers: fiducial band powers must be positive, received "
                          f"{p0.tolist()}")
-    band = np.asarray(band, dtype=np.int64)
+    nb = p0.size
+    z_hat = np.asarray(to_numpy(z_hat))
+    G = np.asarray(to_numpy(G))
+    band = np.asarray(to_numpy(band))
+    if z_hat.ndim != 1:
+        raise ShapeError(f"band_powers: z_hat: expected shape (Ns,), received {z_hat.shape}")
+    ns = z_hat.size
+    if G.shape != (ns, ns):
+        raise ShapeError(f"band_powers: G: expected shape (Ns, Ns) = {(ns, ns)} to match "
+                         f"z_hat, received {G.shape}")
+    if band.shape != (ns,) or band.dtype.kind not in "iu":
+        raise ShapeError(f"band_powers: band: expected integer band indices of shape "
+                         f"({ns},), received dtype {band.dtype}, shape {band.shape}")
+    for name, arr in (("G", G), ("z_hat", z_hat)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise InputError(f"band_powers: {name}: expected finite values, received "
+                             f"{int(bad.sum())} NaN/inf (first at indices "
+                             f"{first_indices(bad)})")
+    if ns and (band.min() < 0 or band.max() >= nb):
+        raise InputError(f"band_powers: band: expected indices in [0, {nb - 1}] (len(p0) = "
+                         f"{nb} bands), received values in [{band.min()}, {band.max()}]")
+    empty = np.flatnonzero(np.bincount(band, minlength=nb) == 0)
+    if empty.size:
+        raise InputError(f"band_powers: band: every band needs >= 1 coefficient, received "
+                         f"none for band(s) {empty[:10].tolist()} of {nb}")
+    if start is not None:
+        st = np.asarray(to_numpy(start), float)
+        if st.shape != (nb,) or not np.all(np.isfinite(st)):
+            raise InputError(f"band_powers: start: expected {nb} finite values, received "
+                             f"shape {st.shape}" + ("" if st.shape != (nb,) else
+                                                    " with NaN/inf"))
     bands = _whitened_bands(band, p0)
     b = z_hat + G @ z_hat
     P = p0.copy() if start is None else np.maximum(np.asarray(start, float), floor * p0)

@@ -58,6 +58,7 @@ def jd_array(start_jd: float, integration_s: float, ntimes: int) -> np.ndarray:
         JD (UTC).
     """
     start = _finite_float(start_jd, "start_jd")
+    check_times_jd(start, "start_jd", "jd_array")
     dt = _finite_float(integration_s, "integration_s")
     if dt <= 0:
         raise InputError(f"'integration_s' must be > 0 seconds; got {integration_s!r}")
