@@ -1,0 +1,79 @@
+"""Bad-input probe of the file path (uvh5, calfits, catalogues): clear errors, no silent
+failures."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from linlim.errors import InputError
+
+
+@pytest.fixture
+def small_uvh5(tmp_path):
+    """A 4-antenna, 2-time, 3-channel, ee+nn drift-scan uvh5 of unit visibilities."""
+    import astropy.units as u
+    from astropy.coordinates import EarthLocation
+
+    from linlim.io.uvdata import write_uvh5
+
+    loc = EarthLocation.from_geodetic(21.428303826863015 * u.deg, -30.72152612068957 * u.deg,
+                                      1051.69 * u.m)
+    rng = np.random.default_rng(3)
+    antpos = rng.uniform(-30, 30, (4, 3))
+    antpos[:, 2] = 0.0
+    a1, a2 = np.triu_indices(4)
+    vis = np.ones((2, 2, 3, a1.size), dtype=complex)
+    vis[..., a1 == a2] = 5.0
+    path = tmp_path / "small.uvh5"
+    write_uvh5(path, vis, antpos=antpos, freqs=np.linspace(150e6, 151e6, 3),
+               times_jd=2459855.0 + np.arange(2) * 10.0 / 86400, ant1=a1, ant2=a2,
+               telescope_loc=loc, pols=("ee", "nn"))
+    return path
+
+
+def _edit(src, dst, fn):
+    import h5py
+
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        fn(f)
+    return dst
+
+
+# ---------------------------------------------------------------- 1. file freqs / times
+def _mhz(f):
+    f["Header/freq_array"][...] = f["Header/freq_array"][...] / 1e6
+    f["Header/channel_width"][...] = f["Header/channel_width"][...] / 1e6
+
+
+def _mjd(f):
+    f["Header/time_array"][...] = f["Header/time_array"][...] - 2400000.5
+
+
+@pytest.mark.parametrize("edit, match", [(_mhz, "freq_array.*look like MHz"),
+                                         (_mjd, "time_array.*modified Julian")])
+def test_file_freqs_times_checked(small_uvh5, tmp_path, edit, match):
+    from linlim.io.uvdata import read_uvdata, read_uvh5
+
+    bad = _edit(small_uvh5, tmp_path / "bad.uvh5", edit)
+    with pytest.raises(InputError, match=f"read_uvh5: file .*bad.uvh5.*{match}"):
+        read_uvh5(bad)
+    with pytest.raises(InputError, match=f"calibrate --data: file .*bad.uvh5.*{match}"):
+        read_uvdata(bad, where="calibrate --data")
+    read_uvh5(small_uvh5)   # the good file still reads
+
+
+
+
+def test_cli_calibrate_mhz_file(small_uvh5, tmp_path, capsys):
+    from linlim.cli import main
+
+    bad = _edit(small_uvh5, tmp_path / "mhz.uvh5", _mhz)
+    rc = main(["calibrate", "--data", str(bad), "--model", str(small_uvh5), "--time-interval",
+               "all", "--out", str(tmp_path / "cal"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "linlim calibrate: error: calibrate --data: file" in err and "MHz" in err
