@@ -77,3 +77,51 @@ def test_cli_calibrate_mhz_file(small_uvh5, tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2
     assert "linlim calibrate: error: calibrate --data: file" in err and "MHz" in err
+
+
+# ------------------------------------------------------- 2. per-time solutions to calfits
+def test_cli_calibrate_default_time_interval_writes_calfits(small_uvh5, tmp_path, capsys):
+    from pyuvdata import UVCal
+
+    from linlim.cli import main
+
+    rc = main(["calibrate", "--data", str(small_uvh5), "--model", str(small_uvh5),
+               "--out", str(tmp_path / "cal"), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    uvc = UVCal.from_file(str(tmp_path / "cal" / "gains.calfits"))
+    uvc.check()
+    assert uvc.Ntimes == 2 and uvc.time_range is None
+    np.testing.assert_allclose(uvc.time_array, 2459855.0 + np.arange(2) * 10.0 / 86400,
+                               rtol=0, atol=1e-7)
+    np.testing.assert_allclose(np.abs(uvc.gain_array), 1.0, atol=1e-6)
+
+
+def test_write_uvcal_time_ranges(small_uvh5, tmp_path):
+    from pyuvdata import UVCal, UVData
+
+    from linlim.io.uvcal import gains_to_uvcal, read_uvcal, write_uvcal
+
+    tel = UVData.from_file(str(small_uvh5)).telescope
+    t0 = 2459855.0
+    dt = 10.0 / 86400
+    trange = np.stack([t0 + (np.arange(3) - 0.5) * dt, t0 + (np.arange(3) + 0.5) * dt], axis=1)
+    g = np.ones((1, 4, 3, 2), dtype=complex) * (1 + 0.5j)
+    uvc = gains_to_uvcal(g, telescope=tel, times=trange.mean(axis=1), freqs=[150e6, 151e6],
+                         ant_numbers=[0, 1, 2, 3], jones=[-5], time_range=trange,
+                         integration_time=np.full(3, 10.0))
+    write_uvcal(uvc, tmp_path / "g.calfits")
+    back = read_uvcal(tmp_path / "g.calfits")
+    back.check()
+    assert isinstance(back, UVCal) and back.Ntimes == 3
+    np.testing.assert_allclose(back.time_array, trange.mean(axis=1), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(back.gain_array, uvc.gain_array)
+    assert uvc.time_range is not None          # the caller's object is left as it was
+    write_uvcal(uvc, tmp_path / "g.calh5")    # calh5 keeps the ranges
+    np.testing.assert_allclose(read_uvcal(tmp_path / "g.calh5").time_range, trange)
+    # uneven cells calfits cannot hold: a clear error, not a pyuvdata traceback
+    tr2 = np.array([[t0, t0 + dt], [t0 + dt, t0 + 3 * dt]])
+    uv2 = gains_to_uvcal(g[:, :, :2], telescope=tel, times=tr2.mean(axis=1),
+                         freqs=[150e6, 151e6], ant_numbers=[0, 1, 2, 3], jones=[-5],
+                         time_range=tr2, integration_time=np.array([10.0, 20.0]))
+    with pytest.raises(InputError, match="g2.calfits.*calh5"):
+        write_uvcal(uv2, tmp_path / "g2.calfits")

@@ -187,11 +187,40 @@ def uvcal_to_gains(uvc: Any, ant_numbers: Sequence[int] | None = None) -> dict:
             "time_range": None if uvc.time_range is None else np.asarray(uvc.time_range)}
 
 
+def _calfits_times(uvc: Any) -> Any:
+    """``uvc`` in a form calfits can hold: calfits stores one time range at most, so several
+    per-time solutions (one ``time_range`` each) are written as a ``time_array`` of the
+    ranges' middles (and ``lst_array``), without ``time_range``."""
+    tr = getattr(uvc, "time_range", None)
+    if tr is None or np.asarray(tr).reshape(-1, 2).shape[0] <= 1:
+        return uvc
+    out = uvc.copy()
+    out.time_array = np.asarray(tr, dtype=np.float64).reshape(-1, 2).mean(axis=1)
+    out.time_range = None
+    out.lst_range = None
+    out.set_lsts_from_time_array()
+    out.check()
+    return out
+
+
 def write_uvcal(uvc: Any, path: str | os.PathLike, clobber: bool = False) -> None:
-    """Write a ``UVCal`` to ``.calfits`` / ``.fits`` (calfits) or ``.calh5`` / ``.h5``."""
+    """Write a ``UVCal`` to ``.calfits`` / ``.fits`` (calfits) or ``.calh5`` / ``.h5``.
+
+    calfits holds evenly spaced solution times of one integration time, and at most one
+    time range: per-time solutions with a time range each are written with their middle
+    times (:func:`_calfits_times`); solutions calfits cannot hold at all (uneven cells)
+    raise :class:`InputError` naming the file and suggesting ``.calh5``.
+    """
     p = os.fspath(path)
     if p.endswith((".calfits", ".fits")):
-        uvc.write_calfits(p, clobber=clobber)
+        try:
+            _calfits_times(uvc).write_calfits(p, clobber=clobber)
+        except ValueError as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "calfits" not in msg:
+                raise
+            raise InputError(f"write_uvcal: cannot write {p!r} as calfits: {msg}; write a "
+                             ".calh5 file instead (it holds any solution times)") from None
     elif p.endswith((".calh5", ".h5", ".hdf5")):
         uvc.write_calh5(p, clobber=clobber)
     else:
