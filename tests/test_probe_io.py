@@ -125,3 +125,30 @@ def test_write_uvcal_time_ranges(small_uvh5, tmp_path):
                          time_range=tr2, integration_time=np.array([10.0, 20.0]))
     with pytest.raises(InputError, match="g2.calfits.*calh5"):
         write_uvcal(uv2, tmp_path / "g2.calfits")
+
+
+# ------------------------------------------------------- 3. pol_convention data vs model
+def _polconv(conv):
+    def fn(f):
+        if "pol_convention" in f["Header"]:
+            del f["Header/pol_convention"]
+        f["Header"]["pol_convention"] = np.bytes_(conv)
+    return fn
+
+
+@pytest.mark.parametrize("dconv, mconv, g2", [("avg", "sum", 0.5), ("sum", "avg", 2.0),
+                                              ("avg", "avg", 1.0)])
+def test_calibrate_pol_convention_mismatch(small_uvh5, tmp_path, dconv, mconv, g2):
+    from pyuvdata import UVCal
+
+    from linlim.cli import main
+
+    d = _edit(small_uvh5, tmp_path / "d.uvh5", _polconv(dconv))
+    m = _edit(small_uvh5, tmp_path / "m.uvh5", _polconv(mconv))
+    rc = main(["calibrate", "--data", str(d), "--model", str(m), "--time-interval", "all",
+               "--out", str(tmp_path / "cal"), "--quiet"])
+    assert rc == 0
+    uvc = UVCal.from_file(str(tmp_path / "cal" / "gains.calfits"))
+    # same numbers, labelled in different conventions: |g|^2 carries the factor 2
+    np.testing.assert_allclose(np.abs(uvc.gain_array) ** 2, g2, rtol=1e-5)
+    assert uvc.pol_convention == dconv
