@@ -152,3 +152,84 @@ def test_calibrate_pol_convention_mismatch(small_uvh5, tmp_path, dconv, mconv, g
     # same numbers, labelled in different conventions: |g|^2 carries the factor 2
     np.testing.assert_allclose(np.abs(uvc.gain_array) ** 2, g2, rtol=1e-5)
     assert uvc.pol_convention == dconv
+
+
+_CAT = """\
+freq_mode : 'powerlaw'
+mode_kwargs :
+  f0 : 150e6
+sources :
+  name : ['a']
+  ra : [20.0]
+  dec : [-30.7]
+  amp : [10.0]
+  alpha : [-0.8]
+"""
+
+
+# ------------------------------------------------- 4. bad gains when corrupting / applying
+def _gains(small_uvh5, g, ant_numbers=(0, 1, 2, 3)):
+    from pyuvdata import UVData
+
+    from linlim.io.uvcal import gains_to_uvcal
+
+    uv = UVData.from_file(str(small_uvh5))
+    g = np.broadcast_to(np.asarray(g, dtype=complex), (2, len(ant_numbers), 1, 3)).copy()
+    return uv, gains_to_uvcal(g, telescope=uv.telescope, times=[2459855.0],
+                              freqs=np.linspace(150e6, 151e6, 3), ant_numbers=ant_numbers,
+                              jones=[-5, -6], integration_time=20.0,
+                              channel_width=np.full(3, 0.5e6))
+
+
+def test_calibrate_uvdata_nan_gains_flagged_with_warning(small_uvh5):
+    from linlim.io.uvcal import calibrate_uvdata
+
+    uv, uvc = _gains(small_uvh5, 1.0 + 0.5j)
+    uvc.gain_array[0, 0, 0, 0] = np.nan
+    with pytest.warns(UserWarning, match=r"flagged \d+ of \d+ samples.*NaN"):
+        out = calibrate_uvdata(uv, uvc, undo=True, where="simulate --gains 'g.calfits'")
+    assert np.all(np.isfinite(out.data_array[~out.flag_array]))
+    assert np.all(out.flag_array[~np.isfinite(out.data_array)])
+    assert 0 < out.flag_array.sum() < out.flag_array.size
+
+
+@pytest.mark.parametrize("g, ants, match", [
+    (0.0, (0, 1, 2, 3), "flagged, zero or NaN"),
+    (1.0, (20, 21, 22, 23), r"without a solution \[0, 1, 2, 3\]")])
+def test_calibrate_uvdata_everything_flagged_refused(small_uvh5, g, ants, match):
+    from linlim.io.uvcal import calibrate_uvdata, uvcal_to_gains
+
+    uv, uvc = _gains(small_uvh5, g)
+    uvc = {**uvcal_to_gains(uvc), "ant_numbers": np.asarray(ants)}
+    with pytest.raises(InputError, match=f"simulate --gains 'g.calfits': the gains flag "
+                                         f"every sample.*{match}"):
+        calibrate_uvdata(uv, uvc, undo=True, where="simulate --gains 'g.calfits'")
+
+
+def test_cli_simulate_zero_gains_and_garbage_gains(small_uvh5, tmp_path, capsys):
+    from linlim.cli import main
+    from linlim.io.uvcal import write_uvcal
+
+    _, uvc = _gains(small_uvh5, 0.0)
+    write_uvcal(uvc, tmp_path / "zero.calfits")
+    cat = tmp_path / "cat.yml"
+    cat.write_text(_CAT)
+    (tmp_path / "garbage.uvh5").write_bytes(b"hello not hdf5")
+    for name, needle in [("zero.calfits", "the gains flag every sample"),
+                         ("garbage.uvh5", "cannot read")]:
+        rc = main(["simulate", "--template", str(small_uvh5), "--catalog", str(cat),
+                   "--gains", str(tmp_path / name), "--out", str(tmp_path / name[:4]),
+                   "--quiet"])
+        err = capsys.readouterr().err
+        assert rc == 2, err
+        line = [s for s in err.splitlines() if "error" in s][-1]
+        assert line.startswith("linlim simulate: error: simulate --gains")
+        assert name in line and needle in line
+
+
+def test_read_uvcal_garbage(tmp_path):
+    from linlim.io.uvcal import read_uvcal
+
+    (tmp_path / "g.calfits").write_bytes(b"hello")
+    with pytest.raises(InputError, match="read_uvcal: pyuvdata cannot read .*g.calfits"):
+        read_uvcal(tmp_path / "g.calfits")
