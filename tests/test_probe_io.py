@@ -233,3 +233,53 @@ def test_read_uvcal_garbage(tmp_path):
     (tmp_path / "g.calfits").write_bytes(b"hello")
     with pytest.raises(InputError, match="read_uvcal: pyuvdata cannot read .*g.calfits"):
         read_uvcal(tmp_path / "g.calfits")
+
+
+# --------------------------------------------------------------- 5. fit uses file flags
+def _catalog_at_zenith(small_uvh5, path):
+    from pyuvdata import UVData
+
+    uv = UVData.from_file(str(small_uvh5))
+    ra = float(np.rad2deg(uv.lst_array[0]))
+    path.write_text(_CAT.replace("ra : [20.0]", f"ra : [{ra:.6f}]"))
+    return path
+
+
+def test_fit_uses_file_flags(small_uvh5, tmp_path, capsys):
+    import h5py
+
+    from linlim.cli import main
+
+    cat = _catalog_at_zenith(small_uvh5, tmp_path / "cat.yml")
+
+    def flag_some(garbage):
+        def fn(f):
+            fl = f["Data/flags"][...]
+            fl[::3] = True
+            f["Data/flags"][...] = fl
+            if garbage:
+                v = f["Data/visdata"][...]
+                v[::3] = 1e6
+                f["Data/visdata"][...] = v
+        return fn
+
+    maps = []
+    for garbage in (False, True):
+        d = _edit(small_uvh5, tmp_path / f"d{garbage}.uvh5", flag_some(garbage))
+        out = tmp_path / f"fit{garbage}"
+        rc = main(["fit", "--data", str(d), "--catalog", str(cat), "--out", str(out),
+                   "--quiet"])
+        assert rc == 0, capsys.readouterr().err
+        with h5py.File(out / "fit.h5") as f:
+            maps.append(f["map"][...])
+    # flagged samples do not enter the fit: their values do not matter
+    np.testing.assert_allclose(maps[1], maps[0], rtol=1e-6, atol=1e-8)
+
+    allflag = _edit(small_uvh5, tmp_path / "allflag.uvh5",
+                    lambda f: f["Data/flags"].__setitem__(Ellipsis, True))
+    rc = main(["fit", "--data", str(allflag), "--catalog", str(cat), "--out",
+               str(tmp_path / "fitall"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "linlim fit: error: fit --data: every sample of" in err and "allflag.uvh5" in err
+
