@@ -283,3 +283,21 @@ def test_fit_uses_file_flags(small_uvh5, tmp_path, capsys):
     assert rc == 2
     assert "linlim fit: error: fit --data: every sample of" in err and "allflag.uvh5" in err
 
+
+# ----------------------------------------------------------- 6. unclear errors, clarified
+def test_malformed_catalog_yaml(small_uvh5, tmp_path, capsys):
+    from linlim.cli import main
+    from linlim.sky.catalog import PointSourceCatalog
+
+    bad = tmp_path / "badcat.yml"
+    bad.write_text("sources: [ {ra: 1, dec: \n")
+    with pytest.raises(InputError, match=r"badcat.yml.*catalogue file is not valid YAML "
+                                         r"at line \d+, column \d+"):
+        PointSourceCatalog.from_bayeslim_yaml(bad)
+    rc = main(["simulate", "--template", str(small_uvh5), "--catalog", str(bad), "--out",
+               str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    line = [s for s in err.splitlines() if "error" in s][-1]
+    assert line.startswith("linlim simulate: error: ") and "badcat.yml" in line
+    assert "config is not valid" not in line
