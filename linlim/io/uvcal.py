@@ -187,11 +187,40 @@ def uvcal_to_gains(uvc: Any, ant_numbers: Sequence[int] | None = None) -> dict:
             "time_range": None if uvc.time_range is None else np.asarray(uvc.time_range)}
 
 
+def _calfits_times(uvc: Any) -> Any:
+    """``uvc`` in a form calfits can hold: calfits stores one time range at most, so several
+    per-time solutions (one ``time_range`` each) are written as a ``time_array`` of the
+    ranges' middles (and ``lst_array``), without ``time_range``."""
+    tr = getattr(uvc, "time_range", None)
+    if tr is None or np.asarray(tr).reshape(-1, 2).shape[0] <= 1:
+        return uvc
+    out = uvc.copy()
+    out.time_array = np.asarray(tr, dtype=np.float64).reshape(-1, 2).mean(axis=1)
+    out.time_range = None
+    out.lst_range = None
+    out.set_lsts_from_time_array()
+    out.check()
+    return out
+
+
 def write_uvcal(uvc: Any, path: str | os.PathLike, clobber: bool = False) -> None:
-    """Write a ``UVCal`` to ``.calfits`` / ``.fits`` (calfits) or ``.calh5`` / ``.h5``."""
+    """Write a ``UVCal`` to ``.calfits`` / ``.fits`` (calfits) or ``.calh5`` / ``.h5``.
+
+    calfits holds evenly spaced solution times of one integration time, and at most one
+    time range: per-time solutions with a time range each are written with their middle
+    times (:func:`_calfits_times`); solutions calfits cannot hold at all (uneven cells)
+    raise :class:`InputError` naming the file and suggesting ``.calh5``.
+    """
     p = os.fspath(path)
     if p.endswith((".calfits", ".fits")):
-        uvc.write_calfits(p, clobber=clobber)
+        try:
+            _calfits_times(uvc).write_calfits(p, clobber=clobber)
+        except ValueError as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "calfits" not in msg:
+                raise
+            raise InputError(f"write_uvcal: cannot write {p!r} as calfits: {msg}; write a "
+                             ".calh5 file instead (it holds any solution times)") from None
     elif p.endswith((".calh5", ".h5", ".hdf5")):
         uvc.write_calh5(p, clobber=clobber)
     else:
@@ -199,13 +228,28 @@ def write_uvcal(uvc: Any, path: str | os.PathLike, clobber: bool = False) -> Non
                          ".calh5/.h5/.hdf5")
 
 
-def read_uvcal(path: str | os.PathLike) -> Any:
-    """Read a calfits or calh5 file into a ``UVCal``."""
+def read_uvcal(path: str | os.PathLike, *, where: str = "read_uvcal") -> Any:
+    """Read a calfits or calh5 file into a ``UVCal``.
+
+    Raises
+    ------
+    InputError
+        When the file does not exist or pyuvdata cannot read it as a calibration (names
+        ``where``, the path and pyuvdata's reason).
+    """
     from pyuvdata import UVCal
 
-    if not os.path.exists(path):
-        raise InputError(f"read_uvcal: no such file {os.fspath(path)!r}")
-    return UVCal.from_file(os.fspath(path))
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise InputError(f"{where}: no such file {p!r}")
+    if os.path.isdir(p):
+        raise InputError(f"{where}: {p!r} is a folder, expected a calfits or calh5 file")
+    try:
+        return UVCal.from_file(p)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{where}: pyuvdata cannot read {p!r} as a calibration (expected a "
+                         f"calfits or calh5 gain file): {reason}") from None
 
 
 def uvdata_to_vis(uvd: Any, pols: Sequence[int] | None = None,
@@ -237,7 +281,7 @@ def uvdata_to_vis(uvd: Any, pols: Sequence[int] | None = None,
 
 
 def calibrate_uvdata(uvd: Any, gains: Any, *, undo: bool = False, inplace: bool = False,
-                     flag_missing: bool = True) -> Any:
+                     flag_missing: bool = True, where: str = "calibrate_uvdata") -> Any:
     """Apply (divide out) or undo (multiply in) antenna gains on a ``UVData``.
 
     ``calibrated = raw / (g_i conj(g_j))`` ("divide" convention); ``undo=True`` computes
@@ -253,18 +297,28 @@ def calibrate_uvdata(uvd: Any, gains: Any, *, undo: bool = False, inplace: bool 
     inplace : bool
         Modify ``uvd`` (else a copy is returned).
     flag_missing : bool
-        Flag samples whose antennas have flagged or missing gains (else raise).
+        Flag samples whose antennas have flagged, missing, zero or NaN/inf gains (else
+        raise). A warning counts the samples so flagged.
+    where : str
+        Name used in messages (``"simulate --gains 'g.calfits'"``).
 
     Returns
     -------
     pyuvdata.UVData
+
+    Raises
+    ------
+    InputError
+        When the gains flag every sample that was not flagged already (no antenna in
+        common, all gains zero or NaN, ...), or an antenna has no solution and not
+        ``flag_missing``.
     """
     sol = uvcal_to_gains(gains) if not isinstance(gains, dict) else gains
     out = uvd if inplace else uvd.copy()
     freqs = np.asarray(out.freq_array).ravel()
     if sol["freqs"].size != freqs.size or not np.allclose(sol["freqs"], freqs, rtol=0,
                                                           atol=1e-3):
-        raise InputError(f"calibrate_uvdata: the solutions' {sol['freqs'].size} frequencies do "
+        raise InputError(f"{where}: the solutions' {sol['freqs'].size} frequencies do "
                          f"not match the data's {freqs.size} channels")
     stimes = np.asarray(sol["times"])
     tsel = np.abs(out.time_array[:, None] - stimes[None, :]).argmin(axis=1)   # (Nblts,)
@@ -274,12 +328,17 @@ def calibrate_uvdata(uvd: Any, gains: Any, *, undo: bool = False, inplace: bool 
     a2 = np.array([ants.index(a) if a in ants else -1 for a in out.ant_2_array])
     missing = (a1 < 0) | (a2 < 0)
     if np.any(missing) and not flag_missing:
-        raise InputError("calibrate_uvdata: some antennas have no solution")
+        lack = sorted({int(a) for a, i in zip(out.ant_1_array, a1) if i < 0}
+                      | {int(a) for a, i in zip(out.ant_2_array, a2) if i < 0})
+        raise InputError(f"{where}: antennas {lack[:10]} of the data have no solution "
+                         f"(the solutions have antennas {ants[:10]})")
+    was_flagged = np.asarray(out.flag_array, dtype=bool).copy()
+    n_missing = n_badgain = 0
     a1c, a2c = np.where(a1 < 0, 0, a1), np.where(a2 < 0, 0, a2)
     for ip, pol in enumerate(out.polarization_array):
         j1, j2 = POL_TO_JONES[int(pol)]
         if j1 not in jones or j2 not in jones:
-            raise InputError(f"calibrate_uvdata: polarisation {pol} needs Jones {j1}, {j2}; "
+            raise InputError(f"{where}: polarisation {pol} needs Jones {j1}, {j2}; "
                              f"the solutions have {jones}")
         k1, k2 = jones.index(j1), jones.index(j2)
         g1 = sol["gains"][k1, a1c, tsel, :]                 # (Nblts, Nfreqs)
@@ -290,10 +349,32 @@ def calibrate_uvdata(uvd: Any, gains: Any, *, undo: bool = False, inplace: bool 
         if k1 == k2:  # autos: exactly real |g|^2 (pyuvdata refuses complex autos)
             same = (a1c == a2c)[:, None]
             gg = np.where(same, np.abs(g1) ** 2 + 0j, gg)
-        bad = f | (gg == 0)
+        bad = f | (gg == 0) | ~np.isfinite(gg)
+        new = bad & ~was_flagged[:, :, ip]
+        n_missing += int(np.sum(new & missing[:, None]))
+        n_badgain += int(np.sum(new & ~missing[:, None]))
         if undo:
             out.data_array[:, :, ip] *= np.where(bad, 1.0, gg)
         else:
             out.data_array[:, :, ip] /= np.where(bad, 1.0, gg)
         out.flag_array[:, :, ip] |= bad
+    if n_missing or n_badgain:
+        total = int(out.flag_array.size)
+        lack = sorted({int(a) for a, i in zip(out.ant_1_array, a1) if i < 0}
+                      | {int(a) for a, i in zip(out.ant_2_array, a2) if i < 0})
+        parts = []
+        if n_missing:
+            parts.append(f"{n_missing} for data antennas without a solution {lack[:10]}, "
+                         f"the solutions have antennas {ants[:10]}")
+        if n_badgain:
+            parts.append(f"{n_badgain} for flagged, zero or NaN/inf gains")
+        detail = "; ".join(parts)
+        if np.all(out.flag_array) and not np.all(was_flagged):
+            raise InputError(f"{where}: the gains flag every sample of the data "
+                             f"({n_missing + n_badgain} of {total}: {detail}); expected "
+                             "finite, nonzero, unflagged gains for the data's antennas")
+        import warnings
+
+        warnings.warn(f"{where}: flagged {n_missing + n_badgain} of {total} samples "
+                      f"({detail})", stacklevel=2)
     return out

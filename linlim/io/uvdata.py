@@ -393,6 +393,16 @@ def read_uvdata(src: Any, *, pols: Sequence[str | int] | None = None,
     # --- frequencies and times
     fr = np.asarray(uv.freq_array, dtype=np.float64).ravel()
     tt = np.unique(uv.time_array)
+    from ..validation import check_freqs, check_times_jd
+
+    if isinstance(src, (str, os.PathLike)):
+        src_name = f": file {os.fspath(src)!r}"
+    else:   # an object read by pyuvdata remembers its file's name
+        fn = getattr(uv, "filename", None)
+        fn = [fn] if isinstance(fn, str) else list(fn or [])
+        src_name = f": file {', '.join(repr(str(x)) for x in fn)}" if fn else ""
+    check_freqs(fr, name=f"{where}{src_name}: freq_array", where="")
+    check_times_jd(tt, name=f"{where}{src_name}: time_array", where="")
     if freqs is not None:
         check_matches("frequencies", fr, freqs, where=where, model=model, atol=1.0)
     if times is not None:
@@ -459,7 +469,8 @@ def read_uvdata(src: Any, *, pols: Sequence[str | int] | None = None,
 
 
 def uvdata_to_visibilities(uv: Any, antpairs: Sequence[tuple[int, int]] | None = None,
-                           pols: Sequence[str | int] | None = None) -> tuple:
+                           pols: Sequence[str | int] | None = None, *,
+                           where: str = "data") -> tuple:
     """Extract ``(Npols, Ntimes, Nfreqs, Nbls)`` visibilities from a ``UVData``.
 
     A thin layer over :func:`read_uvdata` without model checks (every polarisation by
@@ -475,7 +486,7 @@ def uvdata_to_visibilities(uv: Any, antpairs: Sequence[tuple[int, int]] | None =
     if pols is None:
         pols = [int(p) for p in uv.polarization_array]
     r = read_uvdata(uv, pols=pols, allow_cross_pols=True, antpairs=antpairs,
-                    pol_convention=None, vis_units=[str(uv.vis_units)])
+                    pol_convention=None, vis_units=[str(uv.vis_units)], where=where)
     vis = r["data"].astype(uv.data_array.dtype)
     meta = {"freqs": r["freqs"], "times_jd": r["times"], "antpairs": r["antpairs"],
             "pols": [int(p) for p in r["pols"]],
@@ -500,4 +511,6 @@ def read_uvh5(path: str | os.PathLike, **kwargs: Any) -> tuple:
     """Read a uvh5 file into ``(vis (Npols, Ntimes, Nfreqs, Nbls), meta)``; keyword
     arguments go to :func:`uvdata_to_visibilities` (:func:`read_uvdata` checks a file
     against a model)."""
-    return uvdata_to_visibilities(load_uvdata(path, where="read_uvh5"), **kwargs)
+    where = f"read_uvh5: file {os.fspath(path)!r}"
+    kwargs.setdefault("where", where)
+    return uvdata_to_visibilities(load_uvdata(path, where=where), **kwargs)

@@ -155,6 +155,12 @@ def _cell_statistics(d: Any, m: Any, w: Any, g: Any, ant1: Any, ant2: Any, tidx:
             "quality": chi_ant / ndof_ant, "snr": snr}
 
 
+def _data_pol_convention(vd: dict) -> str:
+    """The data file's pol_convention ('sum' or 'avg'); 'sum' when it states none."""
+    pc = vd.get("pol_convention")
+    return pc if pc in ("sum", "avg") else "sum"
+
+
 def calibrate_from_config(config: dict, *, model_uvdata: Any = None,
                           data_uvdata: Any = None, progress: bool | None = None
                           ) -> CalibrationResult:
@@ -187,9 +193,12 @@ def calibrate_from_config(config: dict, *, model_uvdata: Any = None,
     if any(int(p) not in PARALLEL_POLS for p in vd["pols"]):
         raise InputError(f"calibrate: pols must be parallel hands (ee, nn, xx, yy), "
                          f"received {vd['pol_names']}")
+    # the model is brought to the data's pol_convention (a factor 2 between 'sum' and
+    # 'avg'), so that the gains calibrate the data into its own convention
+    pc = _data_pol_convention(vd)
     vm = read_uvdata(src_m, pols=[int(p) for p in vd["pols"]], antpairs=vd["antpairs"],
                      freqs=vd["freqs"], times=vd["times"], unphase=cfg["unphase"],
-                     pol_convention="sum", vis_units=("Jy",), where="calibrate --model",
+                     pol_convention=pc, vis_units=("Jy",), where="calibrate --model",
                      model="the data")
     pols = [int(p) for p in vd["pols"]]
     nant = vd["ant_numbers"].size
@@ -273,7 +282,7 @@ def calibrate_from_config(config: dict, *, model_uvdata: Any = None,
                          ant_numbers=vd["ant_numbers"], jones=pols, flags=FL,
                          ref_antenna_name=ref_name, integration_time=itime,
                          channel_width=cw, time_range=trange, quality=np.stack(qual),
-                         total_quality=np.stack(tqual),
+                         total_quality=np.stack(tqual), pol_convention=pc,
                          spw_id=int(np.ravel(vd["uvdata"].spw_array)[0])
                          if np.size(vd["uvdata"].spw_array) == 1 else None,
                          history=f"linlim calibrate ({method}); gauge: {info[0]['gauge']}")
@@ -377,7 +386,7 @@ def run_calibrate(config: dict | None = None, output: str | None = None,
         vd = read_uvdata(kwargs["data_uvdata"], pols=[int(p) for p in result.jones],
                          pol_convention=None, vis_units=("Jy", "UNCALIB", "uncalib"))
         vm = read_uvdata(kwargs["model_uvdata"], pols=[int(p) for p in result.jones],
-                         antpairs=vd["antpairs"], pol_convention=None)
+                         antpairs=vd["antpairs"], pol_convention=_data_pol_convention(vd))
         nt, nf = vd["times"].size, vd["freqs"].size
         sv = cal["solver"]
         _residual_plot(plot_path, vd, vm, result.gains,

@@ -99,8 +99,12 @@ def start_and_priors(sc: Scenario, fit: dict, rng: np.random.Generator, fit_beam
     return start, priors
 
 
-def fit_scenario(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, seed: int) -> dict:
+def fit_scenario(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, seed: int,
+                 flags: np.ndarray | None = None) -> dict:
     """MAP fit of the joint model (beam fitted or held at the nominal value).
+
+    ``flags`` (optional, bool, the shape of ``data``): samples left out of the likelihood
+    (a data file's flags); the residual is zero there.
 
     When the scenario has a diffuse foreground it is fitted too (the signal is not: that is
     :func:`linlim.pipelines.signalfit.fit_with_signal`, the demo's joint posterior)."""
@@ -108,14 +112,18 @@ def fit_scenario(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, seed: 
         from .signalfit import SIGNAL_FIT_OPTIONS, fit_with_signal
 
         opts = {**SIGNAL_FIT_OPTIONS, **fit}
-        return fit_with_signal(sc, data, opts, beam=beam, seed=seed, model_signal=False)
+        out = fit_with_signal(sc, data, opts, beam=beam, seed=seed, model_signal=False,
+                              flags=flags)
+        if flags is not None:
+            out["residual"] = np.where(flags, 0.0, out["residual"])
+        return out
     cat = sc.catalog
     nominal = np.asarray(fit["nominal_beam"], float).reshape(1, 4)
     jm = build_joint_model(sc.obs, cat.ra, cat.dec, sc.ref_freq, sc.ripple_delay,
                            beam=beam, fixed_beam=nominal, fit_gains=sc.gains is not None)
     start, priors = start_and_priors(sc, fit, np.random.default_rng(seed), beam == "fit")
-    post = LogPosterior(GaussianLikelihood(jm.model, data, sigma=sc.sigma), priors,
-                        params=jm.params)
+    post = LogPosterior(GaussianLikelihood(jm.model, data, sigma=sc.sigma, flags=flags),
+                        priors, params=jm.params)
     theta0 = jm.params.pack(start)
     t0 = time.perf_counter()
     res = gauss_newton(post, theta0, maxiter=int(fit["maxiter"]), solver=fit["solver"],
@@ -123,14 +131,27 @@ def fit_scenario(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, seed: 
                        cg_tol=1e-8, ftol=1e-10, progress=not is_quiet())
     return {"model": jm, "post": post, "result": res, "theta0": theta0,
             "seconds": time.perf_counter() - t0,
-            "residual": data - np.asarray(jm.model(res.x))}
+            "residual": (data - np.asarray(jm.model(res.x))) if flags is None else
+            np.where(flags, 0.0, data - np.asarray(jm.model(res.x)))}
 
 
-def load_data(path: str, sc: Scenario, pol: str = "ee", unphase: bool = False
-              ) -> np.ndarray:
+def _file_flags(r: dict, path: Any, where: str) -> np.ndarray:
+    """The flags (Ntimes, Nfreq, Nbl) of the one polarisation read (``r`` from
+    :func:`~linlim.io.uvdata.read_uvdata`); every sample flagged is an InputError."""
+    fl = np.asarray(r["flags"][0], dtype=bool)
+    if fl.all():
+        raise InputError(f"{where}: every sample of {str(path)!r} (polarisation "
+                         f"{r['pol_names'][0]}, {fl.size} samples) is flagged; expected "
+                         "some unflagged data to fit")
+    return fl
+
+
+def load_data(path: str, sc: Scenario, pol: str = "ee", unphase: bool = False, *,
+              with_flags: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Visibilities (Ntimes, Nfreq, Nbl) of one polarisation from a file, checked against
     the scenario's observation (antenna numbers and pairs, channels, times, phase type,
-    pol_convention and units: a mismatch is an :class:`InputError` naming both values)."""
+    pol_convention and units: a mismatch is an :class:`InputError` naming both values).
+    ``with_flags``: also return the file's flags (same shape); all flagged is an error."""
     from ..io.uvdata import read_uvdata
 
     obs = sc.obs
@@ -139,15 +160,18 @@ def load_data(path: str, sc: Scenario, pol: str = "ee", unphase: bool = False
     r = read_uvdata(path, pols=[pol], antpairs=pairs, freqs=obs.freqs, times=obs.times_jd,
                     ant_numbers=nums, unphase=unphase, where="fit --data",
                     model="the scenario config")
+    if with_flags:
+        return r["data"][0], _file_flags(r, path, "fit --data")
     return r["data"][0]
 
 
-def scenario_from_data(cfg: dict) -> tuple[Scenario, np.ndarray]:
+def scenario_from_data(cfg: dict, *, with_flags: bool = False) -> tuple:
     """The observation of a data file (``cfg["data"]``: its antennas, cross-correlations,
     channels, times and site) with the foregrounds of ``cfg["catalog"]`` (the
     ``scenario.foregrounds`` radius and number of sources around the field centre), and
     the data of polarisation ``cfg["pol"]``. The beam, noise and ripple delay come from
-    the scenario config; no gains or signal are modelled."""
+    the scenario config; no gains or signal are modelled. ``with_flags``: also return the
+    file's flags of that polarisation (all flagged is an error)."""
     from .scenario import _field_centre
     from .simulate import observation_from_file, read_catalog
 
@@ -168,6 +192,8 @@ def scenario_from_data(cfg: dict) -> tuple[Scenario, np.ndarray]:
     sc = Scenario(obs, cat, ref_freq, nominal, float(b["ripple_delay_s"]), None,
                   np.zeros(0), np.zeros(0), np.zeros((0, obs.freqs.size)), 0.0,
                   float(scfg["noise"]["sigma_jy"]), np.random.default_rng(int(scfg["seed"])))
+    if with_flags:
+        return sc, r["data"][0], _file_flags(r, cfg["data"], "fit --data")
     return sc, r["data"][0]
 
 
@@ -177,6 +203,7 @@ def fit_from_config(config: dict | None, defaults: dict, output: str | None
     build the scenario and its data (simulated, or read from ``cfg["data"]``), fit the MAP
     and compute the Fisher matrix there. Returns ``(cfg, out, scenario, sim, fit, F)``."""
     cfg, out = prepare_run(config, defaults, output, results=_results(defaults))
+    flags = None
     if cfg["data"] is None:
         obs = None
         if cfg["template"] is not None:   # the scenario's sky on a file's geometry
@@ -188,14 +215,16 @@ def fit_from_config(config: dict | None, defaults: dict, output: str | None
         data = sim["data"]
     elif cfg["catalog"] or cfg["scenario"]["foregrounds"]["catalog"]:
         # a real file: its geometry, the catalogue's sources (read before any output)
-        sc, data = scenario_from_data(cfg)
+        sc, data, flags = scenario_from_data(cfg, with_flags=True)
         sim = None
     else:   # a file of the scenario's observation (checked against it)
         sc = build_scenario(cfg["scenario"])
-        data = load_data(cfg["data"], sc, cfg["pol"], bool(cfg["unphase"]))
+        data, flags = load_data(cfg["data"], sc, cfg["pol"], bool(cfg["unphase"]),
+                                with_flags=True)
         sim = None
     create_output(cfg, out)
-    fit = fit_scenario(sc, data, cfg["fit"], beam="fit", seed=int(cfg["scenario"]["seed"]) + 1)
+    fit = fit_scenario(sc, data, cfg["fit"], beam="fit", seed=int(cfg["scenario"]["seed"]) + 1,
+                       flags=flags)
     return cfg, out, sc, sim, fit, fisher_matrix(fit["post"], fit["result"].x)
 
 

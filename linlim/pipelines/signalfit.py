@@ -112,8 +112,10 @@ def _beam_of(jm: Any, theta: np.ndarray, fixed: np.ndarray) -> np.ndarray:
 
 def fit_with_signal(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, seed: int,
                     model_signal: bool = True, log: Callable[[str], None] | None = None,
-                    init: dict | None = None) -> dict:
+                    init: dict | None = None, flags: Any = None) -> dict:
     """MAP of the joint posterior with the signal (and diffuse) modelled.
+
+    ``flags`` (optional, bool, the shape of ``data``): samples left out of the likelihood.
 
     ``init`` (optional) maps block names to starting values (e.g. another fit's MAP); the
     priors stay those of the catalogue start.
@@ -134,8 +136,8 @@ def fit_with_signal(sc: Scenario, data: np.ndarray, fit: dict, *, beam: str, see
     for c in comps:
         start[c.name] = np.zeros(c.shape)
         priors.append(GaussianPrior(np.zeros(int(np.prod(c.shape))), sigma=1.0, index=c.name))
-    post = LogPosterior(GaussianLikelihood(jm.model, data, sigma=sc.sigma), priors,
-                        params=jm.params)
+    post = LogPosterior(GaussianLikelihood(jm.model, data, sigma=sc.sigma, flags=flags),
+                        priors, params=jm.params)
     for name, val in (init or {}).items():
         if name in start and np.shape(val) == np.shape(start[name]):
             start[name] = np.asarray(val, float)

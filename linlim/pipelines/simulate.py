@@ -297,8 +297,12 @@ def add_noise_and_gains(uv: Any, noise_jy: float = 0.0, gains: Any = None, *,
         out.data_array = out.data_array + n
         out.history += f"\nlinlim: added {noise_jy} Jy noise (seed {seed})"
     if gains is not None:
-        uvc = read_uvcal(gains) if isinstance(gains, (str, os.PathLike)) else gains
-        out = calibrate_uvdata(out, uvc, undo=True)
+        if isinstance(gains, (str, os.PathLike)):
+            where = f"simulate --gains {os.fspath(gains)!r}"
+            uvc = read_uvcal(gains, where="simulate --gains")
+        else:
+            where, uvc = "simulate --gains", gains
+        out = calibrate_uvdata(out, uvc, undo=True, where=where)
         out.vis_units = "UNCALIB"
         out.pol_convention = None    # pyuvdata: a convention belongs to calibrated data
         out.history += f"\nlinlim: corrupted with the gains of {gains}"

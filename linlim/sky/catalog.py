@@ -557,9 +557,20 @@ class PointSourceCatalog:
         """
         import yaml
 
-        with open(path) as fh:
-            d = yaml.safe_load(fh)
         where = f"from_bayeslim_yaml({os.fspath(path)!r})"
+        try:
+            with open(path) as fh:
+                d = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise InputError(f"{where}: the catalogue file is not valid YAML{at}: "
+                             f"{problem}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{where}: cannot read the catalogue file: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                             ) from None
         if not isinstance(d, dict) or "sources" not in d or "freq_mode" not in d:
             raise InputError(f"{where}: expected a mapping with 'freq_mode' and 'sources'")
         src = d["sources"]
