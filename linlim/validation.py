@@ -72,6 +72,7 @@ __all__ = [
     "check_memory",
     "format_bytes",
     "first_indices",
+    "check_finite",
 ]
 
 #: Accepted Julian dates: 1858-11-17 (MJD 0) to AD 2406.
@@ -119,6 +120,18 @@ def first_indices(mask: Any, k: int = 5) -> list:
     if m.ndim == 1:
         return [int(i[0]) for i in idx]
     return [tuple(int(v) for v in i) for i in idx]
+
+
+def check_finite(arr: Any, name: str, where: str = "", what: str = "values") -> None:
+    """Raise :class:`~linlim.errors.InputError` when ``arr`` holds NaN or inf.
+
+    The message names ``where: name``, what was expected (finite ``what``), the count of
+    non-finite entries and the first indices.
+    """
+    bad = ~np.isfinite(np.asarray(to_numpy(arr)))
+    if bad.any():
+        raise InputError(f"{_label(name, where)}: expected finite {what}, received "
+                         f"{int(bad.sum())} NaN/inf (first at indices {first_indices(bad)})")
 
 
 # ------------------------------------------------------------------------- frequencies

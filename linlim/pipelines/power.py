@@ -38,7 +38,7 @@ import scipy.linalg as sla
 from ..backend import to_numpy
 from ..errors import InputError, ShapeError
 from ..sky.bandpower import BandPowerCovariance, band_power_step_precision
-from ..validation import first_indices
+from ..validation import check_finite
 
 __all__ = ["BandPowers", "PriorHessian", "marginal_signal_fisher", "band_powers"]
 
@@ -179,11 +179,7 @@ def band_powers(G: np.ndarray, z_hat: np.ndarray, band: np.ndarray, p0: np.ndarr
         raise ShapeError(f"band_powers: band: expected integer band indices of shape "
                          f"({ns},), received dtype {band.dtype}, shape {band.shape}")
     for name, arr in (("G", G), ("z_hat", z_hat)):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            raise InputError(f"band_powers: {name}: expected finite values, received "
-                             f"{int(bad.sum())} NaN/inf (first at indices "
-                             f"{first_indices(bad)})")
+        check_finite(arr, name, "band_powers")
     if ns and (band.min() < 0 or band.max() >= nb):
         raise InputError(f"band_powers: band: expected indices in [0, {nb - 1}] (len(p0) = "
                          f"{nb} bands), received values in [{band.min()}, {band.max()}]")

@@ -48,7 +48,7 @@ from astropy.coordinates import ICRS, AltAz, Longitude
 from astropy.time import Time
 
 from ..errors import InputError, ShapeError
-from ..validation import check_directions, first_indices
+from ..validation import check_directions, check_finite
 from .site import SiteLike, get_site
 from .times import SECONDS_PER_DAY, as_time, earth_rotation_angle
 
@@ -376,11 +376,7 @@ def az_za_to_enu(
     z = np.asarray(za, dtype=np.float64)
     a, z = np.broadcast_arrays(a, z)
     for name, arr in (("az", a), ("za", z)):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            raise InputError(f"az_za_to_enu: {name}: expected finite angles in radians, "
-                             f"received {int(bad.sum())} NaN/inf values (first at indices "
-                             f"{first_indices(bad)})")
+        check_finite(arr, name, "az_za_to_enu", "angles in radians")
     sz = np.sin(z)
     if orientation == "astropy":
         e, n = sz * np.sin(a), sz * np.cos(a)
