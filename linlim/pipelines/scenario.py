@@ -23,6 +23,7 @@ from ..telescope.coordinates import enu_to_az_za, source_enu
 from ..telescope.layout import ArrayLayout, hex_array
 from ..telescope.site import get_site
 from ..telescope.times import jd_array, lst
+from ..units import healpix_pixel_centres
 
 __all__ = ["SCENARIO_DEFAULTS", "Observation", "Scenario", "build_scenario"]
 
@@ -244,8 +245,7 @@ def _signal(cfg: dict, obs: Observation, rng: np.random.Generator) -> tuple:
     ra0, dec0 = _field_centre(obs)
     vec = hp.ang2vec(np.pi / 2 - dec0, ra0)
     pix = hp.query_disc(nside, vec, np.deg2rad(float(sig["radius_deg"])))
-    theta, phi = hp.pix2ang(nside, pix)
-    ra, dec = phi, np.pi / 2 - theta
+    ra, dec = healpix_pixel_centres(nside, pix)
     omega = hp.nside2pixarea(nside)
     if sig["basis"] == "stripe":
         T = _stripe_signal(sig, ra, dec, obs.freqs, rng)

@@ -45,7 +45,7 @@ from ..sky.signal import (
     mode_k_parallel,
     rayleigh_jeans_factor,
 )
-from ..units import SPEED_OF_LIGHT
+from ..units import SPEED_OF_LIGHT, healpix_pixel_centres
 
 __all__ = ["SignalField", "DiffuseField", "field_pixels", "make_signal_field",
            "make_diffuse_field", "component_operator"]
@@ -66,8 +66,8 @@ def field_pixels(nside: int, ra0: float, dec0: float, radius_deg: float
     if pix.size == 0:
         raise InputError(f"field_pixels: no nside={nside} pixel centre within "
                          f"{radius_deg} deg of the field centre")
-    theta, phi = hp.pix2ang(int(nside), pix)
-    return pix, phi, np.pi / 2 - theta, float(hp.nside2pixarea(int(nside)))
+    ra, dec = healpix_pixel_centres(int(nside), pix)
+    return pix, ra, dec, float(hp.nside2pixarea(int(nside)))
 
 
 @dataclass
