@@ -371,7 +371,8 @@ def test_lean_path_equals_general_path(rng):
 
 
 def test_source_blocks_accumulate(rng, monkeypatch):
-    """Several source blocks (ZHERK updates accumulated) equal one block."""
+    """Several source blocks (ZHERK updates accumulated; the gradient's smaller blocks)
+    equal one block."""
     import linlim.rime.engine as engine_mod
 
     enu = _enu(rng, 2, 30)
@@ -388,7 +389,9 @@ def test_source_blocks_accumulate(rng, monkeypatch):
     dy = rng.standard_normal(Vl.shape) + 1j * rng.standard_normal(Vl.shape)
     gl = lean.vjp((x[0], x[1][:1]), dy)
     monkeypatch.setattr(engine_mod, "SRC_BLOCK", 4)
+    monkeypatch.setattr(engine_mod, "GRAD_SRC_BLOCK", 3)
     assert len(RIME(enu, antpos, freqs, a1, a2).engine.source_blocks(15)) == 4
+    assert len(RIME(enu, antpos, freqs, a1, a2).engine.source_blocks(15, grad=True)) == 5
     np.testing.assert_allclose(RIME(enu, antpos, freqs, a1, a2, **kw)(x), V, rtol=0,
                                atol=1e-13 * np.abs(V).max())
     small = RIME(enu, antpos, freqs, a1, a2)

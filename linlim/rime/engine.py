@@ -28,13 +28,16 @@ from ..units import SPEED_OF_LIGHT as C_LIGHT
 from . import kernels_numpy
 from .chunking import default_memory_budget, plan_frequency_chunks
 
-__all__ = ["RimeEngine", "C_LIGHT", "METHODS"]
+__all__ = ["RimeEngine", "C_LIGHT", "METHODS", "SRC_BLOCK", "GRAD_SRC_BLOCK"]
 
 #: Visibility methods: "auto" picks by cost among the others.
 METHODS = ("auto", "gemm", "direct", "nufft")
 TWO_PI = 2.0 * np.pi
 #: Sources per block of the fused kernel and its Hermitian rank-k update.
 SRC_BLOCK = 4096
+#: Sources per block of the gradient's phasors (ZTRMM form): a quarter of the forward's
+#: block keeps forward + gradient peak memory within twice the forward's.
+GRAD_SRC_BLOCK = 1024
 
 
 def _kernels(xp: Any) -> Any:
@@ -372,35 +375,39 @@ class RimeEngine:
                         pos, neg)
         return pos, neg, lay, self.R
 
-    def herk_units_e(self, e: Any, w: Any) -> tuple:
-        """As :meth:`herk_units` from given phasors (one feed, no beam)."""
+    def herk_units_e(self, e: Any, w: Any, k0: int = 0) -> tuple:
+        """As :meth:`herk_units` from given phasors (one feed, no beam); ``e`` and ``w``
+        may be a slice of channels starting at channel ``k0`` of the block."""
         lay = self.layout(w, self.na)
         pos, neg = self._cols_buffers(lay, self.na)
         self.kern.ecols(e, w, *lay, pos, neg)
-        return pos, neg, lay, self.na
+        return pos, neg, lay, self.na, k0
 
-    def source_blocks(self, nup: int) -> list:
-        """Slices of at most :data:`SRC_BLOCK` sources (one empty slice when none): the
-        fused kernel's working set stays in cache and the ZHERK updates accumulate."""
+    def source_blocks(self, nup: int, grad: bool = False) -> list:
+        """Slices of at most :data:`SRC_BLOCK` sources (:data:`GRAD_SRC_BLOCK` with
+        ``grad``; one empty slice when none): the fused kernel's working set stays in
+        cache and the ZHERK updates accumulate."""
+        size = GRAD_SRC_BLOCK if grad else SRC_BLOCK
         if nup == 0:
             return [slice(0, 0)]
-        return [slice(i, min(i + SRC_BLOCK, nup)) for i in range(0, nup, SRC_BLOCK)]
+        return [slice(i, min(i + size, nup)) for i in range(0, nup, size)]
 
     def herk_sum(self, units_iter: Any, nfc: int, alpha: float, out: Any) -> Any:
         """``alpha sum (U+ U+^H - U- U-^H)`` over the units (one per source block), per
         channel, read at the baselines into ``out`` (Nfeed, Nfeed, Nf_blk, Nbl)."""
         xp = self.xp
         cs: list = [None] * nfc
-        for pos, neg, lay, R in units_iter:
+        for pos, neg, lay, R, *k0 in units_iter:
             npos, nneg, offp, offn = (_host(a) for a in lay[1:])
             ncol = self.nax if R == self.R else 1
-            for k in range(nfc):
+            k0 = k0[0] if k0 else 0
+            for k in range(npos.shape[0]):
                 for buf, off, m, sgn in ((pos, offp, npos, 1.0), (neg, offn, nneg, -1.0)):
                     mk = int(m[k]) * ncol
                     if mk:
                         o = int(off[k])
-                        cs[k] = _herk(xp, sgn * alpha, buf[o:o + R * mk].reshape(R, mk),
-                                      cs[k])
+                        cs[k0 + k] = _herk(xp, sgn * alpha,
+                                           buf[o:o + R * mk].reshape(R, mk), cs[k0 + k])
         R = self.R
         C = self.buffer("C", (nfc, R * R), self.cdtype)
         for k in range(nfc):   # column-major flat: C[k][i + j R] = c[i, j]
@@ -434,11 +441,13 @@ class RimeEngine:
         """``q[f, s] = 2 Re e_s^H D'_f e_s`` (Nf_blk, Nup) from phasors (Nf_blk, Na, Nup) and
         the upper-triangular ``D'`` of :meth:`upper_scatter` (one ZTRMM per channel)."""
         nfc, na, nup = e.shape
-        T = self.buffer("T", e.shape, self.cdtype)
-        for k in range(nfc):
-            T[k] = _trmm(self.xp, D[k], e[k])
         q = self.buffer("q", (nfc, nup), self.rdtype)
-        return self.kern.qform(e, T, q)
+        T = self.buffer("T", (1, na, nup), self.cdtype)
+        for k in range(nfc):   # one channel at a time: T stays in cache for qform
+            T[0] = e[k]
+            _trmm(self.xp, D[k], T[0])
+            self.kern.qform(e[k:k + 1], T, q[k:k + 1])
+        return q
 
     def nufft(self, w: Any, t: int, out: Any) -> Any:
         """``out[f, bl] = pf sum_s w[f, s] exp(+2 pi i nu b . s_hat / c)`` at time ``t``,
@@ -483,15 +492,19 @@ def _herk(xp: Any, alpha: float, U: Any, c: Any) -> Any:
     return r if c is None else c + r
 
 
-def _trmm(xp: Any, D: Any, e: Any) -> Any:
-    """``D e`` with ``D`` (R, R) upper triangular, ``e`` (R, C): ZTRMM on NumPy."""
+def _trmm(xp: Any, D: Any, T: Any) -> Any:
+    """``T <- D T`` in place, ``D`` (R, R) upper triangular (C order), ``T`` (R, C) C order:
+    ZTRMM/CTRMM on NumPy as ``T^T <- T^T D^T`` (``D.T``, ``T.T`` are Fortran views)."""
     if xp is np:
         from scipy.linalg import blas
 
-        trmm = blas.ztrmm if e.dtype == np.complex128 else blas.ctrmm
-        return trmm(1.0, np.asfortranarray(D), np.array(e.T, order="F"), side=1,
-                    trans_a=1, overwrite_b=1).T
-    return xp.matmul(xp.triu(D), e)
+        trmm = blas.ztrmm if T.dtype == np.complex128 else blas.ctrmm
+        r = trmm(1.0, D.T, T.T, side=1, lower=1, overwrite_b=1)
+        if not np.shares_memory(r, T):   # pragma: no cover - f2py copied
+            T[...] = r.T
+        return T
+    T[...] = xp.matmul(xp.triu(D), T)
+    return T
 
 
 def _host(a: Any) -> Any:

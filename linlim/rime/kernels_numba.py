@@ -16,17 +16,23 @@ __all__ = ["phasors", "direct_sum", "zmatrix", "signmap", "zcols", "ecols", "qfo
 TWO_PI = 2.0 * np.pi
 
 
+@numba.njit(cache=True, inline="always")
+def _cis(x):  # pragma: no cover - jitted
+    """``exp(i x)`` for real ``x`` by cosine and sine (about 2.5x numba's complex exp)."""
+    return complex(np.cos(x), np.sin(x))
+
+
 @numba.njit(cache=True)
 def _phasors(tau, freqs, df, use_step, reseed, out):  # pragma: no cover - jitted
     nf, na, ns = out.shape
     for a in range(na):
         for s in range(ns):
             t = tau[a, s]
-            step = np.exp(-1j * TWO_PI * df * t)
+            step = _cis(-TWO_PI * df * t)
             prev = 0j
             for k in range(nf):
                 if (not use_step) or k % reseed == 0:
-                    prev = np.exp(-1j * TWO_PI * (freqs[k] * t))
+                    prev = _cis(-TWO_PI * (freqs[k] * t))
                 else:
                     prev = prev * step
                 out[k, a, s] = prev
@@ -39,11 +45,11 @@ def _phasors_c64(tau, freqs, df, use_step, reseed, out):  # pragma: no cover - j
     for a in range(na):
         for s in range(ns):
             t = tau[a, s]
-            step = np.complex64(np.exp(-1j * TWO_PI * df * t))
+            step = np.complex64(_cis(-TWO_PI * df * t))
             prev = np.complex64(0j)
             for k in range(nf):
                 if (not use_step) or k % reseed == 0:
-                    prev = np.complex64(np.exp(-1j * TWO_PI * (freqs[k] * t)))
+                    prev = np.complex64(_cis(-TWO_PI * (freqs[k] * t)))
                 else:
                     prev = prev * step
                 out[k, a, s] = prev
@@ -98,12 +104,12 @@ def _zmatrix(tau, freqs, df, use_step, reseed, A, bidx, I, e_out, z_out, w_out,
     for a in range(na):
         b = bidx[a]
         for s in range(ns):
-            step[s] = np.exp(-1j * TWO_PI * df * tau[a, s])
+            step[s] = _cis(-TWO_PI * df * tau[a, s])
         for k in range(nf):
             seed = (not use_step) or k % reseed == 0
             for s in range(ns):
                 if seed:
-                    prev[s] = np.exp(-1j * TWO_PI * (freqs[k] * tau[a, s]))
+                    prev[s] = _cis(-TWO_PI * (freqs[k] * tau[a, s]))
                 else:
                     prev[s] = prev[s] * step[s]
             if has_e:
@@ -174,48 +180,51 @@ def signmap(w: Any, order: Any, npos: Any, nneg: Any) -> Any:
 @numba.njit(cache=True)
 def _zcols(tau, freqs, df, use_step, reseed, A, bidx, nbeam, w, order, npos, nneg, offp,
            offn, e_out, has_e, pos, neg):  # pragma: no cover - jitted
+    # Antenna-outer order: one antenna's phasor recurrence (Nup values) stays in cache
+    # across the channels, and beam x sqrt|w| is formed once per channel for all antennas.
     nf = freqs.shape[0]
     na, ns = tau.shape
     nfd = A.shape[2]
     nax = A.shape[3]
-    prev = np.empty((na, ns), dtype=np.complex128)
-    step = np.empty((na, ns), dtype=np.complex128)
-    aw = np.empty((nbeam, nfd, nax, ns), dtype=A.dtype)
-    for a in range(na):
-        for s in range(ns):
-            step[a, s] = np.exp(-1j * TWO_PI * df * tau[a, s])
+    prev = np.empty(ns, dtype=np.complex128)
+    step = np.empty(ns, dtype=np.complex128)
+    pc = np.empty(ns, dtype=np.complex128)
+    # beam x sqrt|w| in each channel's column order (positives, then negatives)
+    aw = np.empty((nf, nbeam, nfd, nax, ns), dtype=A.dtype)
     for k in range(nf):
-        seed = (not use_step) or k % reseed == 0
-        np_, nn_ = npos[k], nneg[k]
-        m = np_ + nn_
-        # beam x sqrt|w| in the channel's column order (positives, then negatives)
-        for b in range(nbeam):
-            for p in range(nfd):
-                for q in range(nax):
-                    for c in range(m):
-                        s = order[k, c]
-                        aw[b, p, q, c] = A[k, b, p, q, s] * np.sqrt(abs(w[k, s]))
-        for a in range(na):
-            if seed:
+        for c in range(npos[k] + nneg[k]):
+            s = order[k, c]
+            sq = np.sqrt(abs(w[k, s]))
+            for b in range(nbeam):
+                for p in range(nfd):
+                    for q in range(nax):
+                        aw[k, b, p, q, c] = A[k, b, p, q, s] * sq
+    for a in range(na):
+        b = bidx[a]
+        for s in range(ns):
+            step[s] = _cis(-TWO_PI * df * tau[a, s])
+        for k in range(nf):
+            if (not use_step) or k % reseed == 0:
                 for s in range(ns):
-                    prev[a, s] = np.exp(-1j * TWO_PI * (freqs[k] * tau[a, s]))
+                    prev[s] = _cis(-TWO_PI * (freqs[k] * tau[a, s]))
             else:
                 for s in range(ns):
-                    prev[a, s] = prev[a, s] * step[a, s]
+                    prev[s] = prev[s] * step[s]
             if has_e:
                 for s in range(ns):
-                    e_out[k, a, s] = prev[a, s]
-            b = bidx[a]
+                    e_out[k, a, s] = prev[s]
+            np_, nn_ = npos[k], nneg[k]
+            for c in range(np_ + nn_):
+                pc[c] = prev[order[k, c]]
             for p in range(nfd):
                 r = a * nfd + p
                 op = offp[k] + r * nax * np_
                 on = offn[k] + r * nax * nn_
                 for q in range(nax):
                     for c in range(np_):
-                        pos[op + q * np_ + c] = aw[b, p, q, c] * prev[a, order[k, c]]
+                        pos[op + q * np_ + c] = aw[k, b, p, q, c] * pc[c]
                     for c in range(nn_):
-                        neg[on + q * nn_ + c] = aw[b, p, q, np_ + c] * prev[
-                            a, order[k, np_ + c]]
+                        neg[on + q * nn_ + c] = aw[k, b, p, q, np_ + c] * pc[np_ + c]
     return pos
 
 

@@ -178,7 +178,8 @@ class _RimeBase:
                 def units(t=t, ci=ci, fsl=fsl, w=w, tau=tau):
                     for sb in eng.source_blocks(eng.nup[t]):
                         e, tau[0] = self._lean_phasors(t, ci, fsl, sb, pos, cache, tau[0])
-                        yield eng.herk_units_e(e, w[:, sb])
+                        for k in range(e.shape[0]):   # per channel: columns stay in cache
+                            yield eng.herk_units_e(e[k:k + 1], w[k:k + 1, sb], k)
                 eng.herk_sum(units(), fsl.stop - fsl.start, eng.pf, dV[:, :, t, fsl])
         return dV.reshape(self._v_shape)
 
@@ -196,7 +197,7 @@ class _RimeBase:
             tau = None
             for ci, fsl in enumerate(eng.chunks):
                 D = eng.upper_scatter(eng.pf * dV[:, :, t, fsl], fsl.stop - fsl.start)
-                for sb in eng.source_blocks(eng.nup[t]):   # bounded working set
+                for sb in eng.source_blocks(eng.nup[t], grad=True):   # small working set
                     e, tau = self._lean_phasors(t, ci, fsl, sb, pos, cache, tau)
                     q = eng.qform_units(e, D)
                     Af = At[fsl][:, sb]
