@@ -6,6 +6,7 @@ guards and 1e-10 agreement survive); they also run with ``NUMBA_DISABLE_JIT=1``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numba
@@ -16,10 +17,37 @@ __all__ = ["phasors", "direct_sum", "zmatrix", "signmap", "zcols", "ecols", "qfo
 TWO_PI = 2.0 * np.pi
 
 
+# Taylor coefficients of sin and cos on [-pi/4, pi/4] (truncation below 5e-17)
+_S = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(1, 8))
+_C = tuple((-1) ** k / math.factorial(2 * k) for k in range(1, 9))
+S1, S2, S3, S4, S5, S6, S7 = _S
+C1, C2, C3, C4, C5, C6, C7, C8 = _C
+
+
 @numba.njit(cache=True, inline="always")
-def _cis(x):  # pragma: no cover - jitted
-    """``exp(i x)`` for real ``x`` by cosine and sine (about 2.5x numba's complex exp)."""
-    return complex(np.cos(x), np.sin(x))
+def _cis(u):  # pragma: no cover - jitted
+    """``exp(-2 pi i u)`` for real ``u`` (turns).
+
+    Reduced exactly to ``u = n / 4 + f`` with ``|f| <= 1/8`` (``u - n / 4`` is exact in
+    float64), then a polynomial in ``r = 2 pi f`` and a quarter-turn rotation, all with
+    branch-free selects so that loops over sources vectorise. About 10x faster than numba's
+    complex ``exp`` or ``cos`` + ``sin``, and more accurate (no ``2 pi u`` rounding of a
+    large angle: within 3e-16 of the exact phasor of ``u``). NaN and inf give NaN.
+    """
+    n = np.rint(4.0 * u)
+    r = (u - 0.25 * n) * TWO_PI
+    r2 = r * r
+    s = r + r * r2 * (S1 + r2 * (S2 + r2 * (S3 + r2 * (S4 + r2 * (S5 + r2 * (
+        S6 + r2 * S7))))))
+    c = 1.0 + r2 * (C1 + r2 * (C2 + r2 * (C3 + r2 * (C4 + r2 * (C5 + r2 * (
+        C6 + r2 * (C7 + r2 * C8)))))))
+    m = n - 4.0 * np.floor(0.25 * n)      # quarter turns, 0..3
+    odd = m == 1.0 or m == 3.0
+    re = s if odd else c
+    im = c if odd else s
+    re = -re if (m == 1.0 or m == 2.0) else re
+    im = -im if m >= 2.0 else im
+    return complex(re, -im)
 
 
 @numba.njit(cache=True)
@@ -28,11 +56,11 @@ def _phasors(tau, freqs, df, use_step, reseed, out):  # pragma: no cover - jitte
     for a in range(na):
         for s in range(ns):
             t = tau[a, s]
-            step = _cis(-TWO_PI * df * t)
+            step = _cis(df * t)
             prev = 0j
             for k in range(nf):
                 if (not use_step) or k % reseed == 0:
-                    prev = _cis(-TWO_PI * (freqs[k] * t))
+                    prev = _cis(freqs[k] * t)
                 else:
                     prev = prev * step
                 out[k, a, s] = prev
@@ -45,11 +73,11 @@ def _phasors_c64(tau, freqs, df, use_step, reseed, out):  # pragma: no cover - j
     for a in range(na):
         for s in range(ns):
             t = tau[a, s]
-            step = np.complex64(_cis(-TWO_PI * df * t))
+            step = np.complex64(_cis(df * t))
             prev = np.complex64(0j)
             for k in range(nf):
                 if (not use_step) or k % reseed == 0:
-                    prev = np.complex64(_cis(-TWO_PI * (freqs[k] * t)))
+                    prev = np.complex64(_cis(freqs[k] * t))
                 else:
                     prev = prev * step
                 out[k, a, s] = prev
@@ -104,12 +132,12 @@ def _zmatrix(tau, freqs, df, use_step, reseed, A, bidx, I, e_out, z_out, w_out,
     for a in range(na):
         b = bidx[a]
         for s in range(ns):
-            step[s] = _cis(-TWO_PI * df * tau[a, s])
+            step[s] = _cis(df * tau[a, s])
         for k in range(nf):
             seed = (not use_step) or k % reseed == 0
             for s in range(ns):
                 if seed:
-                    prev[s] = _cis(-TWO_PI * (freqs[k] * tau[a, s]))
+                    prev[s] = _cis(freqs[k] * tau[a, s])
                 else:
                     prev[s] = prev[s] * step[s]
             if has_e:
@@ -181,50 +209,73 @@ def signmap(w: Any, order: Any, npos: Any, nneg: Any) -> Any:
 def _zcols(tau, freqs, df, use_step, reseed, A, bidx, nbeam, w, order, npos, nneg, offp,
            offn, e_out, has_e, pos, neg):  # pragma: no cover - jitted
     # Antenna-outer order: one antenna's phasor recurrence (Nup values) stays in cache
-    # across the channels, and beam x sqrt|w| is formed once per channel for all antennas.
+    # across the channels; real and imaginary parts in separate arrays (the loops over
+    # sources vectorise); beam x sqrt|w| formed once per channel for all antennas; no
+    # gather when every weight of a channel is positive (the columns keep source order).
     nf = freqs.shape[0]
     na, ns = tau.shape
     nfd = A.shape[2]
     nax = A.shape[3]
-    prev = np.empty(ns, dtype=np.complex128)
-    step = np.empty(ns, dtype=np.complex128)
-    pc = np.empty(ns, dtype=np.complex128)
+    pr = np.empty(ns)
+    pi = np.empty(ns)
+    sr = np.empty(ns)
+    si = np.empty(ns)
+    gr = np.empty(ns)
+    gi = np.empty(ns)
     # beam x sqrt|w| in each channel's column order (positives, then negatives)
-    aw = np.empty((nf, nbeam, nfd, nax, ns), dtype=A.dtype)
+    awr = np.empty((nf, nbeam, nfd, nax, ns))
+    awi = np.empty((nf, nbeam, nfd, nax, ns))
     for k in range(nf):
         for c in range(npos[k] + nneg[k]):
             s = order[k, c]
-            sq = np.sqrt(abs(w[k, s]))
+            sq = np.sqrt(abs(np.float64(w[k, s])))
             for b in range(nbeam):
                 for p in range(nfd):
                     for q in range(nax):
-                        aw[k, b, p, q, c] = A[k, b, p, q, s] * sq
+                        v = A[k, b, p, q, s]
+                        awr[k, b, p, q, c] = v.real * sq
+                        awi[k, b, p, q, c] = v.imag * sq
     for a in range(na):
         b = bidx[a]
         for s in range(ns):
-            step[s] = _cis(-TWO_PI * df * tau[a, s])
+            z = _cis(df * tau[a, s])
+            sr[s] = z.real
+            si[s] = z.imag
         for k in range(nf):
             if (not use_step) or k % reseed == 0:
                 for s in range(ns):
-                    prev[s] = _cis(-TWO_PI * (freqs[k] * tau[a, s]))
+                    z = _cis(freqs[k] * tau[a, s])
+                    pr[s] = z.real
+                    pi[s] = z.imag
             else:
                 for s in range(ns):
-                    prev[s] = prev[s] * step[s]
+                    x, y = pr[s], pi[s]
+                    pr[s] = x * sr[s] - y * si[s]
+                    pi[s] = x * si[s] + y * sr[s]
             if has_e:
                 for s in range(ns):
-                    e_out[k, a, s] = prev[s]
+                    e_out[k, a, s] = complex(pr[s], pi[s])
             np_, nn_ = npos[k], nneg[k]
-            for c in range(np_ + nn_):
-                pc[c] = prev[order[k, c]]
+            if np_ == ns:          # all positive: order is the identity
+                cr, ci = pr, pi
+            else:
+                for c in range(np_ + nn_):
+                    gr[c] = pr[order[k, c]]
+                    gi[c] = pi[order[k, c]]
+                cr, ci = gr, gi
             for p in range(nfd):
                 r = a * nfd + p
                 op = offp[k] + r * nax * np_
                 on = offn[k] + r * nax * nn_
                 for q in range(nax):
+                    ar, ai = awr[k, b, p, q], awi[k, b, p, q]
                     for c in range(np_):
-                        pos[op + q * np_ + c] = aw[k, b, p, q, c] * pc[c]
+                        pos[op + q * np_ + c] = complex(ar[c] * cr[c] - ai[c] * ci[c],
+                                                        ar[c] * ci[c] + ai[c] * cr[c])
                     for c in range(nn_):
-                        neg[on + q * nn_ + c] = aw[k, b, p, q, np_ + c] * pc[np_ + c]
+                        d = np_ + c
+                        neg[on + q * nn_ + c] = complex(ar[d] * cr[d] - ai[d] * ci[d],
+                                                        ar[d] * ci[d] + ai[d] * cr[d])
     return pos
 
 
