@@ -457,3 +457,37 @@ def test_nufft_limits_and_auto(rng):
         assert op.method == min(c, key=c.get) == expect
     assert RIME(_enu(rng, 1, 1000000), hexpos, freqs, a1, a2,
                 fit_positions=True).method == "gemm"
+
+
+def test_fixed_inputs_are_the_fix_input_composite(rng):
+    """Fixed positions and fixed beams are ``FixInput`` of the fuller RIME: the
+    ``fit_positions=False`` RIME equals ``FixInput(RIME(fit_positions=True), 2, antpos)``
+    (forward, jvp, vjp), and ``RIMEIntensity`` is ``FixInput(RIME, 1, beam)`` (products
+    and adjoint), with two beams and with one (the lean path)."""
+    from linlim.operators import FixInput
+
+    enu = _enu(rng, 2, 25)
+    antpos = rng.uniform(-30, 30, (4, 3))
+    a1, a2 = np.triu_indices(4)
+    freqs = np.linspace(100e6, 150e6, 4)
+    for nbeam, kw in ((2, dict(beam_index=[0, 1, 1, 0])), (1, {})):
+        A = rng.uniform(0.1, 1, (nbeam, 2, 25, 4))
+        I = rng.standard_normal((25, 4))
+        dx = (rng.standard_normal((25, 4)), rng.standard_normal(A.shape))
+        fixed = RIME(enu, antpos, freqs, a1, a2, method="gemm", **kw)
+        comp = FixInput(RIME(enu, antpos, freqs, a1, a2, fit_positions=True, **kw), 2,
+                        antpos, name="antpos")
+        V = fixed((I, A))
+        tol = 1e-12 * np.abs(V).max()
+        np.testing.assert_allclose(comp((I, A)), V, rtol=0, atol=tol)
+        np.testing.assert_allclose(comp.jvp((I, A), dx), fixed.jvp((I, A), dx), rtol=0,
+                                   atol=tol)
+        dy = rng.standard_normal(V.shape) + 1j * rng.standard_normal(V.shape)
+        for a, b in zip(comp.vjp((I, A), dy), fixed.vjp((I, A), dy)):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max())
+        K = RIMEIntensity(enu, antpos, freqs, a1, a2, beam=A, method="gemm", **kw)
+        beam_fixed = FixInput(fixed, 1, A, name="beam")
+        np.testing.assert_allclose(K.matvec(I), beam_fixed(I), rtol=0, atol=tol)
+        np.testing.assert_allclose(K.rmatvec(dy), beam_fixed.vjp(I, dy), rtol=0,
+                                   atol=1e-12 * np.abs(K.rmatvec(dy)).max())
+        assert dottest(K).passed
