@@ -262,6 +262,9 @@ def main() -> None:
         ]
         for name, fmt, target in rows:
             print(f"| {name} | " + " | ".join(fmt(r) for r in rb) + f" | {target} |")
+    if hasattr(os, "getloadavg"):
+        print("\n# load average at the end (1, 5, 15 min): "
+              + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -51,45 +51,40 @@ def _cis(u):  # pragma: no cover - jitted
 
 
 @numba.njit(cache=True)
-def _phasors(tau, freqs, df, use_step, reseed, out):  # pragma: no cover - jitted
+def _phasors(tau, freqs, df, use_step, reseed, out, pr, pi, sr, si):  # pragma: no cover
+    # antenna-outer, sources innermost (contiguous writes, vectorised); the recurrence in
+    # the precision of ``pr`` (that of ``out``, as the NumPy twin), seeds and steps
+    # computed in float64 and rounded once
     nf, na, ns = out.shape
     for a in range(na):
         for s in range(ns):
-            t = tau[a, s]
-            step = _cis(df * t)
-            prev = 0j
-            for k in range(nf):
-                if (not use_step) or k % reseed == 0:
-                    prev = _cis(freqs[k] * t)
-                else:
-                    prev = prev * step
-                out[k, a, s] = prev
-    return out
-
-
-@numba.njit(cache=True)
-def _phasors_c64(tau, freqs, df, use_step, reseed, out):  # pragma: no cover - jitted
-    nf, na, ns = out.shape
-    for a in range(na):
-        for s in range(ns):
-            t = tau[a, s]
-            step = np.complex64(_cis(df * t))
-            prev = np.complex64(0j)
-            for k in range(nf):
-                if (not use_step) or k % reseed == 0:
-                    prev = np.complex64(_cis(freqs[k] * t))
-                else:
-                    prev = prev * step
-                out[k, a, s] = prev
+            z = _cis(df * tau[a, s])
+            sr[s] = z.real
+            si[s] = z.imag
+        for k in range(nf):
+            if (not use_step) or k % reseed == 0:
+                for s in range(ns):
+                    z = _cis(freqs[k] * tau[a, s])
+                    pr[s] = z.real
+                    pi[s] = z.imag
+            else:
+                for s in range(ns):
+                    x, y = pr[s], pi[s]
+                    pr[s] = x * sr[s] - y * si[s]
+                    pi[s] = x * si[s] + y * sr[s]
+            for s in range(ns):
+                out[k, a, s] = complex(pr[s], pi[s])
     return out
 
 
 def phasors(tau: Any, freqs: Any, df: float | None, reseed: int, out: Any) -> Any:
     """numba twin of :func:`linlim.rime.kernels_numpy.phasors` (same arguments)."""
     use_step = df is not None and freqs.shape[0] > 1 and reseed > 1
-    fn = _phasors_c64 if out.dtype == np.complex64 else _phasors
-    fn(np.ascontiguousarray(tau, dtype=np.float64), np.asarray(freqs, dtype=np.float64),
-       float(df or 0.0), use_step, max(int(reseed), 1), out)
+    rd = np.float32 if out.dtype == np.complex64 else np.float64
+    ns = out.shape[2]
+    _phasors(np.ascontiguousarray(tau, dtype=np.float64), np.asarray(freqs, dtype=np.float64),
+             float(df or 0.0), use_step, max(int(reseed), 1), out,
+             *(np.empty(ns, dtype=rd) for _ in range(4)))
     return out
 
 
