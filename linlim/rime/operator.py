@@ -179,8 +179,7 @@ class _RimeBase:
                 def units(t=t, ci=ci, fsl=fsl, w=w, tau=tau):
                     for sb in eng.source_blocks(eng.nup[t]):
                         e, tau[0] = self._lean_phasors(t, ci, fsl, sb, pos, cache, tau[0])
-                        for k in range(e.shape[0]):   # per channel: columns stay in cache
-                            yield eng.herk_units_e(e[k:k + 1], w[k:k + 1, sb], k)
+                        yield eng.herk_units_e(e, w[:, sb])
                 eng.herk_sum(units(), fsl.stop - fsl.start, eng.pf, dV[:, :, t, fsl])
         return dV.reshape(self._v_shape)
 
