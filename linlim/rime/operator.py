@@ -173,11 +173,18 @@ class _RimeBase:
             At, dAt = eng.beam_t(A6, t)[:, 0, 0, 0], eng.beam_t(dA6, t)[:, 0, 0, 0]
             w_all = 2.0 * It * (xp.conj(At) * dAt).real + (xp.abs(At) ** 2) * dIt
             tau = [None]
+            ones = None
+            if not cache:   # no cache: the forward's fused kernel, weights w and A = 1
+                tau[0] = eng.tau(t, pos)
+                ones = xp.ones((eng.nf, 1, 1, 1, eng.nup[t]), dtype=eng.rdtype)
             for ci, fsl in enumerate(eng.chunks):
                 w = xp.ascontiguousarray(w_all[fsl], dtype=eng.rdtype)
 
-                def units(t=t, ci=ci, fsl=fsl, w=w, tau=tau):
+                def units(t=t, ci=ci, fsl=fsl, w=w, tau=tau, ones=ones):
                     for sb in eng.source_blocks(eng.nup[t]):
+                        if not cache:
+                            yield eng.herk_units(tau[0][:, sb], fsl, ones[..., sb], w[:, sb])
+                            continue
                         e, tau[0] = self._lean_phasors(t, ci, fsl, sb, pos, cache, tau[0])
                         yield eng.herk_units_e(e, w[:, sb])
                 eng.herk_sum(units(), fsl.stop - fsl.start, eng.pf, dV[:, :, t, fsl])
