@@ -241,8 +241,15 @@ def test_intensity_operator_matches_rime(rng):
 def test_direct_used_for_few_baselines(rng):
     enu = _enu(rng, 1, 10)
     antpos = rng.uniform(-30, 30, (40, 3))
-    op = RIME(enu, antpos, np.array([1e8, 1.1e8]), [0, 1], [5, 7])
+    bidx = np.arange(40) % 2     # two beams: no unique-baseline path
+    op = RIME(enu, antpos, np.array([1e8, 1.1e8]), [0, 1], [5, 7], beam_index=bidx)
     assert op.method == "direct"
+    # one beam: the two baselines by the unique-baseline products (phasors of 4 antennas)
+    one = RIME(enu, antpos, np.array([1e8, 1.1e8]), [0, 1], [5, 7])
+    assert one.method == "gemm" and one.engine.ub_products
+    x1 = (np.ones((10, 2)), np.ones((1, 1, 10, 2)))
+    np.testing.assert_allclose(one(x1), RIME(enu, antpos, np.array([1e8, 1.1e8]), [0, 1],
+                                             [5, 7], method="direct")(x1), rtol=1e-13)
     a1, a2 = np.triu_indices(40)
     assert RIME(enu, antpos, np.array([1e8]), a1, a2).method == "gemm"
     assert gradcheck(op, rng=1).passed   # Jacobians use the GEMM form
@@ -452,9 +459,14 @@ def test_nufft_limits_and_auto(rng):
     a1, a2 = np.triu_indices(37)
     freqs = np.linspace(100e6, 200e6, 4)
     for ns, expect in ((1000, "gemm"), (1000000, "nufft")):
-        op = RIME(_enu(rng, 1, ns), hexpos, freqs, a1, a2)
+        op = RIME(_enu(rng, 1, ns), hexpos, freqs, a1, a2, ub=False)
         c = op.engine.costs()
         assert op.method == min(c, key=c.get) == expect
+    # with the unique-baseline products (64 classes here) the exact method is cheaper
+    # than the NUFFT's spreading (~169 grid points per source at 1e-12) at any size
+    op = RIME(_enu(rng, 1, 1000000), hexpos, freqs, a1, a2)
+    c = op.engine.costs()
+    assert op.method == min(c, key=c.get) == "gemm" and op.engine.ub_products
     assert RIME(_enu(rng, 1, 1000000), hexpos, freqs, a1, a2,
                 fit_positions=True).method == "gemm"
 
@@ -491,3 +503,71 @@ def test_fixed_inputs_are_the_fix_input_composite(rng):
         np.testing.assert_allclose(K.rmatvec(dy), beam_fixed.vjp(I, dy), rtol=0,
                                    atol=1e-12 * np.abs(K.rmatvec(dy)).max())
         assert dottest(K).passed
+
+
+@pytest.mark.parametrize("df", [None, 2e6])
+def test_ub_kernel_twins(rng, df):
+    """Unique-baseline kernels: numba twins equal the NumPy reference, and ``ubform`` is
+    the adjoint of ``ubvis`` under ``Re <., .>``."""
+    na, ns, nf = 5, 1100, 20       # more than one 512-source block, a ragged tail
+    tau = rng.standard_normal((na, ns)) * 1e-7
+    freqs = 1e8 + (np.arange(nf) * df if df else np.sort(rng.uniform(0, 5e7, nf)))
+    ui, uj = np.array([0, 1, 3, 2]), np.array([1, 0, 4, 2])   # incl. an auto (2, 2)
+    w = rng.standard_normal((nf, ns))
+    D = rng.standard_normal((nf, 4)) + 1j * rng.standard_normal((nf, 4))
+    outs = []
+    for kern in (kernels_numpy, kernels_numba):
+        v = kern.ubvis(tau, freqs, df, 8, w, ui, uj, np.zeros((nf, 4), complex))
+        q = kern.ubform(tau, freqs, df, 8, D, ui, uj, np.empty((nf, ns)))
+        outs.append((v, q))
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-12 * np.abs(a).max())
+    e = np.exp(-2j * np.pi * freqs[:, None, None] * tau)
+    exact = np.einsum("fus,fs->fu", e[:, ui] * np.conj(e[:, uj]), w)
+    np.testing.assert_allclose(outs[1][0], exact, rtol=0, atol=1e-12 * np.abs(exact).max())
+    v, q = outs[1]
+    assert np.isclose(np.sum(w * q), 2 * np.real(np.vdot(D, v)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["complex128", "complex64"])
+def test_unique_baseline_path_equals_herk(rng, dtype):
+    """On a redundant array (hexagon, baselines in both orientations and one repeated),
+    the unique-baseline products equal the ZHERK/ZTRMM ones: forward, jvp, vjp, the
+    ``linearize`` Jacobian; ``"auto"`` picks them; and they refuse what they cannot do."""
+    from linlim.rime.engine import RimeEngine
+
+    sep = 14.6
+    antpos = np.array([[(c - (n - 1) / 2) * sep, r * sep * np.sqrt(3) / 2, 0.0]
+                       for r in (-1, 0, 1) for n in [3 - abs(r) + 1] for c in range(n)])
+    na = len(antpos)
+    a1, a2 = np.triu_indices(na)
+    a1, a2 = np.r_[a1, 3, 5], np.r_[a2, 1, 5]      # a reversed and a repeated baseline
+    enu = _enu(rng, 2, 40)
+    freqs = np.linspace(100e6, 130e6, 7)
+    A = rng.uniform(0.1, 1, (1, 2, 40, 7)) * np.exp(1j * rng.uniform(0, 1, (1, 2, 40, 7)))
+    I = rng.standard_normal((40, 7))                 # negative intensities are fine
+    rd = np.float32 if dtype == "complex64" else np.float64
+    x = (I.astype(rd), A.astype(dtype))
+    dx = (rng.standard_normal(I.shape).astype(rd),
+          (rng.standard_normal(A.shape) + 1j).astype(dtype))
+    kw = dict(beam_dtype=dtype, dtype=dtype)
+    ub = RIME(enu, antpos, freqs, a1, a2, **kw)
+    ref = RIME(enu, antpos, freqs, a1, a2, ub=False, **kw)
+    assert ub.engine.ub_products and not ref.engine.ub_products
+    tol = 1e-12 if dtype == "complex128" else 2e-5
+    V = ref(x)
+    np.testing.assert_allclose(ub(x), V, rtol=0, atol=tol * np.abs(V).max())
+    dy = (rng.standard_normal(V.shape) + 1j * rng.standard_normal(V.shape)).astype(dtype)
+    Jv = ref.jvp(x, dx)
+    np.testing.assert_allclose(ub.jvp(x, dx), Jv, rtol=0, atol=tol * np.abs(Jv).max())
+    y, J = ub.linearize(x)
+    assert J.cache is None
+    np.testing.assert_allclose(J.matvec(dx), Jv, rtol=0, atol=tol * np.abs(Jv).max())
+    for g in (ub.vjp(x, dy), J.rmatvec(dy)):
+        for a, b in zip(g, ref.vjp(x, dy)):
+            np.testing.assert_allclose(a, b, rtol=0, atol=tol * np.abs(b).max())
+    if dtype == "complex128":
+        assert dottest(J).passed
+        assert gradcheck(ub, rng=3).passed
+    with pytest.raises(InputError, match="ub"):
+        RimeEngine(enu, antpos, freqs, a1, a2, nfeed=2, ub=True)

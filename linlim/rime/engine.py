@@ -35,6 +35,9 @@ METHODS = ("auto", "gemm", "direct", "nufft")
 TWO_PI = 2.0 * np.pi
 #: Sources per block of the fused kernel and its Hermitian rank-k update.
 SRC_BLOCK = 4096
+#: Cost of one unique-baseline product (numba) relative to one ZHERK entry (BLAS), per
+#: source and channel; measured side by side on this project's 2-core CPU (docs/benchmarks.md).
+UB_FACTOR = 3.0
 #: Sources per block of the gradient's phasors (ZTRMM form): a quarter of the forward's
 #: block keeps forward + gradient peak memory within twice the forward's.
 GRAD_SRC_BLOCK = 1024
@@ -87,6 +90,10 @@ class RimeEngine:
         The caller's products use full-width ``Z`` per block (positions, several beams or
         feeds, :class:`RIMEIntensity`); sizes the channel blocks for it. Otherwise, with
         one feed and one beam, blocks are sized for the phasor-only products.
+    ub : {"auto", True, False}
+        Lean products (one feed, one beam, fixed positions, ``"gemm"``) over the unique
+        baselines (:meth:`ub_vis`) instead of ZHERK/ZTRMM: ``"auto"`` when the array is
+        redundant enough (``UB_FACTOR Nu < R (R + 1) / 2``).
     xp : module
     """
 
@@ -95,7 +102,7 @@ class RimeEngine:
                  dtype: Any = "complex128", method: str = "auto",
                  memory_budget: int | None = None, reseed: int = 16,
                  nufft_eps: float | None = None, nufft_ok: bool = True,
-                 full_units: bool = False, xp: Any = np) -> None:
+                 full_units: bool = False, ub: str | bool = "auto", xp: Any = np) -> None:
         self.xp = xp
         enu = np.asarray(_host(enu), dtype=np.float64)
         antpos_h = np.asarray(_host(antpos), dtype=np.float64)
@@ -186,6 +193,8 @@ class RimeEngine:
         self.nufft_eps = float(nufft_eps) if nufft_eps is not None else (
             1e-6 if self.cdtype == np.complex64 else 1e-12)
         self._ub = None
+        self._ub_reps = None
+        self._ub_pref = ub
         self.nufft_ok = bool(nufft_ok)
         self.method = self._choose(method)
         self.memory_budget = (default_memory_budget(xp) if memory_budget is None
@@ -203,6 +212,69 @@ class RimeEngine:
         self.chunks = plan_frequency_chunks(self.nf, per_f, self.memory_budget)
         self.kern = _kernels(xp)
         self._bufs: dict = {}
+        self.ub_products = self._use_ub(ub)
+
+    # ---- unique baselines (one feed, one beam, fixed positions) ---------------------------
+    def _use_ub(self, ub: str | bool) -> bool:
+        """Whether the lean products run over unique baselines (:meth:`ub_vis`) instead of
+        Hermitian rank-k updates: ``ub`` True/False forces it, ``"auto"`` compares costs
+        (``UB_FACTOR`` Nu against ``R (R + 1) / 2`` per source and channel)."""
+        if not (self.lean_products and self.method == "gemm"
+                and backend_name_of(self.xp) == "numpy"):
+            if ub is True:
+                raise InputError("ub: products over unique baselines need one feed, one "
+                                 "beam, fixed positions, method 'gemm' and NumPy")
+            return False
+        if ub == "auto":
+            return UB_FACTOR * self.unique_baselines.n < self.R * (self.R + 1) / 2
+        return bool(ub)
+
+    def ub_reps(self) -> tuple:
+        """``(ui, uj, inv, flip)``: antennas of one representative per unique baseline
+        class with ``x_j - x_i`` the class vector, each baseline's class, and whether the
+        baseline is the class vector's negative (its visibility the conjugate)."""
+        if self._ub_reps is None:
+            ubl = self.unique_baselines
+            first = np.full(ubl.n, -1, dtype=np.int64)
+            for k in range(self.nbl - 1, -1, -1):
+                first[ubl.inv[k]] = k
+            flip = ubl.flip[first]
+            a1, a2 = self.ant1_h[first], self.ant2_h[first]
+            ui, uj = np.where(flip, a2, a1), np.where(flip, a1, a2)
+            used = np.unique(np.r_[ui, uj])           # phasors of these antennas only
+            self._ub_ants = used
+            self._ub_reps = (np.searchsorted(used, ui), np.searchsorted(used, uj), ubl.inv,
+                             ubl.flip)
+        return self._ub_reps
+
+    def _ub_tau(self, t: int, pos: Any) -> Any:
+        self.ub_reps()
+        return self.tau(t, pos[self._ub_ants])
+
+    def ub_vis(self, w: Any, t: int, pos: Any, out: Any) -> Any:
+        """``out[f, bl] = pf sum_s w[f, s] exp(+2 pi i nu (x_j - x_i) . s_hat / c)`` at time
+        ``t`` (``w`` (Nfreq, Nup) real), evaluated once per unique baseline from the
+        antennas' phasors (numba, float64) and copied to its baselines."""
+        ui, uj, inv, flip = self.ub_reps()
+        acc = np.zeros((self.nf, ui.size), dtype=np.complex128)
+        self.kern.ubvis(self._ub_tau(t, pos), self.freqs, self.df, self.reseed, w, ui, uj, acc)
+        v = self.pf * acc[:, inv]
+        out[...] = np.where(flip[None, :], np.conj(v), v)
+        return out
+
+    def ub_form(self, dV: Any, t: int, pos: Any) -> Any:
+        """``q[f, s] = 2 Re sum_bl dV[f, bl] exp(-2 pi i nu (x_j - x_i) . s_hat / c)``
+        (Nfreq, Nup), the adjoint of :meth:`ub_vis` without ``pf``: ``dV`` summed per class
+        (conjugated where the baseline is the class vector's negative) first."""
+        ui, uj, inv, flip = self.ub_reps()
+        D = np.zeros((self.nf, ui.size), dtype=np.complex128)
+        vals = np.where(flip[None, :], np.conj(dV), dV)
+        for f in range(self.nf):
+            D[f] = np.bincount(inv, weights=vals[f].real, minlength=ui.size) + 1j * \
+                np.bincount(inv, weights=vals[f].imag, minlength=ui.size)
+        q = np.empty((self.nf, self.nup[t]), dtype=np.float64)
+        return self.kern.ubform(self._ub_tau(t, pos), self.freqs, self.df, self.reseed, D, ui,
+                                uj, q)
 
     @property
     def unique_baselines(self) -> Any:
@@ -220,6 +292,12 @@ class RimeEngine:
         matter, docs/benchmarks.md)."""
         nup = float(sum(self.nup))
         out = {"gemm": self.nf * nup * (32e-9 * self.na + 0.4e-9 * self.R * self.R)}
+        if (self.nfeed == 1 and self.nbeam == 1 and self._ub_pref is not False
+                and backend_name_of(self.xp) == "numpy"):
+            nu = self.unique_baselines.n
+            if self._ub_pref is True or UB_FACTOR * nu < self.R * (self.R + 1) / 2:
+                self.ub_reps()
+                out["gemm"] = self.nf * nup * (2e-9 * self._ub_ants.size + 4e-9 * nu)
         if self.nfeed == 1:
             out["direct"] = 80e-9 * self.nbl * nup * self.nf
         from .nufft import grid_size, have_finufft

@@ -12,7 +12,8 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["phasors", "direct_sum", "zmatrix", "signmap", "zcols", "ecols", "qform"]
+__all__ = ["phasors", "direct_sum", "zmatrix", "signmap", "zcols", "ecols", "qform", "ubvis",
+           "ubform"]
 
 TWO_PI = 2.0 * np.pi
 
@@ -334,4 +335,121 @@ def _qform(e, t, out):  # pragma: no cover - jitted
 def qform(e: Any, t: Any, out: Any) -> Any:
     """numba twin of :func:`linlim.rime.kernels_numpy.qform` (same arguments)."""
     _qform(e, t, out)
+    return out
+
+
+_UB_SB = 512   # sources per block of the unique-baseline kernels (phasors stay in L2)
+_UB_L = 8      # independent partial sums (vectorisable without reassociation)
+
+
+@numba.njit(cache=True)
+def _ub_phasor_block(tau, freqs, df, use_step, reseed, s0, n, k, pr, pi, sr, si):
+    # pragma: no cover - jitted
+    na = tau.shape[0]
+    if k == 0:
+        for a in range(na):
+            for s in range(n):
+                z = _cis(df * tau[a, s0 + s])
+                sr[a, s] = z.real
+                si[a, s] = z.imag
+    for a in range(na):
+        if (not use_step) or k % reseed == 0:
+            for s in range(n):
+                z = _cis(freqs[k] * tau[a, s0 + s])
+                pr[a, s] = z.real
+                pi[a, s] = z.imag
+        else:
+            for s in range(n):
+                x, y = pr[a, s], pi[a, s]
+                pr[a, s] = x * sr[a, s] - y * si[a, s]
+                pi[a, s] = x * si[a, s] + y * sr[a, s]
+
+
+@numba.njit(cache=True)
+def _ubvis(tau, freqs, df, use_step, reseed, w, ui, uj, out):  # pragma: no cover - jitted
+    nf = freqs.shape[0]
+    na, ns = tau.shape
+    nu = ui.shape[0]
+    pr = np.empty((na, _UB_SB))
+    pi = np.empty((na, _UB_SB))
+    sr = np.empty((na, _UB_SB))
+    si = np.empty((na, _UB_SB))
+    accr = np.empty(_UB_L)
+    acci = np.empty(_UB_L)
+    for s0 in range(0, ns, _UB_SB):
+        n = min(_UB_SB, ns - s0)
+        nl = (n // _UB_L) * _UB_L
+        for k in range(nf):
+            _ub_phasor_block(tau, freqs, df, use_step, reseed, s0, n, k, pr, pi, sr, si)
+            for u in range(nu):
+                i, j = ui[u], uj[u]
+                for m in range(_UB_L):
+                    accr[m] = 0.0
+                    acci[m] = 0.0
+                for b in range(0, nl, _UB_L):
+                    for m in range(_UB_L):
+                        s = b + m
+                        ww = w[k, s0 + s]
+                        # e_i conj(e_j) = exp(+2 pi i nu (x_j - x_i) . s / c)
+                        accr[m] += ww * (pr[i, s] * pr[j, s] + pi[i, s] * pi[j, s])
+                        acci[m] += ww * (pi[i, s] * pr[j, s] - pr[i, s] * pi[j, s])
+                re = 0.0
+                im = 0.0
+                for m in range(_UB_L):
+                    re += accr[m]
+                    im += acci[m]
+                for s in range(nl, n):
+                    ww = w[k, s0 + s]
+                    re += ww * (pr[i, s] * pr[j, s] + pi[i, s] * pi[j, s])
+                    im += ww * (pi[i, s] * pr[j, s] - pr[i, s] * pi[j, s])
+                out[k, u] += complex(re, im)
+    return out
+
+
+def ubvis(tau: Any, freqs: Any, df: float | None, reseed: int, w: Any, ui: Any, uj: Any,
+          out: Any) -> Any:
+    """numba twin of :func:`linlim.rime.kernels_numpy.ubvis` (same arguments)."""
+    use_step = df is not None and freqs.shape[0] > 1 and reseed > 1
+    _ubvis(np.ascontiguousarray(tau, dtype=np.float64), np.asarray(freqs, dtype=np.float64),
+           float(df or 0.0), use_step, max(int(reseed), 1),
+           np.ascontiguousarray(w, dtype=np.float64), np.asarray(ui, dtype=np.int64),
+           np.asarray(uj, dtype=np.int64), out)
+    return out
+
+
+@numba.njit(cache=True)
+def _ubform(tau, freqs, df, use_step, reseed, D, ui, uj, out):  # pragma: no cover - jitted
+    nf = freqs.shape[0]
+    na, ns = tau.shape
+    nu = ui.shape[0]
+    pr = np.empty((na, _UB_SB))
+    pi = np.empty((na, _UB_SB))
+    sr = np.empty((na, _UB_SB))
+    si = np.empty((na, _UB_SB))
+    q = np.empty(_UB_SB)
+    for s0 in range(0, ns, _UB_SB):
+        n = min(_UB_SB, ns - s0)
+        for k in range(nf):
+            _ub_phasor_block(tau, freqs, df, use_step, reseed, s0, n, k, pr, pi, sr, si)
+            for s in range(n):
+                q[s] = 0.0
+            for u in range(nu):
+                i, j = ui[u], uj[u]
+                dr, di = 2.0 * D[k, u].real, 2.0 * D[k, u].imag
+                for s in range(n):   # 2 Re(D conj(P)), P = e_i conj(e_j)
+                    q[s] += dr * (pr[i, s] * pr[j, s] + pi[i, s] * pi[j, s]) + di * (
+                        pi[i, s] * pr[j, s] - pr[i, s] * pi[j, s])
+            for s in range(n):
+                out[k, s0 + s] = q[s]
+    return out
+
+
+def ubform(tau: Any, freqs: Any, df: float | None, reseed: int, D: Any, ui: Any, uj: Any,
+           out: Any) -> Any:
+    """numba twin of :func:`linlim.rime.kernels_numpy.ubform` (same arguments)."""
+    use_step = df is not None and freqs.shape[0] > 1 and reseed > 1
+    _ubform(np.ascontiguousarray(tau, dtype=np.float64), np.asarray(freqs, dtype=np.float64),
+            float(df or 0.0), use_step, max(int(reseed), 1),
+            np.ascontiguousarray(D, dtype=np.complex128), np.asarray(ui, dtype=np.int64),
+            np.asarray(uj, dtype=np.int64), out)
     return out

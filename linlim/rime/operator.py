@@ -48,12 +48,12 @@ class _RimeBase:
 
     def _setup(self, enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized, dtype,
                method, memory_budget, reseed, xp, nufft_eps=None,
-               nufft_ok=True, full_units=True) -> RimeEngine:
+               nufft_ok=True, full_units=True, ub="auto") -> RimeEngine:
         check_rime_inputs(enu, antpos, freqs, ant1, polarized=polarized, dtype=dtype, xp=xp)
         eng = RimeEngine(enu, antpos, freqs, ant1, ant2, beam_index=beam_index, nbeam=nbeam,
                          nfeed=2 if polarized else 1, dtype=dtype, method=method,
                          memory_budget=memory_budget, reseed=reseed, nufft_eps=nufft_eps,
-                         nufft_ok=nufft_ok, full_units=full_units, xp=xp)
+                         nufft_ok=nufft_ok, full_units=full_units, ub=ub, xp=xp)
         self.engine = eng
         self.polarized = bool(polarized)
         if self.polarized:
@@ -97,6 +97,12 @@ class _RimeBase:
         ``i <= j`` of ``V`` computed); ``store`` receives ``(e, Z if keep_z else None)``."""
         eng, xp = self.engine, self.xp
         V = xp.empty((eng.nfeed, eng.nfeed, eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
+        if eng.ub_products:   # unique baselines: w = |A|^2 I, no cache needed
+            for t in range(eng.nt):
+                At = eng.beam_t(A6, t)[:, 0, 0, 0]
+                eng.ub_vis((At.real ** 2 + At.imag ** 2) * eng.intens_t(I, t), t, pos,
+                           V[0, 0, t])
+            return V.reshape(self._v_shape)
         for t in range(eng.nt):
             It = eng.intens_t(I, t)
             tau, Ab = eng.tau(t, pos), eng.beam_t(A6, t)
@@ -172,6 +178,9 @@ class _RimeBase:
             It, dIt = eng.intens_t(I, t), eng.intens_t(dI, t)
             At, dAt = eng.beam_t(A6, t)[:, 0, 0, 0], eng.beam_t(dA6, t)[:, 0, 0, 0]
             w_all = 2.0 * It * (xp.conj(At) * dAt).real + (xp.abs(At) ** 2) * dIt
+            if eng.ub_products:
+                eng.ub_vis(w_all, t, pos, dV[0, 0, t])
+                continue
             tau = [None]
             ones = None
             if not cache:   # no cache: the forward's fused kernel, weights w and A = 1
@@ -201,6 +210,12 @@ class _RimeBase:
             idx = eng.up_idx[t]
             It = eng.intens_t(I, t)
             At = eng.beam_t(A6, t)[:, 0, 0, 0]
+            if eng.ub_products:
+                q = eng.ub_form(eng.pf * dV[0, 0, t], t, pos)
+                dI[idx] += (0.5 * (At.real ** 2 + At.imag ** 2) * q).T
+                if want_A:
+                    dA[0, 0, 0, t, idx] = (It * At * q).T
+                continue
             tau = None
             for ci, fsl in enumerate(eng.chunks):
                 D = eng.upper_scatter(eng.pf * dV[:, :, t, fsl], fsl.stop - fsl.start)
@@ -306,6 +321,11 @@ class RIME(_RimeBase, Operator):
         Re-seeding interval of the phasor recurrence.
     nufft_eps : float, optional
         finufft tolerance (default 1e-12 in complex128, 1e-6 in complex64).
+    ub : {"auto", True, False}
+        With one feed, one beam, fixed positions and ``"gemm"`` on NumPy: evaluate the
+        forward, J and J^H once per *unique* baseline vector (redundant arrays; numba,
+        float64) instead of by Hermitian rank-k updates; ``"auto"`` when the array is
+        redundant enough (:data:`~linlim.rime.engine.UB_FACTOR`). Exact (no tolerance).
     xp : module, optional
         Array module (default: the active backend).
 
@@ -343,7 +363,7 @@ class RIME(_RimeBase, Operator):
                  fit_positions: bool = False, dtype: Any = "complex128",
                  method: str = "auto", memory_budget: int | None = None,
                  cache_budget: int | None = None, reseed: int = 16,
-                 nufft_eps: float | None = None, xp: Any = None,
+                 nufft_eps: float | None = None, ub: str | bool = "auto", xp: Any = None,
                  name: str | None = None) -> None:
         xp = get_xp() if xp is None else xp
         if method == "nufft" and fit_positions:
@@ -351,7 +371,7 @@ class RIME(_RimeBase, Operator):
                              "fit_positions=True; use 'gemm'")
         eng = self._setup(enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized,
                           dtype, method, memory_budget, reseed, xp, nufft_eps=nufft_eps,
-                          nufft_ok=not fit_positions, full_units=bool(fit_positions))
+                          nufft_ok=not fit_positions, full_units=bool(fit_positions), ub=ub)
         bd = np.dtype(eng.rdtype if beam_dtype is None else beam_dtype)
         if bd.kind not in "fc" or bd.itemsize not in (eng.rdtype.itemsize,
                                                       eng.cdtype.itemsize):
@@ -458,7 +478,8 @@ class RIME(_RimeBase, Operator):
         if self._nufft:   # NUFFT products need no cache
             return self._forward(x), _RIMEJacobian(self, x, None)
         full = not self._lean and _cache_bytes(eng, True) <= self.cache_budget
-        lean = _cache_bytes(eng, True, with_z=False) <= self.cache_budget
+        lean = (_cache_bytes(eng, True, with_z=False) <= self.cache_budget
+                and not eng.ub_products)   # unique-baseline products need no cache
         store = {} if (full or lean) else None
         if eng.method in ("direct", "nufft") and store is None:
             y = self._forward(x)
@@ -520,7 +541,7 @@ class RIMEIntensity(LinearOperator):
     ----------
     enu, antpos, freqs, ant1, ant2, beam_index, polarized : see RIME
         As in :class:`RIME`.
-    dtype, method, memory_budget, cache_budget, reseed, nufft_eps, xp : see RIME
+    dtype, method, memory_budget, cache_budget, reseed, nufft_eps, ub, xp : see RIME
         As in :class:`RIME`.
     beam : array or None
         Fixed beam values, shape (Nbeam, Ntimes, Nsrc, Nfreq) (or (Nbeam, 2, 2, Ntimes,
@@ -548,8 +569,8 @@ class RIMEIntensity(LinearOperator):
                  beam: Any = None, *, beam_index: Any = None, polarized: bool = False,
                  dtype: Any = "complex128", method: str = "auto",
                  memory_budget: int | None = None, cache_budget: int | None = None,
-                 reseed: int = 16, nufft_eps: float | None = None, xp: Any = None,
-                 name: str | None = None) -> None:
+                 reseed: int = 16, nufft_eps: float | None = None, ub: str | bool = "auto",
+                 xp: Any = None, name: str | None = None) -> None:
         from ..backend import asarray
         from ..operators.composite import FixInput
 
@@ -564,7 +585,7 @@ class RIMEIntensity(LinearOperator):
         rime = RIME(enu, antpos, freqs, ant1, ant2, beam_index=beam_index, nbeam=nbeam,
                     beam_dtype=beam_dtype, polarized=polarized, dtype=dtype, method=method,
                     memory_budget=memory_budget, cache_budget=cache_budget, reseed=reseed,
-                    nufft_eps=nufft_eps, xp=xp)
+                    nufft_eps=nufft_eps, ub=ub, xp=xp)
         eng = rime.engine
         if beam is None:
             if eng.nbeam != 1:
