@@ -507,8 +507,9 @@ def test_fixed_inputs_are_the_fix_input_composite(rng):
 
 @pytest.mark.parametrize("df", [None, 2e6])
 def test_ub_kernel_twins(rng, df):
-    """Unique-baseline kernels: numba twins equal the NumPy reference, and ``ubform`` is
-    the adjoint of ``ubvis`` under ``Re <., .>``."""
+    """Unique-baseline kernels: numba twins equal the NumPy reference, ``ubform`` is the
+    adjoint of ``ubvis`` under ``Re <., .>``, and ``ubphasors`` gives ``ubvis`` by a
+    product."""
     na, ns, nf = 5, 1100, 20       # more than one 512-source block, a ragged tail
     tau = rng.standard_normal((na, ns)) * 1e-7
     freqs = 1e8 + (np.arange(nf) * df if df else np.sort(rng.uniform(0, 5e7, nf)))
@@ -519,14 +520,17 @@ def test_ub_kernel_twins(rng, df):
     for kern in (kernels_numpy, kernels_numba):
         v = kern.ubvis(tau, freqs, df, 8, w, ui, uj, np.zeros((nf, 4), complex))
         q = kern.ubform(tau, freqs, df, 8, D, ui, uj, np.empty((nf, ns)))
-        outs.append((v, q))
+        P = kern.ubphasors(tau, freqs, df, 8, ui, uj, np.empty((nf, 8, ns)))
+        outs.append((v, q, P[:, :4] + 1j * P[:, 4:]))
     for a, b in zip(*outs):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-12 * np.abs(a).max())
     e = np.exp(-2j * np.pi * freqs[:, None, None] * tau)
     exact = np.einsum("fus,fs->fu", e[:, ui] * np.conj(e[:, uj]), w)
     np.testing.assert_allclose(outs[1][0], exact, rtol=0, atol=1e-12 * np.abs(exact).max())
-    v, q = outs[1]
+    v, q, P = outs[1]
     assert np.isclose(np.sum(w * q), 2 * np.real(np.vdot(D, v)), rtol=1e-12)
+    np.testing.assert_allclose(np.einsum("fus,fs->fu", P, w), v, rtol=0,
+                               atol=1e-12 * np.abs(v).max())
 
 
 @pytest.mark.parametrize("dtype", ["complex128", "complex64"])
@@ -560,14 +564,17 @@ def test_unique_baseline_path_equals_herk(rng, dtype):
     dy = (rng.standard_normal(V.shape) + 1j * rng.standard_normal(V.shape)).astype(dtype)
     Jv = ref.jvp(x, dx)
     np.testing.assert_allclose(ub.jvp(x, dx), Jv, rtol=0, atol=tol * np.abs(Jv).max())
-    y, J = ub.linearize(x)
-    assert J.cache is None
-    np.testing.assert_allclose(J.matvec(dx), Jv, rtol=0, atol=tol * np.abs(Jv).max())
-    for g in (ub.vjp(x, dy), J.rmatvec(dy)):
+    y, J = ub.linearize(x)       # cached unique-baseline phasors
+    J0 = RIME(enu, antpos, freqs, a1, a2, cache_budget=0, **kw).linearize(x)[1]
+    assert sorted(J.cache) == [0, 1] and J0.cache is None
+    np.testing.assert_allclose(y, V, rtol=0, atol=tol * np.abs(V).max())
+    for Jx in (J, J0):
+        np.testing.assert_allclose(Jx.matvec(dx), Jv, rtol=0, atol=tol * np.abs(Jv).max())
+    for g in (ub.vjp(x, dy), J.rmatvec(dy), J0.rmatvec(dy)):
         for a, b in zip(g, ref.vjp(x, dy)):
             np.testing.assert_allclose(a, b, rtol=0, atol=tol * np.abs(b).max())
     if dtype == "complex128":
-        assert dottest(J).passed
+        assert dottest(J).passed and dottest(J0).passed
         assert gradcheck(ub, rng=3).passed
     with pytest.raises(InputError, match="ub"):
         RimeEngine(enu, antpos, freqs, a1, a2, nfeed=2, ub=True)

@@ -262,16 +262,52 @@ class RimeEngine:
         out[...] = np.where(flip[None, :], np.conj(v), v)
         return out
 
-    def ub_form(self, dV: Any, t: int, pos: Any) -> Any:
-        """``q[f, s] = 2 Re sum_bl dV[f, bl] exp(-2 pi i nu (x_j - x_i) . s_hat / c)``
-        (Nfreq, Nup), the adjoint of :meth:`ub_vis` without ``pf``: ``dV`` summed per class
-        (conjugated where the baseline is the class vector's negative) first."""
+    def ub_phasors(self, t: int, pos: Any) -> Any:
+        """Unique-baseline phasors of time ``t`` as real planes (Nfreq, 2 Nu, Nup) float64
+        (:func:`~linlim.rime.kernels_numpy.ubphasors`): the Jacobian's cache."""
+        ui, uj = self.ub_reps()[:2]
+        P = np.empty((self.nf, 2 * ui.size, self.nup[t]), dtype=np.float64)
+        return self.kern.ubphasors(self._ub_tau(t, pos), self.freqs, self.df, self.reseed,
+                                   ui, uj, P)
+
+    def ub_cache_bytes(self) -> int:
+        """Bytes of :meth:`ub_phasors` for every time."""
+        return int(16 * self.unique_baselines.n * self.nf * sum(self.nup))
+
+    def ub_vis_cached(self, P: Any, w: Any, out: Any) -> Any:
+        """:meth:`ub_vis` from cached phasors ``P`` (one real matrix-vector product per
+        channel, BLAS)."""
+        inv, flip = self.ub_reps()[2:]
+        nu = P.shape[1] // 2
+        r = np.matmul(P, np.ascontiguousarray(w, dtype=np.float64)[:, :, None])[:, :, 0]
+        v = self.pf * (r[:, :nu] + 1j * r[:, nu:])[:, inv]
+        out[...] = np.where(flip[None, :], np.conj(v), v)
+        return out
+
+    def _ub_classes(self, dV: Any) -> Any:
+        """``dV`` (Nfreq, Nbl) summed per unique-baseline class (conjugated where a baseline
+        is its class vector's negative): (Nfreq, Nu) complex128."""
         ui, uj, inv, flip = self.ub_reps()
         D = np.zeros((self.nf, ui.size), dtype=np.complex128)
         vals = np.where(flip[None, :], np.conj(dV), dV)
         for f in range(self.nf):
             D[f] = np.bincount(inv, weights=vals[f].real, minlength=ui.size) + 1j * \
                 np.bincount(inv, weights=vals[f].imag, minlength=ui.size)
+        return D
+
+    def ub_form_cached(self, P: Any, dV: Any) -> Any:
+        """:meth:`ub_form` from cached phasors ``P``: ``q = 2 (Re D . Re P + Im D . Im P)``,
+        one real vector-matrix product per channel."""
+        D = self._ub_classes(dV)
+        Dc = 2.0 * np.concatenate([D.real, D.imag], axis=1)[:, None, :]
+        return np.matmul(Dc, P)[:, 0, :]
+
+    def ub_form(self, dV: Any, t: int, pos: Any) -> Any:
+        """``q[f, s] = 2 Re sum_bl dV[f, bl] exp(-2 pi i nu (x_j - x_i) . s_hat / c)``
+        (Nfreq, Nup), the adjoint of :meth:`ub_vis` without ``pf``: ``dV`` summed per class
+        (conjugated where the baseline is the class vector's negative) first."""
+        ui, uj = self.ub_reps()[:2]
+        D = self._ub_classes(dV)
         q = np.empty((self.nf, self.nup[t]), dtype=np.float64)
         return self.kern.ubform(self._ub_tau(t, pos), self.freqs, self.df, self.reseed, D, ui,
                                 uj, q)

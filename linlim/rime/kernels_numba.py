@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 __all__ = ["phasors", "direct_sum", "zmatrix", "signmap", "zcols", "ecols", "qform", "ubvis",
-           "ubform"]
+           "ubform", "ubphasors"]
 
 TWO_PI = 2.0 * np.pi
 
@@ -452,4 +452,36 @@ def ubform(tau: Any, freqs: Any, df: float | None, reseed: int, D: Any, ui: Any,
             float(df or 0.0), use_step, max(int(reseed), 1),
             np.ascontiguousarray(D, dtype=np.complex128), np.asarray(ui, dtype=np.int64),
             np.asarray(uj, dtype=np.int64), out)
+    return out
+
+
+@numba.njit(cache=True)
+def _ubphasors(tau, freqs, df, use_step, reseed, ui, uj, out):  # pragma: no cover - jitted
+    nf = freqs.shape[0]
+    na, ns = tau.shape
+    nu = ui.shape[0]
+    pr = np.empty((na, _UB_SB))
+    pi = np.empty((na, _UB_SB))
+    sr = np.empty((na, _UB_SB))
+    si = np.empty((na, _UB_SB))
+    for s0 in range(0, ns, _UB_SB):
+        n = min(_UB_SB, ns - s0)
+        for k in range(nf):
+            _ub_phasor_block(tau, freqs, df, use_step, reseed, s0, n, k, pr, pi, sr, si)
+            for u in range(nu):
+                i, j = ui[u], uj[u]
+                for s in range(n):
+                    out[k, u, s0 + s] = pr[i, s] * pr[j, s] + pi[i, s] * pi[j, s]
+                    out[k, nu + u, s0 + s] = pi[i, s] * pr[j, s] - pr[i, s] * pi[j, s]
+    return out
+
+
+def ubphasors(tau: Any, freqs: Any, df: float | None, reseed: int, ui: Any, uj: Any,
+              out: Any) -> Any:
+    """numba twin of :func:`linlim.rime.kernels_numpy.ubphasors` (same arguments)."""
+    use_step = df is not None and freqs.shape[0] > 1 and reseed > 1
+    _ubphasors(np.ascontiguousarray(tau, dtype=np.float64),
+               np.asarray(freqs, dtype=np.float64), float(df or 0.0), use_step,
+               max(int(reseed), 1), np.asarray(ui, dtype=np.int64),
+               np.asarray(uj, dtype=np.int64), out)
     return out

@@ -30,7 +30,7 @@ import numpy as np
 from ..backend import xp_of
 
 __all__ = ["phasors", "direct_sum", "zmatrix", "signmap", "zcols", "ecols", "qform", "ubvis",
-           "ubform"]
+           "ubform", "ubphasors"]
 
 TWO_PI = 2.0 * np.pi
 
@@ -274,4 +274,19 @@ def ubform(tau: Any, freqs: Any, df: float | None, reseed: int, D: Any, ui: Any,
                                                    dtype=np.complex128))
     P = e[:, ui, :] * xp.conj(e[:, uj, :])
     out[...] = 2.0 * xp.einsum("fu,fus->fs", D, xp.conj(P)).real
+    return out
+
+
+def ubphasors(tau: Any, freqs: Any, df: float | None, reseed: int, ui: Any, uj: Any,
+              out: Any) -> Any:
+    """Unique-baseline phasors ``P = e_i conj(e_j)`` as real planes: ``out[f, u, s] =
+    Re P``, ``out[f, Nu + u, s] = Im P``; ``out`` (Nf, 2 Nu, Nsrc) float64 (returned), so
+    that :func:`ubvis` is one real matrix-vector product per channel."""
+    xp = xp_of(out)
+    e = phasors(tau, freqs, df, reseed, xp.empty((int(freqs.shape[0]),) + tuple(tau.shape),
+                                                   dtype=np.complex128))
+    P = e[:, ui, :] * xp.conj(e[:, uj, :])
+    nu = int(P.shape[1])
+    out[:, :nu] = P.real
+    out[:, nu:] = P.imag
     return out

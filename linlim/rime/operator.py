@@ -179,7 +179,10 @@ class _RimeBase:
             At, dAt = eng.beam_t(A6, t)[:, 0, 0, 0], eng.beam_t(dA6, t)[:, 0, 0, 0]
             w_all = 2.0 * It * (xp.conj(At) * dAt).real + (xp.abs(At) ** 2) * dIt
             if eng.ub_products:
-                eng.ub_vis(w_all, t, pos, dV[0, 0, t])
+                if cache:
+                    eng.ub_vis_cached(cache[t], w_all, dV[0, 0, t])
+                else:
+                    eng.ub_vis(w_all, t, pos, dV[0, 0, t])
                 continue
             tau = [None]
             ones = None
@@ -211,7 +214,8 @@ class _RimeBase:
             It = eng.intens_t(I, t)
             At = eng.beam_t(A6, t)[:, 0, 0, 0]
             if eng.ub_products:
-                q = eng.ub_form(eng.pf * dV[0, 0, t], t, pos)
+                q = (eng.ub_form_cached(cache[t], eng.pf * dV[0, 0, t]) if cache
+                     else eng.ub_form(eng.pf * dV[0, 0, t], t, pos))
                 dI[idx] += (0.5 * (At.real ** 2 + At.imag ** 2) * q).T
                 if want_A:
                     dA[0, 0, 0, t, idx] = (It * At * q).T
@@ -472,14 +476,19 @@ class RIME(_RimeBase, Operator):
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         """Forward and Jacobian; the Jacobian caches phasors and ``Z`` per (time, block)
         when they fit ``cache_budget``, the phasors alone (a lean cache) when only they
-        fit, or nothing. With one feed and one beam the phasors are all it needs."""
+        fit, or nothing. With one feed and one beam the phasors are all it needs; with the
+        unique-baseline products it keeps their phasors ``e_i conj(e_j)`` per class
+        (J and J^H are then one real matrix-vector product per channel)."""
         I, A6, pos = self._split(x)
         eng = self.engine
         if self._nufft:   # NUFFT products need no cache
             return self._forward(x), _RIMEJacobian(self, x, None)
+        if eng.ub_products:   # cache: the unique-baseline phasors of every time
+            store = ({t: eng.ub_phasors(t, pos) for t in range(eng.nt)}
+                     if eng.ub_cache_bytes() <= self.cache_budget else None)
+            return self._herk_forward(I, A6, pos), _RIMEJacobian(self, x, store)
         full = not self._lean and _cache_bytes(eng, True) <= self.cache_budget
-        lean = (_cache_bytes(eng, True, with_z=False) <= self.cache_budget
-                and not eng.ub_products)   # unique-baseline products need no cache
+        lean = _cache_bytes(eng, True, with_z=False) <= self.cache_budget
         store = {} if (full or lean) else None
         if eng.method in ("direct", "nufft") and store is None:
             y = self._forward(x)
