@@ -140,6 +140,11 @@ def run_a(nsrc: int, repeat: int) -> dict:
     mk = lambda: RIME(enu, p["antpos"], p["freqs"], a1, a2, method="gemm")  # noqa: E731
     r["mem_fwd"] = peak(lambda z: mk()(z), x)
     r["mem_fwd_grad"] = peak(lambda z: (lambda o: o.vjp(z, o(z)))(mk()), x)
+    # the same with the inputs (I, A) allocated inside the measurement, as a process's
+    # resident memory would count them (the gradient has the inputs' size)
+    cp = lambda z: tuple(a.copy() for a in z)  # noqa: E731
+    r["mem_fwd_in"] = peak(lambda z: mk()(cp(z)), x)
+    r["mem_fwd_grad_in"] = peak(lambda z: (lambda o, c: o.vjp(c, o(c)))(mk(), cp(z)), x)
     # complex64 forward against the complex64 GEMM rate measured now
     op64 = RIME(enu, p["antpos"], p["freqs"], a1, a2, dtype="complex64", method="gemm",
                 ub=False)   # the GEMM-rate figure is about the (C)HERK path
@@ -255,9 +260,12 @@ def main() -> None:
                    f"{r['JH_herk'] / r['fwd_herk']:.2f}", ""),
         ("default forward / ZHERK forward; max rel. diff.",
          lambda r: f"{r['fwd'] / r['fwd_herk']:.2f}; {r['rel_herk']:.1e}", ""),
-        ("peak memory forward + gradient / forward",
+        ("peak memory forward + gradient / forward (inputs not counted)",
          lambda r: f"{r['mem_fwd_grad'] / r['mem_fwd']:.2f} "
                    f"({r['mem_fwd'] / 2**20:.0f} MiB fwd)", "<= 2"),
+        ("the same, inputs counted",
+         lambda r: f"{r['mem_fwd_grad_in'] / r['mem_fwd_in']:.2f} "
+                   f"({r['mem_fwd_in'] / 2**20:.0f} MiB fwd)", "<= 2"),
         ("forward / matvis", lambda r: f"{r['fwd'] / r['matvis']:.3f}", "<= 0.1"),
         ("max rel. diff. to matvis (c128, c64)",
          lambda r: f"{r['rel_matvis']:.1e}, {r['rel_matvis_c64']:.1e}", "1e-10"),
