@@ -122,8 +122,11 @@ def run_a(nsrc: int, repeat: int) -> dict:
     _, r["fwd"] = timed(op, x, repeat=repeat)
     _, r["vjp"] = timed(op.vjp, x, V, repeat=repeat)
     (_, J), r["linearize"] = timed(op.linearize, x, repeat=repeat)
-    r["cache"] = "phasors" if J.cache and next(iter(J.cache.values()))[1] is None else (
-        "full" if J.cache else "none")
+    if op.engine.ub_products:
+        r["cache"] = "unique-baseline phasors" if J.cache else "none"
+    else:
+        r["cache"] = "phasors" if J.cache and next(iter(J.cache.values()))[1] is None else (
+            "full" if J.cache else "none")
     r["ub"] = op.engine.ub_products
     _, r["J"] = timed(J.matvec, x, repeat=repeat)
     _, r["JH"] = timed(J.rmatvec, V, repeat=repeat)

@@ -299,8 +299,8 @@ class RimeEngine:
         """:meth:`ub_form` from cached phasors ``P``: ``q = 2 (Re D . Re P + Im D . Im P)``,
         one real vector-matrix product per channel."""
         D = self._ub_classes(dV)
-        Dc = 2.0 * np.concatenate([D.real, D.imag], axis=1)[:, None, :]
-        return np.matmul(Dc, P)[:, 0, :]
+        Dc = 2.0 * np.concatenate([D.real, D.imag], axis=1)[:, :, None]
+        return np.matmul(P.transpose(0, 2, 1), Dc)[:, :, 0]
 
     def ub_form(self, dV: Any, t: int, pos: Any) -> Any:
         """``q[f, s] = 2 Re sum_bl dV[f, bl] exp(-2 pi i nu (x_j - x_i) . s_hat / c)``

@@ -216,7 +216,8 @@ class _RimeBase:
             if eng.ub_products:
                 q = (eng.ub_form_cached(cache[t], eng.pf * dV[0, 0, t]) if cache
                      else eng.ub_form(eng.pf * dV[0, 0, t], t, pos))
-                dI[idx] += (0.5 * (At.real ** 2 + At.imag ** 2) * q).T
+                a2 = At.real ** 2 + At.imag ** 2 if At.dtype.kind == "c" else At * At
+                dI[idx] += (0.5 * a2 * q).T
                 if want_A:
                     dA[0, 0, 0, t, idx] = (It * At * q).T
                 continue
