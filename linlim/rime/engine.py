@@ -14,6 +14,11 @@ the horizon at ``t``, ``R = Nant Nfeed`` rows and ``C = Nax Nup`` columns:
 
 so ``V_ij = pf sum_s A_i conj(A_j) I_s exp(+2 pi i nu (x_j - x_i) . s_hat / c)`` with
 ``pf = 1/2`` (the unpolarised sky split evenly between two linear feeds).
+
+With one feed, one beam and fixed positions on a redundant array, the products run once
+per unique baseline vector instead (:meth:`RimeEngine.ub_vis`): ``sum_s w_s e_i conj(e_j)``
+for one representative pair per class, from the antennas' phasors (numba, float64),
+``w = |A|^2 I`` for the forward (or a Jacobian's weights); chosen by cost (``ub``).
 """
 
 from __future__ import annotations

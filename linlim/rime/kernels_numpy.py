@@ -19,6 +19,9 @@ signmap, zcols, ecols
     for ``Z diag(w) Z^H`` by Hermitian rank-k updates (ZHERK).
 qform(e, t, out)
     ``2 Re sum_a conj(e) t`` (the diagonal of a Hermitian form, for the gradients).
+ubvis, ubform, ubphasors
+    Products once per unique baseline vector (one feed, one beam, redundant arrays): the
+    weighted sums ``sum_s w e_i conj(e_j)``, their adjoint, and the cached phasors.
 """
 
 from __future__ import annotations
