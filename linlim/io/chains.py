@@ -65,7 +65,8 @@ import numpy as np
 from ..errors import InputError
 from ..validation import check_chain_memory
 
-__all__ = ["ChainStore", "read_chains", "write_tree", "read_tree", "CorruptChainWarning",
+__all__ = ["ChainStore", "read_chains", "read_names", "write_tree", "read_tree",
+           "CorruptChainWarning",
            "CorruptFileError", "atomic_h5", "read_newest_good", "set_aside",
            "remove_stale_files", "remove_stale_temporaries"]
 
@@ -213,6 +214,12 @@ def read_tree(group: h5py.Group) -> dict[str, Any]:
         else:
             out[key] = item[()]
     return out
+
+
+def read_names(group: h5py.Group | h5py.Dataset) -> list[str]:
+    """Parameter names stored in a result file (``group["names"]``, or that dataset)."""
+    ds = group["names"] if isinstance(group, h5py.Group) else group
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in ds[()]]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -559,7 +566,9 @@ def read_chains(path: str | os.PathLike) -> dict[str, Any]:
     dict
         ``config`` (dict), ``complete`` (bool), ``draws`` (chains, m, n) float64,
         ``sample_stats`` {name: (chains, m)}, ``warmup_stats`` {name: (chains, m_w)},
-        ``warmup_draws`` if saved, and ``state`` (the last checkpoint's sampler state).
+        ``warmup_draws`` if saved, ``names`` (list of str) if the job stored parameter
+        names (:func:`linlim.io.results.add_parameter_names`), and ``state`` (the last
+        checkpoint's sampler state).
         For a run in progress only the iterations checkpointed so far are returned.
     """
     store = ChainStore(path)
@@ -573,6 +582,8 @@ def read_chains(path: str | os.PathLike) -> dict[str, Any]:
             check_chain_memory(*f["draws"].shape, what=f"read_chains({store.path})")
             out = read_tree(f)
             out["config"] = json.loads(f.attrs["config"])
+            if "names" in f:
+                out["names"] = read_names(f)
         out["complete"] = True
         return out
     segs = store.segments()
