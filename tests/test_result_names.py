@@ -88,3 +88,46 @@ def test_parameter_names_rules_and_errors(tmp_path):
     with pytest.raises(InputError, match="duplicates"):
         add_parameter_names(path, ["a", "a", "b"])
     assert [p.name for p in tmp_path.iterdir()] == ["c.h5"]   # no temporaries left
+
+
+def test_linlim_sample_killed_and_resumed_is_bit_identical(tmp_path, monkeypatch, capsys):
+    """The ``linlim sample`` job (MAP fit, Fisher metric, HMC into chains.h5) killed after
+    its second checkpoint and run again resumes to the same draws as an uninterrupted run,
+    and the names are added once to the finished file."""
+    from linlim.io.chains import ChainStore
+    from linlim.pipelines.sample import run_sample
+
+    cfg = {"scenario": TINY, "fit": {"maxiter": 3}, "plots": False,
+           "hmc": {"chains": 1, "warmup": 4, "draws": 4, "checkpoint_every": 2,
+                   "resume": True}}
+    run_sample(cfg, str(tmp_path / "ref"))
+    ref = read_chains(tmp_path / "ref" / "chains.h5")
+
+    real = ChainStore.write_segment
+    written = []
+
+    def killed_after_two(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        written.append(1)
+        if len(written) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ChainStore, "write_segment", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_sample(cfg, str(tmp_path / "run"))
+    assert len(ChainStore(tmp_path / "run" / "chains.h5").segments()) == 2
+    starts = []
+
+    def counted(self, config, start, *args, **kwargs):
+        starts.append(start)
+        real(self, config, start, *args, **kwargs)
+
+    monkeypatch.setattr(ChainStore, "write_segment", counted)
+    run_sample(cfg, str(tmp_path / "run"))
+    assert starts == [4, 6]                       # resumed: only the iterations left
+    got = read_chains(tmp_path / "run" / "chains.h5")
+    np.testing.assert_array_equal(got["draws"], ref["draws"])
+    for k, v in ref["sample_stats"].items():
+        np.testing.assert_array_equal(got["sample_stats"][k], v, err_msg=k)
+    assert got["names"] == ref["names"] and "beam.diameter_m" in got["names"]
+    capsys.readouterr()
