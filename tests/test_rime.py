@@ -537,7 +537,8 @@ def test_ub_kernel_twins(rng, df):
 def test_unique_baseline_path_equals_herk(rng, dtype):
     """On a redundant array (hexagon, baselines in both orientations and one repeated),
     the unique-baseline products equal the ZHERK/ZTRMM ones: forward, jvp, vjp, the
-    ``linearize`` Jacobian; ``"auto"`` picks them; and they refuse what they cannot do."""
+    ``linearize`` Jacobian (cached and not); and they refuse what they cannot do
+    (``"auto"`` picking them on the 37-antenna hexagon: ``test_nufft_limits_and_auto``)."""
     from linlim.rime.engine import RimeEngine
 
     sep = 14.6
@@ -555,7 +556,7 @@ def test_unique_baseline_path_equals_herk(rng, dtype):
     dx = (rng.standard_normal(I.shape).astype(rd),
           (rng.standard_normal(A.shape) + 1j).astype(dtype))
     kw = dict(beam_dtype=dtype, dtype=dtype)
-    ub = RIME(enu, antpos, freqs, a1, a2, **kw)
+    ub = RIME(enu, antpos, freqs, a1, a2, ub=True, **kw)
     ref = RIME(enu, antpos, freqs, a1, a2, ub=False, **kw)
     assert ub.engine.ub_products and not ref.engine.ub_products
     tol = 1e-12 if dtype == "complex128" else 2e-5
@@ -565,7 +566,7 @@ def test_unique_baseline_path_equals_herk(rng, dtype):
     Jv = ref.jvp(x, dx)
     np.testing.assert_allclose(ub.jvp(x, dx), Jv, rtol=0, atol=tol * np.abs(Jv).max())
     y, J = ub.linearize(x)       # cached unique-baseline phasors
-    J0 = RIME(enu, antpos, freqs, a1, a2, cache_budget=0, **kw).linearize(x)[1]
+    J0 = RIME(enu, antpos, freqs, a1, a2, cache_budget=0, ub=True, **kw).linearize(x)[1]
     assert sorted(J.cache) == [0, 1] and J0.cache is None
     np.testing.assert_allclose(y, V, rtol=0, atol=tol * np.abs(V).max())
     for Jx in (J, J0):
@@ -578,3 +579,12 @@ def test_unique_baseline_path_equals_herk(rng, dtype):
         assert gradcheck(ub, rng=3).passed
     with pytest.raises(InputError, match="ub"):
         RimeEngine(enu, antpos, freqs, a1, a2, nfeed=2, ub=True)
+    # "auto": yes on a 37-antenna hexagon (64 classes for 703 baselines), no on this
+    # 10-antenna one (15 classes for 55) nor on a random array
+    hexpos = np.array([[(c - (n - 1) / 2) * sep, r * sep * np.sqrt(3) / 2, 0.0]
+                       for r in range(-3, 4) for n in [7 - abs(r)] for c in range(n)])
+    h1, h2 = np.triu_indices(37)
+    assert RIME(enu, hexpos, freqs, h1, h2).engine.ub_products
+    assert not RIME(enu, antpos, freqs, a1, a2).engine.ub_products
+    rnd = rng.uniform(-50, 50, (37, 3))
+    assert not RIME(enu, rnd, freqs, h1, h2).engine.ub_products

@@ -41,8 +41,9 @@ TWO_PI = 2.0 * np.pi
 #: Sources per block of the fused kernel and its Hermitian rank-k update.
 SRC_BLOCK = 4096
 #: Cost of one unique-baseline product (numba) relative to one ZHERK entry (BLAS), per
-#: source and channel; measured side by side on this project's 2-core CPU (docs/benchmarks.md).
-UB_FACTOR = 3.0
+#: source and channel: ~2.5 ns against ~0.55 ns, measured side by side on this project's
+#: loaded 2-core CPU (37-antenna hexagon, 10^4 sources; docs/benchmarks.md).
+UB_FACTOR = 4.5
 #: Sources per block of the gradient's phasors (ZTRMM form): a quarter of the forward's
 #: block keeps forward + gradient peak memory within twice the forward's.
 GRAD_SRC_BLOCK = 1024
@@ -338,7 +339,9 @@ class RimeEngine:
             nu = self.unique_baselines.n
             if self._ub_pref is True or UB_FACTOR * nu < self.R * (self.R + 1) / 2:
                 self.ub_reps()
-                out["gemm"] = self.nf * nup * (2e-9 * self._ub_ants.size + 4e-9 * nu)
+                # ~2x the measured 2 ns per antenna and 2.5 ns per class, in line with
+                # the other constants (taken on a busier machine)
+                out["gemm"] = self.nf * nup * (4e-9 * self._ub_ants.size + 5e-9 * nu)
         if self.nfeed == 1:
             out["direct"] = 80e-9 * self.nbl * nup * self.nf
         from .nufft import grid_size, have_finufft
