@@ -44,12 +44,15 @@ def _tiny_model():
 
 
 def test_structured_fisher_equals_jacobian_products() -> None:
-    """F v from the structure (K per time and channel, analytic source and gain columns)
-    equals 2 Re J^H W J v from the model's own jvp/vjp, at a generic point."""
+    """F v from the structure (K per time, channel and redundant group, analytic source and
+    gain columns) equals 2 Re J^H W J v from the model's own jvp/vjp, at a generic point
+    (random gain amplitudes and phases)."""
     from linlim.pipelines.signalfit import _beam_of, _gains_of
-    from linlim.pipelines.structured import structured_fisher
+    from linlim.pipelines.structured import redundant_groups, structured_fisher
 
     sc, sim, comps, jm, post = _tiny_model()
+    first, inverse = redundant_groups(sc.obs)       # K is built per redundant group
+    assert first.size < inverse.size
     rng = np.random.default_rng(2)
     x = 0.1 * rng.standard_normal(jm.params.size)
     x[jm.params.slices["beam"]] = [14.2, 0.03, 0.1, -0.05]

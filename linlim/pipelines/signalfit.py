@@ -46,6 +46,8 @@ SIGNAL_FIT_OPTIONS: dict[str, Any] = {
     "cg_tol": 1e-6,
     "refresh_every": 1,            # rebuild the structured preconditioner every k iterations
     "ftol": 1e-9,
+    "loss_atol": 1e-3,             # also stop when -log posterior falls by less than this:
+    #                                every parameter then moves far less than its error
     "bjk_iterations": 8,           # most BJK steps (stops at convergence)
     "fisher": "dense",             # "dense": structured dense Fisher (errors, band powers);
     #                                "none": MAP only (large configs)
@@ -162,7 +164,8 @@ def _staged_gauss_newton(sc: Scenario, post: Any, jm: Any, comps: list, theta0: 
                          fit: dict, nominal: np.ndarray, log: Callable[[str], None]) -> Any:
     """Gauss-Newton with CG inner solves, preconditioned by the structured Gauss-Newton
     Hessian, refreshed every ``fit.refresh_every`` iterations (the Hessian moves while the
-    beam and gains do). The first step solves the linear blocks exactly at the start."""
+    beam and gains do). The first step solves the linear blocks exactly at the start. Stops
+    when an iteration lowers ``-log p`` by less than ``max(fit.ftol |f|, fit.loss_atol)``."""
     from types import SimpleNamespace
 
     maxiter = int(fit["maxiter"])
@@ -214,7 +217,9 @@ def _staged_gauss_newton(sc: Scenario, post: Any, jm: Any, comps: list, theta0: 
         if res.success or int(res.nit) == 0:
             break
         flat = np.concatenate(loss)
-        if flat.size > 2 and flat[-2] - flat[-1] <= float(fit["ftol"]) * abs(flat[-1]):
+        atol = float(fit.get("loss_atol", SIGNAL_FIT_OPTIONS["loss_atol"]))
+        if flat.size > 2 and flat[-2] - flat[-1] <= max(float(fit["ftol"]) * abs(flat[-1]),
+                                                        atol):
             break
     history = {k: np.concatenate(v) for k, v in hist.items()}
     return SimpleNamespace(x=theta, fun=float(res.fun), grad=res.grad, success=res.success,

@@ -22,6 +22,7 @@ thousands of linear coefficients.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -31,8 +32,8 @@ from ..inference.fisher import jacobian_columns
 from ..units import SPEED_OF_LIGHT
 from .joint import LinearComponent, beam_values
 
-__all__ = ["StructuredFisher", "structured_fisher", "linear_response", "memory_estimate",
-           "check_memory"]
+__all__ = ["StructuredFisher", "structured_fisher", "linear_response", "redundant_groups",
+           "memory_estimate", "check_memory"]
 
 _C = SPEED_OF_LIGHT
 
@@ -52,10 +53,30 @@ def linear_response(obs: Any, ra: np.ndarray, dec: np.ndarray, ref_freq: float,
     return K
 
 
+def redundant_groups(obs: Any, decimals: int = 9) -> tuple[np.ndarray, np.ndarray]:
+    """Baselines grouped by their vector (metres, rounded to ``decimals``).
+
+    Returns ``first`` (Nu,), one baseline index per group, and ``inverse`` (Nbl,), the group
+    of every baseline. With one beam for all antennas, ``K`` without gains depends on the
+    baseline only through its vector, so redundant baselines share it.
+    """
+    bvec = np.round(obs.antpos[obs.ant2] - obs.antpos[obs.ant1], decimals)
+    _, first, inverse = np.unique(bvec, axis=0, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
+def _group_observation(obs: Any, first: np.ndarray) -> SimpleNamespace:
+    """What :func:`linear_response` reads of ``obs``, restricted to baselines ``first``."""
+    return SimpleNamespace(antpos=obs.antpos, ant1=obs.ant1[first], ant2=obs.ant2[first],
+                           freqs=obs.freqs, directions=obs.directions, times_jd=obs.times_jd)
+
+
 def _check_response(K: np.ndarray, obs: Any, ra: np.ndarray, dec: np.ndarray,
                     ref_freq: float, ripple_delay: float, beam_params: np.ndarray,
-                    gains: np.ndarray | None) -> None:
-    """One product against the RIME operator (catches a convention drift at once)."""
+                    gains: np.ndarray | None, inverse: np.ndarray | None = None) -> None:
+    """One product against the RIME operator (catches a convention drift at once). ``K``
+    may be per group of redundant baselines without gains (``inverse``: each baseline's
+    group)."""
     from ..rime.operator import RIMEIntensity
 
     enu, az, za = obs.directions(ra, dec)
@@ -65,7 +86,11 @@ def _check_response(K: np.ndarray, obs: Any, ra: np.ndarray, dec: np.ndarray,
     ref = np.asarray(op.matvec(x))
     if gains is not None:
         ref = ref * (gains[obs.ant1] * np.conj(gains[obs.ant2]))
-    got = np.einsum("tfbp,pf->tfb", K, x)
+    got = np.einsum("tfbp,pf->tfb", K, x, optimize=True)
+    if inverse is not None:
+        got = got[:, :, inverse]
+        if gains is not None:
+            got = got * (gains[obs.ant1] * np.conj(gains[obs.ant2]))
     err = np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-300)
     if not err < 1e-8:
         raise RuntimeError(f"linear_response: K disagrees with RIMEIntensity (relative "
@@ -88,7 +113,11 @@ def _nonlinear_columns(post: Any, params: Any, theta: np.ndarray, obs: Any,
     alpha = theta[params.slices["fg_index"]]
     x = np.log(obs.freqs / ref_freq)
     I = np.exp(lnS[:, None] + alpha[:, None] * x[None, :])                  # (Ns, Nf)
-    Ks = linear_response(obs, ra, dec, ref_freq, ripple_delay, beam_params, gains)
+    first, inverse = redundant_groups(obs)
+    Ks = linear_response(_group_observation(obs, first), ra, dec, ref_freq, ripple_delay,
+                         beam_params, None)[:, :, inverse, :]       # per redundant group
+    if gains is not None:
+        Ks *= (gains[obs.ant1] * np.conj(gains[obs.ant2]))[None, None, :, None]
     Vs = Ks * I.T[None, :, None, :]                                        # (Nt, Nf, Nbl, Ns)
     il = np.arange(n)[params.slices["fg_logflux"]]
     ia = np.arange(n)[params.slices["fg_index"]]
@@ -268,18 +297,31 @@ def structured_fisher(post: Any, params: Any, theta: np.ndarray, obs: Any,
         raise InputError("structured_fisher: needs at least one linear component")
     ra = np.concatenate([c.ra for c in components])
     dec = np.concatenate([c.dec for c in components])
-    K = linear_response(obs, ra, dec, ref_freq, ripple_delay, beam_params, gains)
+    # K per group of redundant baselines, without gains: K_b = g_i conj(g_j) Ku_u(b), so
+    # M = 2 Re sum_{t,u} W_u conj(Ku) Ku with W_u = sum_{b in u} w_b |g_i g_j|^2, and the
+    # cross block contracts each group's sqrt(w) conj(g_i conj(g_j)) a first
+    first, inverse = redundant_groups(obs)
+    Ku = linear_response(_group_observation(obs, first), ra, dec, ref_freq, ripple_delay,
+                         beam_params, None)
     if check:
-        _check_response(K, obs, ra, dec, ref_freq, ripple_delay, beam_params, gains)
-    w = np.broadcast_to(np.asarray(post.likelihood.w_eff, float), K.shape[:3])
-    Kw = K * np.sqrt(w)[..., None]
-    nt, nf, nbl, P = Kw.shape
+        _check_response(Ku, obs, ra, dec, ref_freq, ripple_delay, beam_params, gains,
+                        inverse)
+    nt, nf, nu, P = Ku.shape
+    nbl = inverse.size
+    w = np.broadcast_to(np.asarray(post.likelihood.w_eff, float), (nt, nf, nbl))
+    gg = np.ones(nbl, complex) if gains is None else gains[obs.ant1] * np.conj(gains[obs.ant2])
+    group = np.zeros((nbl, nu))
+    group[np.arange(nbl), inverse] = 1.0
+    Wu = (w * np.abs(gg) ** 2) @ group                           # (Nt, Nf, Nu)
     # Re(a^H b) = ar.br + ai.bi: one real GEMM on stacked (real, imaginary) rows does the
     # work of a complex GEMM's real part at half the flops, and stays on the BLAS path
-    Kf = Kw.transpose(1, 0, 2, 3).reshape(nf, nt * nbl, P)
-    R = np.concatenate([Kf.real, Kf.imag], axis=1)               # (Nf, 2 Nt Nbl, P)
-    del K, Kw, Kf
-    M = 2.0 * np.matmul(R.transpose(0, 2, 1), R)
+    Kf = Ku.transpose(1, 0, 2, 3).reshape(nf, nt * nu, P)
+    R = np.concatenate([Kf.real, Kf.imag], axis=1)               # (Nf, 2 Nt Nu, P)
+    del Ku, Kf
+    sW = np.sqrt(Wu).transpose(1, 0, 2).reshape(nf, nt * nu, 1)
+    RW = R * np.concatenate([sW, sW], axis=1)
+    M = 2.0 * np.matmul(RW.transpose(0, 2, 1), RW)
+    del RW
     linear, start, lin_mask = [], 0, np.zeros(n, bool)
     for comp in components:
         sl = params.slices[comp.name]
@@ -293,10 +335,14 @@ def structured_fisher(post: Any, params: Any, theta: np.ndarray, obs: Any,
     else:
         A = _nonlinear_columns(post, params, theta, obs, nonlinear, sources, ref_freq,
                                ripple_delay, beam_params, gains)
+    # Re sum_b conj(sqrt(w) gg K) a = Re sum_u conj(Ku) (sum_{b in u} sqrt(w) conj(gg) a)
+    Au = (A * (np.sqrt(w) * np.conj(gg))[None]) @ group           # (Nn, Nt, Nf, Nu)
+    Au = Au.transpose(2, 0, 1, 3).reshape(nf, nonlinear.size, nt * nu)
+    Au = np.concatenate([Au.real, Au.imag], axis=2)              # (Nf, Nn, 2 Nt Nu)
+    Y = np.matmul(Au, R)                                         # (Nf, Nn, P)
+    del R, Au
     A = A.transpose(2, 0, 1, 3).reshape(nf, nonlinear.size, nt * nbl)
     A = np.concatenate([A.real, A.imag], axis=2)                 # (Nf, Nn, 2 Nt Nbl)
-    Y = np.matmul(A, R)                                          # (Nf, Nn, P): Re sum conj(K) a
-    del R
     cross = []
     for _sl, E, pl in linear:
         cross.append(2.0 * np.einsum("fcp,fa->cpa", Y[:, :, pl], E, optimize=True).reshape(
