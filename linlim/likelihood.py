@@ -58,6 +58,9 @@ def noise_weights(sigma: Any = None, *, nsamples: Any = None, flags: Any = None,
     """
     if sigma is None:
         raise InputError("noise_weights: sigma is required")
+    if np.iscomplexobj(to_numpy(sigma)):
+        raise InputError("noise_weights: sigma: expected a real noise rms (Jy), received "
+                         "complex values")
     s = np.asarray(to_numpy(sigma), dtype=np.float64)
     if not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise InputError(f"noise_weights: sigma must be finite and positive, received min "
@@ -160,7 +163,8 @@ class GaussianLikelihood:
         try:
             w = np.array(np.broadcast_to(w, shape), dtype=np.float64)
         except ValueError:
-            raise ShapeError(f"GaussianLikelihood: weights of shape {np.shape(w)} do not "
+            src = "weights" if weights is not None else "sigma (with nsamples): the weights"
+            raise ShapeError(f"GaussianLikelihood: {src} of shape {np.shape(w)} do not "
                              f"broadcast to the data shape {shape}") from None
         if flags is not None:
             w = np.where(check_flags(flags, shape, "flags", "GaussianLikelihood"), 0.0, w)
@@ -252,6 +256,7 @@ class LogPosterior:
         self.likelihood = likelihood
         self.size = likelihood.size
         self.xp = likelihood.xp
+        priors = [priors] if isinstance(priors, Prior) else priors   # one prior, not a list
         self.priors = [p.bind(self.size, params) for p in (priors or ())]
         for p in self.priors:
             if p.xp is not self.xp:

@@ -293,6 +293,11 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
             or maxiter < 1:
         raise InputError(f"stefcal: maxiter: expected an integer >= 1, received {maxiter!r}")
     xp = xp_of(data)
+    if np.dtype(getattr(data, "dtype", np.asarray(data).dtype)).kind in "biuf" and \
+            np.dtype(getattr(model, "dtype", np.asarray(model).dtype)).kind == "c":
+        raise InputError("stefcal: data: expected complex visibilities like the model, "
+                         f"received real dtype {getattr(data, 'dtype', np.asarray(data).dtype)}"
+                         " (amplitudes only? pass the complex data)")
     data = asarray(data, xp, dtype=np.complex128)
     model = asarray(model, xp, dtype=np.complex128)
     if data.ndim != 3 or data.shape != model.shape:
