@@ -317,3 +317,111 @@ def test_calibrate_noiseless_data_is_not_flagged_as_low_snr():
     st = _cell_statistics(m, m, np.ones(m.shape), g, A1, A2, np.zeros(2, int),
                           np.zeros(1, int))
     assert np.all(st["snr"] > 3.0)
+
+
+def test_stefcal_refuses_all_zero_data():
+    """All-zero data used to give a calfits of NaN gains, unflagged, with exit status 0."""
+    from linlim.calibration import stefcal
+
+    m = _vis((2, 4, 6))
+    with pytest.raises(InputError, match=r"stefcal: data: expected non-zero visibilities"):
+        stefcal(np.zeros_like(m), m, A1, A2, 4)
+
+
+# ------------------------------------------------------------------------ command line
+def _cli(argv, capsys):
+    from linlim.cli import main
+
+    rc = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    return rc, err
+
+
+@pytest.mark.parametrize("yaml_text, pattern", [
+    ("seed: 1\nseed: 2\n", r"duplicate key 'seed' \(first given on line 1\)"),
+    ("scenario:\n  foregrounds:\n    flux_min_jy: 50\n",
+     r"'scenario.foregrounds.flux_min_jy' = 50 exceeds 'scenario.foregrounds.flux_max_jy'"),
+])
+def test_cli_simulate_config_checks(tmp_path, capsys, yaml_text, pattern):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text)
+    rc, err = _cli(["simulate", "--config", str(cfg), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and len(err) == 1 and err[0].startswith("linlim simulate: error: ")
+    assert __import__("re").search(pattern, err[0]), err[0]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("yaml_text, key", [
+    ("fit:\n  fisher: sparse\n", "fit.fisher"),
+    ("filter:\n  taper: hann2\n", "filter.taper"),
+    ("fit:\n  memory_limit_gib: -1\n", "fit.memory_limit_gib"),
+    ("fit:\n  cg_tol: 2\n", "fit.cg_tol"),
+    ("fit:\n  bjk_iterations: 0\n", "fit.bjk_iterations"),
+])
+def test_cli_demo_config_values_are_checked(tmp_path, capsys, yaml_text, key):
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text(yaml_text)
+    rc, err = _cli(["demo", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet"],
+                   capsys)
+    assert rc == 2 and len(err) == 1
+    assert f"config: '{key}' = " in err[0] and "is not allowed; expected" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_refuses_empty_out(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, err = _cli(["simulate", "--out", ""], capsys)
+    assert rc == 2 and err == ["linlim simulate: error: --out: expected an output folder "
+                               "path, received '' (an empty string; an unset shell "
+                               "variable?)"]
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_config_unwritable_stdout_is_one_line(capsys, monkeypatch):
+    class Full:
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+        def flush(self):
+            pass
+
+    from linlim.cli import main
+
+    monkeypatch.setattr("sys.stdout", Full())
+    rc = main(["config", "fit"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == ["linlim config: error: cannot write the defaults to standard "
+                               "output: No space left on device"]
+
+
+def test_cli_version(capsys):
+    from linlim import __version__
+    from linlim.cli import main
+
+    with pytest.raises(SystemExit) as ex:
+        main(["--version"])
+    assert ex.value.code == 0 and capsys.readouterr().out.strip() == f"linlim {__version__}"
+
+
+def test_cli_calibrate_unwritable_solutions_path(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    data = tmp_path / "d.uvh5"
+    _write_uvh5(data)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"calibration:\n  output:\n    solutions: {blocker}/g.calfits\n")
+    rc, err = _cli(["calibrate", "--config", str(cfg), "--data", str(data), "--model",
+                    str(data), "--out", str(tmp_path / "o"), "--quiet"], capsys)
+    assert rc == 2 and len(err) == 1
+    assert "'calibration.output.solutions'" in err[0] and "not a writable folder" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_fit_refuses_data_and_template(tmp_path, capsys):
+    data = tmp_path / "d.uvh5"
+    _write_uvh5(data)
+    rc, err = _cli(["fit", "--data", str(data), "--template", str(data), "--out",
+                    str(tmp_path / "o"), "--quiet"], capsys)
+    assert rc == 2 and len(err) == 1
+    assert "'data' and 'template' are both set" in err[0]
+    assert not (tmp_path / "o").exists()
