@@ -56,6 +56,7 @@ __all__ = [
     "check_directions",
     "check_axis",
     "check_axes",
+    "check_indices",
     "check_flags",
     "check_weights",
     "check_finite_data",
