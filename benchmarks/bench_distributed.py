@@ -12,8 +12,9 @@ Measures
 
 Every cluster is a ``LocalCluster`` of single-threaded worker processes; BLAS in the
 driver is limited to one thread so the in-process references do the same work per core.
-Run ``python benchmarks/bench_distributed.py`` (``--quick`` for a smoke run); prints a
-Markdown table.
+Run ``python benchmarks/bench_distributed.py`` (``--quick`` for a smoke run;
+``--sim-only --scenario demo`` for (c) alone at the demo's size); prints a Markdown table
+and the load average, which on a shared machine decides what a 1 -> 2 worker ratio means.
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ def _clear_scenarios() -> None:
     simulate._SCENARIOS.clear()
 
 
+def _warm(sim) -> None:
+    """Imports, numba and astropy first calls and one block on this worker."""
+    sim.builder(sim.description, slice(0, 1), slice(0, 1))
+
+
 def _drop_resident() -> None:
     from linlim.distributed import posterior
 
@@ -132,10 +138,20 @@ def bench_simulation(clients: dict, cfg: dict, chunks: dict) -> dict:
         dsim.simulate_uvh5(path, sim, client="serial", clobber=True, **chunks)
         out["in-process"] = time.perf_counter() - t0
         for n, client in clients.items():
-            client.run(_clear_scenarios)
-            t0 = time.perf_counter()
-            dsim.simulate_uvh5(path, sim, client=client, clobber=True, **chunks)
-            out[f"{n} worker(s)"] = time.perf_counter() - t0
+            # cold: fresh worker processes (imports, numba and astropy first calls, the
+            # scenario build); warm: the same workers again, scenario cache cleared, so
+            # each worker builds the scenario once more but pays no process start-up
+            for kind in ("cold", "warm"):
+                if kind == "warm":   # every worker: one block, so none is still cold
+                    client.run(_warm, sim)
+                client.run(_clear_scenarios)
+                t0 = time.perf_counter()
+                dsim.simulate_uvh5(path, sim, client=client, clobber=True, **chunks)
+                out[f"{n} worker(s) {kind}"] = time.perf_counter() - t0
+        dsim._SCENARIOS.clear()   # in-process again, warm, scenario rebuilt
+        t0 = time.perf_counter()
+        dsim.simulate_uvh5(path, sim, client="serial", clobber=True, **chunks)
+        out["in-process warm"] = time.perf_counter() - t0
     return out
 
 
@@ -153,6 +169,11 @@ def _cpu_model() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    ap.add_argument("--sim-only", action="store_true",
+                    help="only (c), the distributed simulation")
+    ap.add_argument("--scenario", choices=("bench", "demo"), default="bench",
+                    help="(c) on this script's scenario (37 antennas, 128 ch, 32 times, "
+                         "100 sources) or on the demo's (linlim demo defaults)")
     args = ap.parse_args()
     _offline_astropy()
     if args.quick:
@@ -165,14 +186,24 @@ def main() -> None:
         cfg = {"array": {"hex_num": 3}, "band": {"nfreq": 128}, "times": {"ntimes": 32},
                "foregrounds": {"nsources": 100}}
         chunks = {"time_chunk": 4, "freq_chunk": 64}
+    if args.scenario == "demo":
+        from linlim.pipelines.demo import DEMO_DEFAULTS
 
+        cfg = DEMO_DEFAULTS["scenario"]
+        chunks = {"time_chunk": 2, "freq_chunk": 48}
+
+    load = {"start": os.getloadavg()}
     clusters, clients, startup = {}, {}, {}
     for n in (1, 2):
         clusters[n], clients[n], startup[n] = _cluster(n)
     try:
-        over = bench_overhead(clients[2], reps)
-        scal = bench_scaling(clients, max(5, reps // 3), **scale)
+        over = scal = None
+        if not args.sim_only:
+            over = bench_overhead(clients[2], reps)
+            scal = bench_scaling(clients, max(5, reps // 3), **scale)
+            load["after (b)"] = os.getloadavg()
         sim = bench_simulation(clients, cfg, chunks)
+        load["after (c)"] = os.getloadavg()
     finally:
         for n in (1, 2):
             clients[n].close()
@@ -186,8 +217,22 @@ def main() -> None:
           f"{distributed.__version__}; one BLAS thread per process.\n")
     print(f"LocalCluster start-up: {startup[1]:.2f} s (1 worker), {startup[2]:.2f} s "
           f"(2 workers)\n")
+    print("Load average (1, 5, 15 min): " + "; ".join(
+        f"{k} {v[0]:.1f}, {v[1]:.1f}, {v[2]:.1f}" for k, v in load.items()) + "\n")
     print("| measurement | in-process | 1 worker | 2 workers | speed-up 1 -> 2 |")
     print("|---|---|---|---|---|")
+    if over is not None:
+        _print_ab(over, scal, scale)
+    nt, nf, nbl = sim["shape"]
+    for kind in ("cold", "warm"):
+        m1, m2 = sim[f"1 worker(s) {kind}"], sim[f"2 worker(s) {kind}"]
+        ref = sim["in-process" if kind == "cold" else "in-process warm"]
+        print(f"| (c) simulate_uvh5 ({kind} workers), {args.scenario} scenario {nt} times x "
+              f"{nf} ch x {nbl} bl, {sim['nblocks']} blocks (s) | {ref:.2f} | {m1:.2f} | "
+              f"{m2:.2f} | {m1 / m2:.2f}x |")
+
+
+def _print_ab(over: dict, scal: dict, scale: dict) -> None:
     print(f"| (a) value_and_grad, 4 chunks x 40 rows, 12 params (ms/iteration) | "
           f"{over['local_ms']:.3f} | | {over['dist_ms']:.2f} | overhead "
           f"{over['dist_ms'] - over['local_ms']:.2f} ms |")
@@ -195,11 +240,6 @@ def main() -> None:
     print(f"| (b) value_and_grad, {scale['nchunks']} chunks x {scale['nrows']} rows x "
           f"{scale['nparams']} params (s/iteration) | {scal['in-process']:.4f} | {s1:.4f} | "
           f"{s2:.4f} | {s1 / s2:.2f}x |")
-    m1, m2 = sim["1 worker(s)"], sim["2 worker(s)"]
-    nt, nf, nbl = sim["shape"]
-    print(f"| (c) simulate_uvh5, scenario {nt} times x {nf} ch x {nbl} bl, "
-          f"{sim['nblocks']} blocks (s) | {sim['in-process']:.2f} | {m1:.2f} | {m2:.2f} | "
-          f"{m1 / m2:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -28,57 +28,101 @@ from .errors import InputError, ShapeError
 from .operators.base import LinearOperator, Operator
 from .params import BoundedTransform, Params
 from .priors import Prior
-from .validation import check_finite_data, check_flags, check_not_all_flagged
+from .validation import check_finite_data, check_flags, check_not_all_flagged, check_weights
 
 __all__ = ["GaussianLikelihood", "LogPosterior", "GaussNewtonOperator", "noise_weights"]
 
 
-def noise_weights(sigma: Any = None, *, nsamples: Any = None, flags: Any = None,
-                  shape: Sequence[int] | None = None) -> np.ndarray:
+def noise_weights(sigma: Any = None, *, weights: Any = None, nsamples: Any = None,
+                  flags: Any = None, shape: Sequence[int] | None = None, ant1: Any = None,
+                  ant2: Any = None, include_autos: bool = False,
+                  where: str = "noise_weights") -> np.ndarray:
     """Weights ``w = nsamples / sigma^2`` (0 where flagged) from a noise model.
+
+    The one builder of per-sample weights in linlim: :class:`GaussianLikelihood`, the
+    calibration solvers (:func:`linlim.calibration.weights.make_weights` is a thin wrapper)
+    and the pipelines all call it.
 
     Parameters
     ----------
-    sigma : float or array
+    sigma : float or array, optional
         Noise rms per complex sample for one unit of ``nsamples`` (Jy), with
         ``sigma^2 = E|n|^2`` (e.g. from the radiometer equation
         ``sigma = 2 k T_sys / (A_eff sqrt(dnu dt))`` expressed in Jy).
+    weights : float or array, optional
+        Explicit inverse variances ``1/sigma^2`` (1/Jy^2), finite and ``>= 0``; exclusive
+        with ``sigma``. With neither, unit weights (times ``nsamples``).
     nsamples : array, optional
         Number of samples integrated into each visibility (pyuvdata's ``nsample_array``),
         so the variance is ``sigma^2 / nsamples``.
     flags : bool array, optional
         True where the sample is flagged (weight 0).
     shape : tuple of int, optional
-        Shape to broadcast the result to.
+        Shape to broadcast the result to, e.g. visibilities ``(..., Ntimes, Nfreqs, Nbl)``.
+    ant1, ant2 : array of int, shape (Nbl,), optional
+        Antenna indices of the last axis; with ``include_autos=False`` (default)
+        auto-correlations (``ant1 == ant2``) get weight 0.
+    include_autos : bool
+        Keep auto-correlation weights (only used with ``ant1``/``ant2``).
+    where : str
+        The caller's name, used in error messages.
 
     Returns
     -------
     w : numpy.ndarray, float64
-        Inverse noise variance per sample (1/Jy^2).
+        Inverse noise variance per sample (1/Jy^2), ``shape`` when given.
+
+    Raises
+    ------
+    InputError
+        ``sigma`` not finite and > 0, ``weights`` negative or not finite, ``nsamples``
+        negative or not finite, both ``sigma`` and ``weights``, or flags not boolean.
+    ShapeError
+        Inputs that do not broadcast to ``shape``.
+
+    Examples
+    --------
+    >>> noise_weights(0.5, nsamples=[1.0, 2.0], flags=[False, True])
+    array([4., 0.])
     """
-    if sigma is None:
-        raise InputError("noise_weights: sigma is required")
-    if np.iscomplexobj(to_numpy(sigma)):
-        raise InputError("noise_weights: sigma: expected a real noise rms (Jy), received "
-                         "complex values")
-    s = np.asarray(to_numpy(sigma), dtype=np.float64)
-    if not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise InputError(f"noise_weights: sigma must be finite and positive, received min "
-                         f"{float(np.min(s))}")
-    w = 1.0 / s**2
+    if sigma is not None and weights is not None:
+        raise InputError(f"{where}: give sigma (noise rms) or weights, not both")
+    if weights is not None:
+        w = check_weights(weights, np.shape(to_numpy(weights)) if shape is None else shape,
+                          "weights", where)
+    elif sigma is not None:
+        if np.iscomplexobj(to_numpy(sigma)):
+            raise InputError(f"{where}: sigma: expected a real noise rms (Jy), received "
+                             "complex values")
+        s = np.asarray(to_numpy(sigma), dtype=np.float64)
+        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise InputError(f"{where}: sigma (the noise rms) must be finite and > 0, "
+                             f"received min {float(np.min(s))}")
+        w = 1.0 / s**2
+    else:
+        w = np.ones((), dtype=np.float64)
     if nsamples is not None:
         ns = np.asarray(to_numpy(nsamples), dtype=np.float64)
         if not np.all(np.isfinite(ns)) or np.any(ns < 0):
-            raise InputError("noise_weights: nsamples must be finite and non-negative")
+            raise InputError(f"{where}: nsamples must be finite and non-negative")
         w = w * ns
     if shape is not None:
-        w = np.broadcast_to(w, tuple(shape))
+        try:
+            w = np.broadcast_to(w, tuple(shape))
+        except ValueError:
+            src = "weights" if weights is not None else "sigma (with nsamples): the weights"
+            raise ShapeError(f"{where}: {src} of shape {np.shape(w)} do not broadcast to "
+                             f"the data shape {tuple(shape)}") from None
     if flags is not None:
         try:
-            fshape = np.broadcast_shapes(np.shape(w), np.shape(to_numpy(flags)))
+            fshape = (tuple(shape) if shape is not None
+                      else np.broadcast_shapes(np.shape(w), np.shape(to_numpy(flags))))
         except ValueError:
             fshape = np.shape(w)                     # check_flags names the mismatch
-        w = np.where(check_flags(flags, fshape, "flags", "noise_weights"), 0.0, w)
+        w = np.where(check_flags(flags, fshape, "flags", where), 0.0, w)
+    if ant1 is not None and not include_autos:
+        autos = np.asarray(to_numpy(ant1)) == np.asarray(to_numpy(ant2))
+        w = np.where(autos, 0.0, w)
     return np.array(w, dtype=np.float64)
 
 
@@ -150,24 +194,8 @@ class GaussianLikelihood:
                              "not both")
         if weights is None and sigma is None:
             raise InputError("GaussianLikelihood: weights or sigma is required")
-        if weights is None:
-            w = noise_weights(sigma, nsamples=nsamples)
-        else:
-            w = np.asarray(to_numpy(weights), dtype=np.float64)
-            if np.any(np.isnan(w)) or np.any(np.isinf(w)):
-                raise InputError("GaussianLikelihood: weights must be finite, received "
-                                 f"{int(np.sum(~np.isfinite(w)))} non-finite values")
-            if np.any(w < 0):
-                raise InputError(f"GaussianLikelihood: weights must be non-negative, received "
-                                 f"min {float(w.min())}")
-        try:
-            w = np.array(np.broadcast_to(w, shape), dtype=np.float64)
-        except ValueError:
-            src = "weights" if weights is not None else "sigma (with nsamples): the weights"
-            raise ShapeError(f"GaussianLikelihood: {src} of shape {np.shape(w)} do not "
-                             f"broadcast to the data shape {shape}") from None
-        if flags is not None:
-            w = np.where(check_flags(flags, shape, "flags", "GaussianLikelihood"), 0.0, w)
+        w = noise_weights(sigma, weights=weights, nsamples=nsamples, flags=flags, shape=shape,
+                          where="GaussianLikelihood")
         w = check_finite_data(d, w, "data", "GaussianLikelihood", nonfinite=nonfinite)
         check_not_all_flagged(w, "data", "GaussianLikelihood")
         bad = ~np.isfinite(d)

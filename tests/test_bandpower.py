@@ -178,3 +178,41 @@ def test_from_map_equals_the_estimate_from_the_likelihood(bands, rng):
     np.testing.assert_allclose(a.sigma_null, b.sigma_null, rtol=1e-6)
     with pytest.raises(InputError, match=r"prior_power.*band 0"):
         estimate_band_powers_from_map(c_map, Sig, bands, [0.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("diagonal", [True, False])
+def test_dense_terms_equal_direct_traces(diagonal: bool) -> None:
+    """The quadratic-step terms (white-band fast path and general block path) equal the
+    direct traces ``y_b = 1/2 c^T G S_b G c``, ``F_ab = 1/2 tr(G S_a G S_b)`` and
+    ``n_b = 1/2 tr(G S_b) - (F P)_b`` with ``S_b`` written out as dense matrices."""
+    from linlim.sky.bandpower import BandPowerCovariance, _dense_terms
+
+    rng = np.random.default_rng(3)
+    nb, nk, ns = 3, 4, 5
+    blocks = np.zeros((nb, nk, ns, ns))
+    for k in range(nk):
+        b = k % nb
+        if diagonal:
+            blocks[b, k] = np.diag(rng.uniform(0.5, 2.0, ns))
+        else:
+            X = rng.standard_normal((ns, ns))
+            blocks[b, k] = X @ X.T + ns * np.eye(ns)
+    bp = BandPowerCovariance.from_blocks(blocks)
+    n = nk * ns
+    X = rng.standard_normal((n, n))
+    G = X @ X.T / n + np.eye(n)
+    c = rng.standard_normal(n)
+    P = rng.uniform(0.5, 2.0, nb)
+    S = np.zeros((nb, n, n))                      # S_b in mode-major order
+    for b in range(nb):
+        for k in range(nk):
+            R = slice(k * ns, (k + 1) * ns)
+            S[b, R, R] = blocks[b, k]
+    Gc = c @ G
+    y, nbias, F = _dense_terms(bp, G, Gc, P)
+    F_ref = 0.5 * np.einsum("ij,ajk,kl,bli->ab", G, S, G, S)
+    y_ref = 0.5 * np.einsum("i,bij,j->b", Gc, S, Gc)
+    n_ref = 0.5 * np.einsum("ij,bji->b", G, S) - F_ref @ P
+    np.testing.assert_allclose(F, F_ref, rtol=1e-12)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12)
+    np.testing.assert_allclose(nbias, n_ref, rtol=1e-10, atol=1e-12 * np.abs(n_ref).max())

@@ -109,9 +109,9 @@ def test_hierarchical_posterior_gradient() -> None:
     v = rng.standard_normal(8)
     np.testing.assert_allclose(SF.dense() @ v, SF.matvec(v), rtol=1e-12, atol=1e-12)
 
-    class Prior:
-        diag = np.r_[1.0, 2.0, np.ones(6)]
-        blocks: list = []
+    class Prior:                          # a dense block on the non-signal pair
+        diag = np.r_[0.0, 0.0, np.ones(6)]
+        blocks: list = [(np.array([0, 1]), np.array([[2.0, 0.5], [0.5, 3.0]]))]
 
     hp = HierarchicalLaplacePosterior(SF, Prior(), rng.standard_normal(8),
                                       rng.standard_normal(8), rng.standard_normal(8),
@@ -122,6 +122,13 @@ def test_hierarchical_posterior_gradient() -> None:
     num = np.array([(hp.value(x + 1e-6 * e) - hp.value(x - 1e-6 * e)) / 2e-6
                     for e in np.eye(hp.size)])
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-6)
+    # the dense metric assembled from the dense Fisher equals n Hessian products
+    from linlim.pipelines.hierarchical import dense_hessian
+
+    H_slow = dense_hessian(hp, x)
+    H_fast = dense_hessian(hp, x, SF.dense())
+    np.testing.assert_allclose(H_fast, H_slow, rtol=1e-12, atol=1e-12)
+    assert H_fast.shape == (hp.size, hp.size)
 
 
 def test_bad_input_errors(tmp_path) -> None:

@@ -193,7 +193,7 @@ def test_weights_flags_and_nan_validation(rng):
     A = _cplx(rng, 6, 2)
     model = MatrixMult(A, in_dtype="float64")
     d = _cplx(rng, 6)
-    with pytest.raises(InputError, match="non-negative"):
+    with pytest.raises(InputError, match="weights >= 0"):
         GaussianLikelihood(model, d, weights=-np.ones(6))
     with pytest.raises(InputError, match="finite"):
         GaussianLikelihood(model, d, weights=np.array([1, 1, np.nan, 1, 1, 1.0]))

@@ -71,7 +71,7 @@ def test_simulate_calibrate_fit_sample_commands(tmp_path, capsys) -> None:
                  "--out", str(tmp_path / "fit")]) == 0
     with h5py.File(tmp_path / "fit" / "fit.h5") as f:
         names = [n.decode() for n in f["names"][()]]
-        assert "D0" in names and np.all(np.isfinite(f["error"][()]))
+        assert "beam.diameter_m" in names and np.all(np.isfinite(f["error"][()]))
     UVData.from_file(str(tmp_path / "fit" / "model.uvh5"))
 
     samp = yaml.safe_dump({"scenario": SMALL, "fit": {"maxiter": 8},

@@ -241,8 +241,15 @@ def test_intensity_operator_matches_rime(rng):
 def test_direct_used_for_few_baselines(rng):
     enu = _enu(rng, 1, 10)
     antpos = rng.uniform(-30, 30, (40, 3))
-    op = RIME(enu, antpos, np.array([1e8, 1.1e8]), [0, 1], [5, 7])
+    bidx = np.arange(40) % 2     # two beams: no unique-baseline path
+    op = RIME(enu, antpos, np.array([1e8, 1.1e8]), [0, 1], [5, 7], beam_index=bidx)
     assert op.method == "direct"
+    # one beam: the two baselines by the unique-baseline products (phasors of 4 antennas)
+    one = RIME(enu, antpos, np.array([1e8, 1.1e8]), [0, 1], [5, 7])
+    assert one.method == "gemm" and one.engine.ub_products
+    x1 = (np.ones((10, 2)), np.ones((1, 1, 10, 2)))
+    np.testing.assert_allclose(one(x1), RIME(enu, antpos, np.array([1e8, 1.1e8]), [0, 1],
+                                             [5, 7], method="direct")(x1), rtol=1e-13)
     a1, a2 = np.triu_indices(40)
     assert RIME(enu, antpos, np.array([1e8]), a1, a2).method == "gemm"
     assert gradcheck(op, rng=1).passed   # Jacobians use the GEMM form
@@ -371,7 +378,8 @@ def test_lean_path_equals_general_path(rng):
 
 
 def test_source_blocks_accumulate(rng, monkeypatch):
-    """Several source blocks (ZHERK updates accumulated) equal one block."""
+    """Several source blocks (ZHERK updates accumulated; the gradient's smaller blocks)
+    equal one block."""
     import linlim.rime.engine as engine_mod
 
     enu = _enu(rng, 2, 30)
@@ -388,7 +396,9 @@ def test_source_blocks_accumulate(rng, monkeypatch):
     dy = rng.standard_normal(Vl.shape) + 1j * rng.standard_normal(Vl.shape)
     gl = lean.vjp((x[0], x[1][:1]), dy)
     monkeypatch.setattr(engine_mod, "SRC_BLOCK", 4)
+    monkeypatch.setattr(engine_mod, "GRAD_SRC_BLOCK", 3)
     assert len(RIME(enu, antpos, freqs, a1, a2).engine.source_blocks(15)) == 4
+    assert len(RIME(enu, antpos, freqs, a1, a2).engine.source_blocks(15, grad=True)) == 5
     np.testing.assert_allclose(RIME(enu, antpos, freqs, a1, a2, **kw)(x), V, rtol=0,
                                atol=1e-13 * np.abs(V).max())
     small = RIME(enu, antpos, freqs, a1, a2)
@@ -449,8 +459,132 @@ def test_nufft_limits_and_auto(rng):
     a1, a2 = np.triu_indices(37)
     freqs = np.linspace(100e6, 200e6, 4)
     for ns, expect in ((1000, "gemm"), (1000000, "nufft")):
-        op = RIME(_enu(rng, 1, ns), hexpos, freqs, a1, a2)
+        op = RIME(_enu(rng, 1, ns), hexpos, freqs, a1, a2, ub=False)
         c = op.engine.costs()
         assert op.method == min(c, key=c.get) == expect
+    # with the unique-baseline products (64 classes here) the exact method is cheaper
+    # than the NUFFT's spreading (~169 grid points per source at 1e-12) at any size
+    op = RIME(_enu(rng, 1, 1000000), hexpos, freqs, a1, a2)
+    c = op.engine.costs()
+    assert op.method == min(c, key=c.get) == "gemm" and op.engine.ub_products
     assert RIME(_enu(rng, 1, 1000000), hexpos, freqs, a1, a2,
                 fit_positions=True).method == "gemm"
+
+
+def test_fixed_inputs_are_the_fix_input_composite(rng):
+    """Fixed positions and fixed beams are ``FixInput`` of the fuller RIME: the
+    ``fit_positions=False`` RIME equals ``FixInput(RIME(fit_positions=True), 2, antpos)``
+    (forward, jvp, vjp), and ``RIMEIntensity`` is ``FixInput(RIME, 1, beam)`` (products
+    and adjoint), with two beams and with one (the lean path)."""
+    from linlim.operators import FixInput
+
+    enu = _enu(rng, 2, 25)
+    antpos = rng.uniform(-30, 30, (4, 3))
+    a1, a2 = np.triu_indices(4)
+    freqs = np.linspace(100e6, 150e6, 4)
+    for nbeam, kw in ((2, dict(beam_index=[0, 1, 1, 0])), (1, {})):
+        A = rng.uniform(0.1, 1, (nbeam, 2, 25, 4))
+        I = rng.standard_normal((25, 4))
+        dx = (rng.standard_normal((25, 4)), rng.standard_normal(A.shape))
+        fixed = RIME(enu, antpos, freqs, a1, a2, method="gemm", **kw)
+        comp = FixInput(RIME(enu, antpos, freqs, a1, a2, fit_positions=True, **kw), 2,
+                        antpos, name="antpos")
+        V = fixed((I, A))
+        tol = 1e-12 * np.abs(V).max()
+        np.testing.assert_allclose(comp((I, A)), V, rtol=0, atol=tol)
+        np.testing.assert_allclose(comp.jvp((I, A), dx), fixed.jvp((I, A), dx), rtol=0,
+                                   atol=tol)
+        dy = rng.standard_normal(V.shape) + 1j * rng.standard_normal(V.shape)
+        for a, b in zip(comp.vjp((I, A), dy), fixed.vjp((I, A), dy)):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max())
+        K = RIMEIntensity(enu, antpos, freqs, a1, a2, beam=A, method="gemm", **kw)
+        beam_fixed = FixInput(fixed, 1, A, name="beam")
+        np.testing.assert_allclose(K.matvec(I), beam_fixed(I), rtol=0, atol=tol)
+        np.testing.assert_allclose(K.rmatvec(dy), beam_fixed.vjp(I, dy), rtol=0,
+                                   atol=1e-12 * np.abs(K.rmatvec(dy)).max())
+        assert dottest(K).passed
+
+
+@pytest.mark.parametrize("df", [None, 2e6])
+def test_ub_kernel_twins(rng, df):
+    """Unique-baseline kernels: numba twins equal the NumPy reference, ``ubform`` is the
+    adjoint of ``ubvis`` under ``Re <., .>``, and ``ubphasors`` gives ``ubvis`` by a
+    product."""
+    na, ns, nf = 5, 1100, 20       # more than one 512-source block, a ragged tail
+    tau = rng.standard_normal((na, ns)) * 1e-7
+    freqs = 1e8 + (np.arange(nf) * df if df else np.sort(rng.uniform(0, 5e7, nf)))
+    ui, uj = np.array([0, 1, 3, 2]), np.array([1, 0, 4, 2])   # incl. an auto (2, 2)
+    w = rng.standard_normal((nf, ns))
+    D = rng.standard_normal((nf, 4)) + 1j * rng.standard_normal((nf, 4))
+    outs = []
+    for kern in (kernels_numpy, kernels_numba):
+        v = kern.ubvis(tau, freqs, df, 8, w, ui, uj, np.zeros((nf, 4), complex))
+        q = kern.ubform(tau, freqs, df, 8, D, ui, uj, np.empty((nf, ns)))
+        P = kern.ubphasors(tau, freqs, df, 8, ui, uj, np.empty((nf, 8, ns)))
+        outs.append((v, q, P[:, :4] + 1j * P[:, 4:]))
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-12 * np.abs(a).max())
+    e = np.exp(-2j * np.pi * freqs[:, None, None] * tau)
+    exact = np.einsum("fus,fs->fu", e[:, ui] * np.conj(e[:, uj]), w)
+    np.testing.assert_allclose(outs[1][0], exact, rtol=0, atol=1e-12 * np.abs(exact).max())
+    v, q, P = outs[1]
+    assert np.isclose(np.sum(w * q), 2 * np.real(np.vdot(D, v)), rtol=1e-12)
+    np.testing.assert_allclose(np.einsum("fus,fs->fu", P, w), v, rtol=0,
+                               atol=1e-12 * np.abs(v).max())
+
+
+@pytest.mark.parametrize("dtype", ["complex128", "complex64"])
+def test_unique_baseline_path_equals_herk(rng, dtype):
+    """On a redundant array (hexagon, baselines in both orientations and one repeated),
+    the unique-baseline products equal the ZHERK/ZTRMM ones: forward, jvp, vjp, the
+    ``linearize`` Jacobian (cached and not); and they refuse what they cannot do
+    (``"auto"`` picking them on the 37-antenna hexagon: ``test_nufft_limits_and_auto``)."""
+    from linlim.rime.engine import RimeEngine
+
+    sep = 14.6
+    antpos = np.array([[(c - (n - 1) / 2) * sep, r * sep * np.sqrt(3) / 2, 0.0]
+                       for r in (-1, 0, 1) for n in [3 - abs(r) + 1] for c in range(n)])
+    na = len(antpos)
+    a1, a2 = np.triu_indices(na)
+    a1, a2 = np.r_[a1, 3, 5], np.r_[a2, 1, 5]      # a reversed and a repeated baseline
+    enu = _enu(rng, 2, 40)
+    freqs = np.linspace(100e6, 130e6, 7)
+    A = rng.uniform(0.1, 1, (1, 2, 40, 7)) * np.exp(1j * rng.uniform(0, 1, (1, 2, 40, 7)))
+    I = rng.standard_normal((40, 7))                 # negative intensities are fine
+    rd = np.float32 if dtype == "complex64" else np.float64
+    x = (I.astype(rd), A.astype(dtype))
+    dx = (rng.standard_normal(I.shape).astype(rd),
+          (rng.standard_normal(A.shape) + 1j).astype(dtype))
+    kw = dict(beam_dtype=dtype, dtype=dtype)
+    ub = RIME(enu, antpos, freqs, a1, a2, ub=True, **kw)
+    ref = RIME(enu, antpos, freqs, a1, a2, ub=False, **kw)
+    assert ub.engine.ub_products and not ref.engine.ub_products
+    tol = 1e-12 if dtype == "complex128" else 2e-5
+    V = ref(x)
+    np.testing.assert_allclose(ub(x), V, rtol=0, atol=tol * np.abs(V).max())
+    dy = (rng.standard_normal(V.shape) + 1j * rng.standard_normal(V.shape)).astype(dtype)
+    Jv = ref.jvp(x, dx)
+    np.testing.assert_allclose(ub.jvp(x, dx), Jv, rtol=0, atol=tol * np.abs(Jv).max())
+    y, J = ub.linearize(x)       # cached unique-baseline phasors
+    J0 = RIME(enu, antpos, freqs, a1, a2, cache_budget=0, ub=True, **kw).linearize(x)[1]
+    assert sorted(J.cache) == [0, 1] and J0.cache is None
+    np.testing.assert_allclose(y, V, rtol=0, atol=tol * np.abs(V).max())
+    for Jx in (J, J0):
+        np.testing.assert_allclose(Jx.matvec(dx), Jv, rtol=0, atol=tol * np.abs(Jv).max())
+    for g in (ub.vjp(x, dy), J.rmatvec(dy), J0.rmatvec(dy)):
+        for a, b in zip(g, ref.vjp(x, dy)):
+            np.testing.assert_allclose(a, b, rtol=0, atol=tol * np.abs(b).max())
+    if dtype == "complex128":
+        assert dottest(J).passed and dottest(J0).passed
+        assert gradcheck(ub, rng=3).passed
+    with pytest.raises(InputError, match="ub"):
+        RimeEngine(enu, antpos, freqs, a1, a2, nfeed=2, ub=True)
+    # "auto": yes on a 37-antenna hexagon (64 classes for 703 baselines), no on this
+    # 10-antenna one (15 classes for 55) nor on a random array
+    hexpos = np.array([[(c - (n - 1) / 2) * sep, r * sep * np.sqrt(3) / 2, 0.0]
+                       for r in range(-3, 4) for n in [7 - abs(r)] for c in range(n)])
+    h1, h2 = np.triu_indices(37)
+    assert RIME(enu, hexpos, freqs, h1, h2).engine.ub_products
+    assert not RIME(enu, antpos, freqs, a1, a2).engine.ub_products
+    rnd = rng.uniform(-50, 50, (37, 3))
+    assert not RIME(enu, rnd, freqs, h1, h2).engine.ub_products

@@ -197,6 +197,8 @@ def test_harmonic_prior_white_noise_scaling():
     X, Y = cosmo_scalars(FREQS)
     v = op.prior_variance(lambda k: np.full_like(np.asarray(k, float), 7.0))
     np.testing.assert_allclose(v, 7.0 / (X**2 * Y * 1e5), rtol=1e-12)
+    with pytest.raises(InputError, match="'projection' or 'harmonic', received 'disc'"):
+        op.prior_covariance(lambda k: k, method="disc")
 
 
 def test_prior_composes_with_gaussian_prior(rng):

@@ -1,16 +1,19 @@
-"""Calibration: DI and DD antenna-gain operators, parameterisations, StEFCal and GN solvers.
+"""Calibration solvers: StEFCal, Gauss-Newton calibration, redundant calibration.
 
-* :mod:`.gains` -- :class:`GainProduct` (the one kernel), :func:`di_gains`, :func:`dd_gains`.
-* :mod:`.parameterizations` -- complex, amplitude/phase, phase-only, delay, phase-slope and
-  smooth-bandpass gains, all composed from generic operators.
+* :mod:`linlim.gains` -- the gain operators these solvers fit (:class:`GainProduct`,
+  :func:`di_gains`, parameterisations, mutual coupling); re-exported here, and the old
+  paths ``.gains``, ``.parameterizations``, ``.coupling`` still import.
 * :mod:`.stefcal` -- StEFCal (Salvini & Wijnholds 2014).
 * :mod:`.solve` -- Gauss-Newton / Levenberg-Marquardt through the shared optimisers.
-* :mod:`.fisher`, :mod:`.gauge`, :mod:`.weights` -- Cramér-Rao bounds, gauge, weights.
+* :mod:`.redundant` -- redundant calibration (logcal, redcal).
+* :mod:`.fisher`, :mod:`.gauge`, :mod:`.weights` -- Cramér-Rao bounds, gauge, weights
+  (built by :func:`linlim.likelihood.noise_weights`).
 * :mod:`linlim.pipelines.calibrate` -- :func:`calibrate_from_config` behind ``linlim
   calibrate`` (formerly ``.pipeline``, still importable there).
 """
 
-from .coupling import CouplingPowerLaw, MutualCoupling, coupling_pair_model, pair_separations
+from ..gains import *  # noqa: F403 -- the gain operators (linlim.gains.__all__), re-exported
+from ..gains import __all__ as _GAIN_NAMES
 from .fisher import (
     DegenerateCalibrationError,
     antenna_variance,
@@ -20,18 +23,7 @@ from .fisher import (
     null_space_dimension,
     operator_fisher,
 )
-from .gains import POL_FEEDS, GainProduct, dd_gains, di_gains, solution_index
 from .gauge import align_phase, apply_gauge
-from .parameterizations import (
-    amplitude_phase_gains,
-    bandpass_basis,
-    bandpass_gains,
-    delay_gains,
-    multiply_gains,
-    phase_gains,
-    phase_slope_gains,
-    reim_gains,
-)
 from .redundant import (
     RedcalProblem,
     RedcalSolution,
@@ -48,13 +40,10 @@ from .stefcal import StefcalResult, stefcal
 from .weights import clean_data, make_weights
 
 __all__ = [
-    "MutualCoupling", "CouplingPowerLaw", "coupling_pair_model", "pair_separations",
+    *_GAIN_NAMES,
     "RedundantVisibilities", "redundant_visibilities", "drop_small_groups", "logcal",
     "redcal_problem", "RedcalProblem", "redcal", "RedcalSolution", "fix_degeneracies",
     "degeneracy_count",
-    "GainProduct", "di_gains", "dd_gains", "solution_index", "POL_FEEDS",
-    "reim_gains", "amplitude_phase_gains", "phase_gains", "delay_gains",
-    "phase_slope_gains", "bandpass_basis", "bandpass_gains", "multiply_gains",
     "stefcal", "StefcalResult",
     "operator_fisher", "di_fisher", "crb_covariance", "antenna_variance", "gauge_covariance",
     "null_space_dimension", "DegenerateCalibrationError",

@@ -403,7 +403,7 @@ def redcal_problem(data: Any, red: Any, layout: Any, *, noise: Any = None,
     -------
     RedcalProblem
     """
-    from ..likelihood import GaussianLikelihood, LogPosterior
+    from ..likelihood import GaussianLikelihood, LogPosterior, noise_weights
 
     xp = get_xp()
     a1, a2, pos = _indices(red, layout)
@@ -416,9 +416,7 @@ def redcal_problem(data: Any, red: Any, layout: Any, *, noise: Any = None,
     n = int(layout.nants)
     if (noise is None) == (weights is None):
         raise InputError("redcal_problem: give exactly one of noise= and weights=")
-    w = (1.0 / np.asarray(to_numpy(noise), dtype=np.float64) ** 2 if weights is None
-         else np.asarray(to_numpy(weights), dtype=np.float64))
-    w = np.broadcast_to(w, d.shape)
+    w = noise_weights(noise, weights=weights, shape=d.shape, where="redcal_problem")
     R = redundant_visibilities(red, nt, nf, xp=xp)
     params = Params([ParamBlock("gains", (n, nt, nf), "complex128"),
                      ParamBlock("vis", R.in_shape, "complex128")])

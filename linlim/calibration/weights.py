@@ -1,4 +1,5 @@
-"""Weights from noise and flags, shared by every calibration solver.
+"""Weights from noise and flags for the calibration solvers (built by
+:func:`linlim.likelihood.noise_weights`).
 
 Noise convention (DESIGN.md): ``sigma^2 = E|n|^2`` per complex sample, ``w = 1 / sigma^2``,
 ``log L = -sum w |d - m|^2``. Flagged samples get ``w = 0`` *and* their data are replaced by
@@ -9,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..backend import asarray, get_xp, xp_of
-from ..errors import InputError, ShapeError
+from ..likelihood import noise_weights
 
 __all__ = ["make_weights", "clean_data"]
 
@@ -21,6 +20,10 @@ def make_weights(shape: tuple, *, noise: Any = None, weights: Any = None, flags:
                  ant1: Any = None, ant2: Any = None, include_autos: bool = False,
                  xp: Any = None) -> Any:
     """Per-sample weights ``w = 1/sigma^2`` (or given weights), zero where flagged.
+
+    A thin wrapper of :func:`linlim.likelihood.noise_weights` (the one weight builder),
+    keeping the calibration solvers' argument names and returning an array of the active
+    backend (or ``xp``).
 
     Parameters
     ----------
@@ -34,37 +37,17 @@ def make_weights(shape: tuple, *, noise: Any = None, weights: Any = None, flags:
         True where a sample must not be used.
     ant1, ant2 : array of int, shape (Nbl,), optional
         With ``include_autos=False`` (default) auto-correlations get zero weight.
+    xp : module, optional
+        Array module of the result (default: the active backend).
 
     Returns
     -------
     array of float64, ``shape``
     """
     xp = get_xp() if xp is None else xp
-    if noise is not None and weights is not None:
-        raise InputError("make_weights: give noise or weights, not both")
-    if weights is not None:
-        w = asarray(weights, xp, dtype=np.float64)
-        if bool((w < 0).any()) or not bool(xp.isfinite(w).all()):
-            raise InputError("make_weights: weights must be finite and >= 0")
-    elif noise is not None:
-        s = asarray(noise, xp, dtype=np.float64)
-        if bool((s <= 0).any()) or not bool(xp.isfinite(s).all()):
-            raise InputError("make_weights: noise sigma must be finite and > 0")
-        w = 1.0 / s**2
-    else:
-        w = xp.ones((), dtype=np.float64)
-    try:
-        w = xp.broadcast_to(w, shape).copy()
-    except ValueError as exc:
-        raise ShapeError(f"make_weights: weights/noise of shape {w.shape} do not broadcast to "
-                         f"{shape}") from exc
-    if flags is not None:
-        f = asarray(flags, xp, dtype=bool)
-        w = xp.where(xp.broadcast_to(f, shape), 0.0, w)
-    if ant1 is not None and not include_autos:
-        autos = asarray(np.asarray(ant1) == np.asarray(ant2), xp)
-        w = xp.where(autos, 0.0, w)
-    return w
+    w = noise_weights(noise, weights=weights, flags=flags, shape=tuple(shape), ant1=ant1,
+                      ant2=ant2, include_autos=include_autos, where="make_weights")
+    return asarray(w, xp)
 
 
 def clean_data(data: Any, w: Any) -> Any:

@@ -6,26 +6,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..backend import to_numpy
 from ..errors import InputError
 from .lbfgs import _bounds
-from .optimize import (
-    CheckpointPlan,
-    History,
-    Objective,
-    OptimizeResult,
-    Progress,
-    call_callback,
-    check_count,
-    finish,
-    load_resume,
-)
+from .optimize import Objective, OptimizeResult, OptimizerRun, Progress, call_callback, check_count
+from .optimize import to_float as _f
 
 __all__ = ["adam"]
-
-
-def _f(a: Any) -> float:
-    return float(to_numpy(a))
 
 
 def _check_lr(rate: Any, name: str) -> float:
@@ -84,17 +70,15 @@ def adam(fun: Any, x0: Any, *, lr: float | Callable[[int], float] = 1e-3, beta1:
     xp = obj.xp
     x = obj.check_x(x0)
     lo, hi = _bounds(bounds, x.shape[0], xp)
-    hist = History()
-    plan = CheckpointPlan(checkpoint, checkpoint_every, "adam")
-    loaded = load_resume(resume, "adam")
+    run = OptimizerRun("adam", obj, checkpoint, checkpoint_every, resume)
+    hist = run.hist
     m, v, it = xp.zeros_like(x), xp.zeros_like(x), 0
-    if loaded is not None:
-        state, harr = loaded
+    if run.state is not None:
+        state = run.state
         x, m, v = xp.asarray(state["x"]), xp.asarray(state["m"]), xp.asarray(state["v"])
         it = int(state["it"])
         f, g = float(state["f"]), xp.asarray(state["g"])
-        obj.restore_counts(state["nfev"], state["ngev"], state["njvp"], state["nvjp"])
-        hist.load(harr)
+        run.restore_counts()
     else:
         if lo is not None:
             x = xp.minimum(xp.maximum(x, lo), hi)
@@ -104,8 +88,7 @@ def adam(fun: Any, x0: Any, *, lr: float | Callable[[int], float] = 1e-3, beta1:
     status, message = None, ""
 
     def state_dict() -> dict:
-        return dict(x=x, m=m, v=v, it=it, f=f, g=g, nfev=obj.nfev, ngev=obj.ngev,
-                    njvp=obj.njvp, nvjp=obj.nvjp)
+        return dict(x=x, m=m, v=v, it=it, f=f, g=g, **run.counts())
 
     try:
         while True:
@@ -135,8 +118,7 @@ def adam(fun: Any, x0: Any, *, lr: float | Callable[[int], float] = 1e-3, beta1:
                                       f"(loss {f!r}) at iteration {it}; lower lr")
                 break
             bar.update(f, _f(xp.abs(g).max()))
-            if plan.due(it):
-                plan.save(state_dict(), hist)
+            run.checkpoint(it, state_dict)
             if call_callback(callback, x, it, f):
                 status, message = 0, "stopped by callback"
                 break
@@ -145,6 +127,5 @@ def adam(fun: Any, x0: Any, *, lr: float | Callable[[int], float] = 1e-3, beta1:
                 break
     finally:
         bar.close()
-    return finish(plan, state_dict(), hist, x, f, g, status, message, it, obj,
-                  "adam")
+    return run.finish(state_dict(), x, f, g, status, message, it)
 

@@ -42,28 +42,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..backend import to_numpy
 from ..errors import InputError
 from ..operators.cg import conjugate_gradient, forcing_term, null_space_projector
 from .fisher import fisher_matrix
-from .optimize import (
-    CheckpointPlan,
-    History,
-    Objective,
-    OptimizeResult,
-    Progress,
-    call_callback,
-    finish,
-    load_resume,
-)
+from .optimize import Objective, OptimizeResult, OptimizerRun, Progress, call_callback
+from .optimize import to_float as _f
 from .preconditioners import make_preconditioner
 
 __all__ = ["gauss_newton", "levenberg_marquardt", "newton_loop", "LineSearch", "Damping",
            "InnerSolver"]
-
-
-def _f(a: Any) -> float:
-    return float(to_numpy(a))
 
 
 def _inf_norm(v: Any, xp: Any) -> float:
@@ -365,22 +352,19 @@ def newton_loop(post: Any, theta0: Any, strategy: Any, inner: InnerSolver, *,
                              f"{tol!r}")
     obj = Objective(post, theta0)
     theta = obj.check_x(theta0)
-    hist = History(strategy.extra)
-    plan = CheckpointPlan(checkpoint, checkpoint_every, method)
-    loaded = load_resume(resume, method)
+    run = OptimizerRun(method, obj, checkpoint, checkpoint_every, resume, strategy.extra)
+    hist, state = run.hist, run.state
     loop = _Loop(post, obj, inner, ftol)
     it = 0
-    if loaded is not None:
-        state, harr = loaded
+    if state is not None:
         theta = obj.xp.asarray(state["theta"])
         it = int(state["it"])
         strategy.load(state)
         inner.load(state)
-        hist.load(harr)
     loop.theta = theta
     loop.linearize()
-    if loaded is not None:  # the re-linearisation above repeats work already counted
-        obj.restore_counts(state["nfev"], state["ngev"], state["njvp"], state["nvjp"])
+    if state is not None:  # the re-linearisation above repeats work already counted
+        run.restore_counts()
     else:
         strategy.start(loop)
         hist.record(obj, loss=loop.f, grad_norm=loop.gnorm, step_norm=0.0, cg_iters=0,
@@ -390,8 +374,8 @@ def newton_loop(post: Any, theta0: Any, strategy: Any, inner: InnerSolver, *,
     xp = obj.xp
 
     def state_dict() -> dict:
-        return dict(theta=loop.theta, it=it, nfev=obj.nfev, ngev=obj.ngev, njvp=obj.njvp,
-                    nvjp=obj.nvjp, **strategy.state(), **inner.state())
+        return dict(theta=loop.theta, it=it, **run.counts(), **strategy.state(),
+                    **inner.state())
 
     try:
         while True:
@@ -422,8 +406,7 @@ def newton_loop(post: Any, theta0: Any, strategy: Any, inner: InnerSolver, *,
             hist.record(obj, loss=loop.f, grad_norm=loop.gnorm, step_norm=snorm,
                         cg_iters=ncg, **strategy.record())
             bar.update(loop.f, loop.gnorm)
-            if plan.due(it):
-                plan.save(state_dict(), hist)
+            run.checkpoint(it, state_dict)
             if call_callback(callback, loop.theta, it, loop.f):
                 status, message = 0, "stopped by callback"
                 break
@@ -441,8 +424,7 @@ def newton_loop(post: Any, theta0: Any, strategy: Any, inner: InnerSolver, *,
                 break
     finally:
         bar.close()
-    return finish(plan, state_dict(), hist, loop.theta, loop.f, loop.grad, status, message,
-                  it, obj, method)
+    return run.finish(state_dict(), loop.theta, loop.f, loop.grad, status, message, it)
 
 
 _DOC_COMMON = """

@@ -65,7 +65,18 @@ from .metric import (
 )
 from .nuts import Point, leapfrog, nuts_transition
 from .optimize import check_count
-from .warmup import DualAveraging, WelfordCovariance, WelfordVariance, WindowedAdaptation
+from .warmup import (
+    STAN_BASE_WINDOW,
+    STAN_GAMMA,
+    STAN_INIT_BUFFER,
+    STAN_KAPPA,
+    STAN_T0,
+    STAN_TERM_BUFFER,
+    DualAveraging,
+    WelfordCovariance,
+    WelfordVariance,
+    WindowedAdaptation,
+)
 
 __all__ = ["HMC", "HMCResult", "DivergenceWarning", "sample", "load_result"]
 
@@ -393,12 +404,12 @@ class HMC:
         adapt_metric: bool | None = None,
         max_depth: int = 10,
         max_delta_h: float = 1000.0,
-        init_buffer: int = 75,
-        term_buffer: int = 50,
-        base_window: int = 25,
-        gamma: float = 0.05,
-        kappa: float = 0.75,
-        t0: float = 10.0,
+        init_buffer: int = STAN_INIT_BUFFER,
+        term_buffer: int = STAN_TERM_BUFFER,
+        base_window: int = STAN_BASE_WINDOW,
+        gamma: float = STAN_GAMMA,
+        kappa: float = STAN_KAPPA,
+        t0: float = STAN_T0,
     ) -> None:
         for attr in ("size", "value_and_grad"):
             if not hasattr(posterior, attr):

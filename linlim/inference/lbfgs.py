@@ -37,30 +37,29 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..errors import InputError, ShapeError
-from .optimize import (
-    CheckpointPlan,
-    History,
-    Objective,
-    OptimizeResult,
-    Progress,
-    call_callback,
-    check_count,
-    finish,
-    load_resume,
-)
+from .optimize import Objective, OptimizeResult, OptimizerRun, Progress, call_callback, check_count
+from .optimize import to_float as _f
 
 __all__ = ["lbfgs", "MoreThuente"]
 
 _EPS = float(np.finfo(np.float64).eps)
 
 
-def _f(a: Any) -> float:
-    return float(to_numpy(a))
-
-
 # ----------------------------------------------------------------------------------------
 # Moré-Thuente line search
 # ----------------------------------------------------------------------------------------
+def _cubic_step(a: float, da: float, b: float, db: float, theta: float) -> float:
+    """Minimiser of the cubic through (a, f_a, f'_a) and (b, f_b, f'_b), with
+    ``theta = 3 (f_a - f_b) / (b - a) + f'_a + f'_b`` (MINPACK's ``dcstep`` formula)."""
+    s = max(abs(theta), abs(da), abs(db))
+    gamma = s * np.sqrt((theta / s) ** 2 - (da / s) * (db / s))
+    if b < a:
+        gamma = -gamma
+    p = (gamma - da) + theta
+    q = ((gamma - da) + gamma) + db
+    return a + (p / q) * (b - a)
+
+
 def _cstep(stx: float, fx: float, dx: float, sty: float, fy: float, dy: float, stp: float,
            fp: float, dp: float, brackt: bool, stpmin: float, stpmax: float) -> tuple:
     """One safeguarded step of Moré & Thuente (1994), section 4: update the interval
@@ -70,26 +69,14 @@ def _cstep(stx: float, fx: float, dx: float, sty: float, fy: float, dy: float, s
     if fp > fx:
         # case 1: higher function value, the minimum is bracketed
         theta = 3.0 * (fx - fp) / (stp - stx) + dx + dp
-        s = max(abs(theta), abs(dx), abs(dp))
-        gamma = s * np.sqrt((theta / s) ** 2 - (dx / s) * (dp / s))
-        if stp < stx:
-            gamma = -gamma
-        p = (gamma - dx) + theta
-        q = ((gamma - dx) + gamma) + dp
-        stpc = stx + (p / q) * (stp - stx)
+        stpc = _cubic_step(stx, dx, stp, dp, theta)
         stpq = stx + ((dx / ((fx - fp) / (stp - stx) + dx)) / 2.0) * (stp - stx)
         stpf = stpc if abs(stpc - stx) < abs(stpq - stx) else stpc + (stpq - stpc) / 2.0
         brackt = True
     elif sgnd < 0.0:
         # case 2: lower value, derivatives of opposite sign: bracketed
         theta = 3.0 * (fx - fp) / (stp - stx) + dx + dp
-        s = max(abs(theta), abs(dx), abs(dp))
-        gamma = s * np.sqrt((theta / s) ** 2 - (dx / s) * (dp / s))
-        if stp > stx:
-            gamma = -gamma
-        p = (gamma - dp) + theta
-        q = ((gamma - dp) + gamma) + dx
-        stpc = stp + (p / q) * (stx - stp)
+        stpc = _cubic_step(stp, dp, stx, dx, theta)
         stpq = stp + (dp / (dp - dx)) * (stx - stp)
         stpf = stpc if abs(stpc - stp) > abs(stpq - stp) else stpq
         brackt = True
@@ -123,13 +110,7 @@ def _cstep(stx: float, fx: float, dx: float, sty: float, fy: float, dy: float, s
         # case 4: lower value, same-sign derivatives, |f'| not decreasing
         if brackt:
             theta = 3.0 * (fp - fy) / (sty - stp) + dy + dp
-            s = max(abs(theta), abs(dy), abs(dp))
-            gamma = s * np.sqrt((theta / s) ** 2 - (dy / s) * (dp / s))
-            if stp > sty:
-                gamma = -gamma
-            p = (gamma - dp) + theta
-            q = ((gamma - dp) + gamma) + dy
-            stpf = stp + (p / q) * (sty - stp)
+            stpf = _cubic_step(stp, dp, sty, dy, theta)
         elif stp > stx:
             stpf = stpmax
         else:
@@ -495,30 +476,27 @@ def lbfgs(fun: Any, x0: Any, *, bounds: Any = None, m: int = 10, maxiter: int = 
     maxiter = check_count(maxiter, "maxiter", "lbfgs", 0)
     maxfun = check_count(maxfun, "maxfun", "lbfgs", 1)
     maxls = check_count(maxls, "maxls", "lbfgs", 1)
-    hist = History()
-    plan = CheckpointPlan(checkpoint, checkpoint_every, "lbfgs")
-    loaded = load_resume(resume, "lbfgs")
+    run = OptimizerRun("lbfgs", obj, checkpoint, checkpoint_every, resume)
+    hist, state = run.hist, run.state
     S: list = []
     Y: list = []
     theta = 1.0
     it = 0
-    if loaded is not None:
-        state, harr = loaded
+    if state is not None:
         x = xp.asarray(state["x"])
         f, g = float(state["f"]), xp.asarray(state["g"])
         it, theta = int(state["it"]), float(state["theta"])
         ncol = int(state["ncol"])
         S = [xp.asarray(s) for s in state["S"][:ncol]]
         Y = [xp.asarray(y) for y in state["Y"][:ncol]]
-        obj.restore_counts(state["nfev"], state["ngev"], state["njvp"], state["nvjp"])
-        hist.load(harr)
+        run.restore_counts()
     else:
         if constrained:
             x = xp.minimum(xp.maximum(x, lo), hi)
         f, g = obj(x)
     pg = _projected_grad(x, g, lo, hi, xp)
     pgnorm = _f(xp.abs(pg).max())
-    if loaded is None:
+    if state is None:
         hist.record(obj, loss=f, grad_norm=pgnorm, step_norm=0.0)
     bar = Progress(progress, maxiter, "lbfgs", initial=it)
     status, message = None, ""
@@ -527,9 +505,7 @@ def lbfgs(fun: Any, x0: Any, *, bounds: Any = None, m: int = 10, maxiter: int = 
         zero = np.zeros((0, n))
         return dict(x=x, f=f, g=g, it=it, theta=theta, ncol=len(S),
                     S=np.stack([to_numpy(s) for s in S]) if S else zero,
-                    Y=np.stack([to_numpy(y) for y in Y]) if Y else zero,
-                    nfev=obj.nfev, ngev=obj.ngev,
-                    njvp=obj.njvp, nvjp=obj.nvjp)
+                    Y=np.stack([to_numpy(y) for y in Y]) if Y else zero, **run.counts())
 
     try:
         if pgnorm <= pgtol:
@@ -611,8 +587,7 @@ def lbfgs(fun: Any, x0: Any, *, bounds: Any = None, m: int = 10, maxiter: int = 
                 S.append(s)
                 Y.append(y)
                 theta = yy / sy
-            if plan.due(it):
-                plan.save(state_dict(), hist)
+            run.checkpoint(it, state_dict)
             if call_callback(callback, x, it, f):
                 status, message = 0, "stopped by callback"
             elif pgnorm <= pgtol:
@@ -623,5 +598,4 @@ def lbfgs(fun: Any, x0: Any, *, bounds: Any = None, m: int = 10, maxiter: int = 
                 status, message = 1, "maximum number of function evaluations reached"
     finally:
         bar.close()
-    return finish(plan, state_dict(), hist, x, f, g, status, message, it, obj,
-                  "lbfgs")
+    return run.finish(state_dict(), x, f, g, status, message, it)

@@ -204,38 +204,83 @@ def to_host(a: Any) -> np.ndarray:
     return np.asarray(to_numpy(a))
 
 
-class CheckpointPlan:
-    """When and where to write checkpoints; reads a resume file."""
-
-    def __init__(self, path: Any, every: int, method: str) -> None:
-        if every is not None and int(every) < 1:
-            raise InputError(f"optimiser: checkpoint_every must be >= 1, received {every}")
-        self.path, self.every, self.method = path, int(every or 1), method
-
-    def due(self, it: int, final: bool = False) -> bool:
-        return self.path is not None and (final or it % self.every == 0)
-
-    def save(self, state: dict, history: History) -> None:
-        _ckpt.save_checkpoint(self.path, self.method, state, history.arrays())
+def to_float(a: Any) -> float:
+    """A 0-d array of any backend (or a number) as a Python float."""
+    return float(to_numpy(a))
 
 
-def load_resume(resume: Any, method: str) -> tuple[dict, dict] | None:
-    """Read a checkpoint to resume from (None when ``resume`` is None)."""
-    if resume is None:
-        return None
-    return _ckpt.load_checkpoint(resume, method)
+COUNT_KEYS = ("nfev", "ngev", "njvp", "nvjp")
+
+
+class OptimizerRun:
+    """The bookkeeping every optimiser loop shares: history, checkpoints, resume, result.
+
+    Parameters
+    ----------
+    method : str
+        Optimiser name (checkpoint format and result).
+    obj : Objective
+        The wrapped objective, whose counters are saved and restored.
+    checkpoint : path or None
+        Where to write checkpoints (None: none).
+    checkpoint_every : int
+        Write one every this many iterations (and at the end).
+    resume : path or None
+        Checkpoint to resume from.
+    extra : tuple of str
+        History keys beyond :data:`HISTORY_KEYS`.
+
+    Attributes
+    ----------
+    hist : History
+        Loaded from the resume file when resuming.
+    state : dict or None
+        The resumed optimiser state (None for a fresh start).
+    """
+
+    def __init__(self, method: str, obj: Objective, checkpoint: Any, checkpoint_every: int,
+                 resume: Any, extra: tuple[str, ...] = ()) -> None:
+        if checkpoint_every is not None and int(checkpoint_every) < 1:
+            raise InputError(f"optimiser: checkpoint_every must be >= 1, received "
+                             f"{checkpoint_every}")
+        self.method, self.obj = method, obj
+        self.path, self.every = checkpoint, int(checkpoint_every or 1)
+        self.hist = History(extra)
+        self.state: dict | None = None
+        if resume is not None:
+            self.state, harr = _ckpt.load_checkpoint(resume, method)
+            self.hist.load(harr)
+
+    def restore_counts(self) -> None:
+        """Set the objective's evaluation counters to the resumed run's."""
+        if self.state is not None:
+            self.obj.restore_counts(*(self.state[k] for k in COUNT_KEYS))
+
+    def counts(self) -> dict[str, int]:
+        """The objective's counters, for the state dict of a checkpoint."""
+        return {k: getattr(self.obj, k) for k in COUNT_KEYS}
+
+    def save(self, state: dict) -> None:
+        """Write ``state`` and the history to the checkpoint file."""
+        _ckpt.save_checkpoint(self.path, self.method, state, self.hist.arrays())
+
+    def checkpoint(self, it: int, state: Callable[[], dict]) -> None:
+        """Write ``state()`` if checkpointing and iteration ``it`` is due."""
+        if self.path is not None and it % self.every == 0:
+            self.save(state())
+
+    def finish(self, state: dict, x: Any, f: float, g: Any, status: int, message: str,
+               it: int) -> OptimizeResult:
+        """Write the final checkpoint (if checkpointing) and assemble the
+        :class:`OptimizeResult` from the objective's counters and the history."""
+        if self.path is not None:
+            self.save(state)
+        obj = self.obj
+        return OptimizeResult(x, f, g, status == 0, status, message, it, obj.nfev, obj.ngev,
+                              obj.njvp, obj.nvjp, self.method, self.hist.arrays())
 
 
 def call_callback(callback: Callable | None, x: Any, it: int, loss: float) -> bool:
     """Call ``callback(x, iteration, loss)``; a True return stops the optimiser."""
     return bool(callback(x, it, loss)) if callback is not None else False
 
-
-def finish(plan: CheckpointPlan, state: dict, hist: History, x: Any, f: float, g: Any,
-           status: int, message: str, it: int, obj: Objective, method: str) -> OptimizeResult:
-    """Common end of every optimiser: write the final checkpoint (if checkpointing) and
-    assemble the :class:`OptimizeResult` from the objective's counters and the history."""
-    if plan.path is not None:
-        plan.save(state, hist)
-    return OptimizeResult(x, f, g, status == 0, status, message, it, obj.nfev, obj.ngev,
-                          obj.njvp, obj.nvjp, method, hist.arrays())

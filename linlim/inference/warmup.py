@@ -32,6 +32,14 @@ __all__ = [
 ]
 
 
+#: Stan's dual-averaging constants: the defaults of :class:`DualAveraging` and of
+#: :class:`~linlim.inference.hmc.HMC`.
+STAN_GAMMA, STAN_KAPPA, STAN_T0 = 0.05, 0.75, 10.0
+#: Stan's warm-up windows: the defaults of :class:`WindowedAdaptation` and of
+#: :class:`~linlim.inference.hmc.HMC`.
+STAN_INIT_BUFFER, STAN_TERM_BUFFER, STAN_BASE_WINDOW = 75, 50, 25
+
+
 class DualAveraging:
     """Nesterov dual averaging of ``log(step size)``, exactly as Stan's
     ``stan::mcmc::stepsize_adaptation``.
@@ -57,9 +65,9 @@ class DualAveraging:
     def __init__(
         self,
         delta: float = 0.8,
-        gamma: float = 0.05,
-        kappa: float = 0.75,
-        t0: float = 10.0,
+        gamma: float = STAN_GAMMA,
+        kappa: float = STAN_KAPPA,
+        t0: float = STAN_T0,
         mu: float = 0.5,
     ) -> None:
         if not 0.0 < delta < 1.0:
@@ -132,9 +140,9 @@ class WindowedAdaptation:
     def __init__(
         self,
         num_warmup: int,
-        init_buffer: int = 75,
-        term_buffer: int = 50,
-        base_window: int = 25,
+        init_buffer: int = STAN_INIT_BUFFER,
+        term_buffer: int = STAN_TERM_BUFFER,
+        base_window: int = STAN_BASE_WINDOW,
     ) -> None:
         for name, val in (("num_warmup", num_warmup), ("init_buffer", init_buffer),
                           ("term_buffer", term_buffer), ("base_window", base_window)):

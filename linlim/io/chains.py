@@ -1,4 +1,16 @@
-"""HDF5 chain store with atomic checkpoints.
+"""The one checkpoint system: atomic HDF5 files, rotation, corrupt-file fallback, and the
+segment-based chain store built on them.
+
+Shared by every kill-safe writer in linlim (samplers here, optimisers through
+:mod:`linlim.inference.checkpoint`):
+
+- :func:`atomic_h5` writes an HDF5 file to a temporary name ``.<name>.tmp<pid>``, fsyncs and
+  renames it with :func:`os.replace`; with ``keep_previous`` the file it replaces is kept
+  (rotation), so a damaged newest file has a good predecessor;
+- :func:`read_newest_good` reads the newest readable of several generations (newest first),
+  reporting each damaged one, so a run resumes from the last good checkpoint;
+- :func:`remove_stale_files` removes temporaries whose writer has ended;
+- :func:`write_tree` / :func:`read_tree` store nested state dicts bit-exactly.
 
 A running sampler writes its output in *segments*: every checkpoint creates one small HDF5
 file ``<path>.parts/seg_000012.h5`` holding the iterations since the previous checkpoint
@@ -45,7 +57,7 @@ import re
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import h5py
 import numpy as np
@@ -53,8 +65,10 @@ import numpy as np
 from ..errors import InputError
 from ..validation import check_chain_memory
 
-__all__ = ["ChainStore", "read_chains", "write_tree", "read_tree", "CorruptChainWarning",
-           "remove_stale_temporaries"]
+__all__ = ["ChainStore", "read_chains", "read_names", "write_tree", "read_tree",
+           "CorruptChainWarning",
+           "CorruptFileError", "atomic_h5", "read_newest_good", "set_aside",
+           "remove_stale_files", "remove_stale_temporaries"]
 
 FORMAT = "linlim-chains-1"
 _SEG_RE = re.compile(r"^seg_(\d{6})\.h5$")
@@ -64,7 +78,12 @@ STAT_NAMES = ("lp", "accept_stat", "energy", "step_size", "tree_depth", "n_leapf
 
 
 class CorruptChainWarning(UserWarning):
-    """A chain file or checkpoint segment could not be read and was skipped or set aside."""
+    """A chain file or checkpoint could not be read and was skipped or set aside."""
+
+
+class CorruptFileError(Exception):
+    """Raised by a reader given to :func:`read_newest_good`: the file exists (or should) but
+    cannot be used; the message says why."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -155,17 +174,26 @@ def _segment_ok(path: Path, expect_start: int | None) -> tuple[bool, str, int]:
     return True, "", end
 
 
-def write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
+_SCALARS = (bool, np.bool_, int, np.integer, float, np.floating)
+
+
+def write_tree(group: h5py.Group, tree: dict[str, Any], *, scalar_attrs: bool = False) -> None:
     """Write a nested dict of arrays / scalars / strings into an HDF5 group.
 
-    Strings become attributes ``str:<key>`` (exact round trip, e.g. JSON); everything else a
-    dataset, so floats are stored bit-exactly as float64.
+    Strings become attributes ``str:<key>`` (exact round trip, e.g. JSON), ``None`` an
+    attribute ``none:<key>``; everything else a dataset, so floats are stored bit-exactly as
+    float64. With ``scalar_attrs``, Python/NumPy scalars become attributes ``val:<key>``
+    and read back as Python ``bool``/``int``/``float`` (also bit-exact).
     """
     for key, val in tree.items():
         if isinstance(val, dict):
-            write_tree(group.create_group(key), val)
+            write_tree(group.create_group(key), val, scalar_attrs=scalar_attrs)
         elif isinstance(val, str):
             group.attrs["str:" + key] = val
+        elif val is None:
+            group.attrs["none:" + key] = 0
+        elif scalar_attrs and isinstance(val, _SCALARS):
+            group.attrs["val:" + key] = val
         else:
             group.create_dataset(key, data=np.asarray(val))
 
@@ -176,12 +204,22 @@ def read_tree(group: h5py.Group) -> dict[str, Any]:
     for key, val in group.attrs.items():
         if key.startswith("str:"):
             out[key[4:]] = val if isinstance(val, str) else val.decode()
+        elif key.startswith("none:"):
+            out[key[5:]] = None
+        elif key.startswith("val:"):
+            out[key[4:]] = val.item() if isinstance(val, np.generic) else val
     for key, item in group.items():
         if isinstance(item, h5py.Group):
             out[key] = read_tree(item)
         else:
             out[key] = item[()]
     return out
+
+
+def read_names(group: h5py.Group | h5py.Dataset) -> list[str]:
+    """Parameter names stored in a result file (``group["names"]``, or that dataset)."""
+    ds = group["names"] if isinstance(group, h5py.Group) else group
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in ds[()]]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -197,9 +235,34 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _atomic_h5(final: Path, fill: Any) -> None:
-    """Create ``final`` atomically: write to a temporary file, fsync, ``os.replace``."""
-    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+def temporary_path(final: str | os.PathLike) -> Path:
+    """The temporary name :func:`atomic_h5` writes ``final`` under: ``.<name>.tmp<pid>``."""
+    final = Path(final)
+    return final.with_name(f".{final.name}.tmp{os.getpid()}")
+
+
+def atomic_h5(final: str | os.PathLike, fill: Callable[[h5py.File], None], *,
+              keep_previous: str | os.PathLike | None = None) -> None:
+    """Create ``final`` atomically: write to a temporary file, fsync, ``os.replace``.
+
+    Parameters
+    ----------
+    final : path
+        The file to create or replace; its folder must exist.
+    fill : callable
+        ``fill(f)`` writes the content into the open ``h5py.File``.
+    keep_previous : path, optional
+        Rotation: an existing ``final`` is moved here just before the new file takes its
+        place, so the last good file survives until the new one is in.
+
+    Notes
+    -----
+    A process killed at any instant leaves either the complete new file or the old one
+    (and, with ``keep_previous``, never neither), plus at most a temporary that
+    :func:`remove_stale_temporaries` removes once the process is gone.
+    """
+    final = Path(final)
+    tmp = temporary_path(final)
     try:
         with h5py.File(tmp, "w") as f:
             fill(f)
@@ -208,11 +271,57 @@ def _atomic_h5(final: Path, fill: Any) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if keep_previous is not None and final.exists():
+            os.replace(final, keep_previous)
         os.replace(tmp, final)
     finally:
         if tmp.exists():
             tmp.unlink()
     _fsync_dir(final.parent)
+
+
+def set_aside(path: str | os.PathLike) -> Path:
+    """Rename a damaged file to ``<name>.corrupt`` (kept for inspection); returns the new path."""
+    path = Path(path)
+    aside = path.with_name(path.name + ".corrupt")
+    path.replace(aside)
+    return aside
+
+
+def read_newest_good(candidates: Sequence[str | os.PathLike], read: Callable[[Path], Any], *,
+                     on_corrupt: Callable[[Path, str], None] | None = None,
+                     ) -> tuple[int, Any, list[str]]:
+    """Read the newest usable file of several checkpoint generations.
+
+    Parameters
+    ----------
+    candidates : sequence of path
+        Generations, newest first.
+    read : callable
+        ``read(path)`` returns the content, or raises :class:`CorruptFileError` (with the
+        reason) for a file that is missing or damaged; other errors propagate.
+    on_corrupt : callable, optional
+        ``on_corrupt(path, reason)`` for each damaged generation skipped (e.g. warn and
+        :func:`set_aside` it).
+
+    Returns
+    -------
+    index : int
+        Position in ``candidates`` of the file read, ``-1`` when none was usable.
+    value : any
+        What ``read`` returned (None when ``index == -1``).
+    reasons : list of str
+        Why each skipped generation was unusable, newest first.
+    """
+    reasons: list[str] = []
+    for k, cand in enumerate(candidates):
+        try:
+            return k, read(Path(cand)), reasons
+        except CorruptFileError as exc:
+            reasons.append(str(exc))
+            if on_corrupt is not None:
+                on_corrupt(Path(cand), str(exc))
+    return -1, None, reasons
 
 
 class ChainStore:
@@ -295,7 +404,7 @@ class ChainStore:
                            f"{action}")
                 if repair:
                     for i in later:
-                        found[i].replace(found[i].with_name(found[i].name + ".corrupt"))
+                        set_aside(found[i])
                         self._checked.pop(found[i].name, None)
                 break
             out.append(seg)
@@ -309,8 +418,7 @@ class ChainStore:
         :class:`CorruptChainWarning`, and the run continues from its segments, if any.
         """
         if self.final_file_corrupt():
-            aside = self.path.with_name(self.path.name + ".corrupt")
-            self.path.replace(aside)
+            aside = set_aside(self.path)
             self._warn(f"{self.path}: the chain file is corrupt (truncated or not a linlim "
                        f"chain file); moved to {aside.name}; "
                        + ("resuming from its checkpoint segments" if self.segments()
@@ -327,19 +435,22 @@ class ChainStore:
     def last_state(self) -> tuple[int, dict[str, Any]] | None:
         """``(iterations_done, state)`` from the newest good segment, or None (a corrupt
         newest segment is set aside with a warning, see :meth:`segments`)."""
-        while True:
-            segs = self.segments(repair=True)
-            if not segs:
-                return None
+        def read(seg: Path) -> tuple[int, dict[str, Any]]:
             try:
-                with h5py.File(segs[-1], "r") as f:
+                with h5py.File(seg, "r") as f:
                     return int(f.attrs["iteration_end"]), read_tree(f["state"])
             except (OSError, KeyError, ValueError, RuntimeError) as exc:
-                self._warn(f"{self.parts}: checkpoint segment {segs[-1].name} is corrupt "
-                           f"(its sampler state cannot be read: {exc}); set aside (renamed "
-                           "*.corrupt), resuming from the segment before it")
-                segs[-1].replace(segs[-1].with_name(segs[-1].name + ".corrupt"))
-                self._checked.pop(segs[-1].name, None)
+                raise CorruptFileError(str(exc)) from None
+
+        def corrupt(seg: Path, why: str) -> None:
+            self._warn(f"{self.parts}: checkpoint segment {seg.name} is corrupt (its sampler "
+                       f"state cannot be read: {why}); set aside (renamed *.corrupt), "
+                       "resuming from the segment before it")
+            set_aside(seg)
+            self._checked.pop(seg.name, None)
+
+        segs = self.segments(repair=True)
+        return read_newest_good(segs[::-1], read, on_corrupt=corrupt)[1]
 
     # -- writing ---------------------------------------------------------------------------
     def reset(self) -> None:
@@ -384,7 +495,7 @@ class ChainStore:
             write_tree(f.create_group("data"), arrays)
             write_tree(f.create_group("state"), state)
 
-        _atomic_h5(self.parts / f"seg_{k:06d}.h5", fill)
+        atomic_h5(self.parts / f"seg_{k:06d}.h5", fill)
 
     def consolidate(self, num_warmup: int, save_warmup: bool) -> None:
         """Merge the segments into the final file atomically, then delete them.
@@ -438,7 +549,7 @@ class ChainStore:
             write_tree(f.create_group("state"), state)
             f.attrs["complete"] = True
 
-        _atomic_h5(self.path, fill)
+        atomic_h5(self.path, fill)
         shutil.rmtree(self.parts)
 
 
@@ -455,7 +566,9 @@ def read_chains(path: str | os.PathLike) -> dict[str, Any]:
     dict
         ``config`` (dict), ``complete`` (bool), ``draws`` (chains, m, n) float64,
         ``sample_stats`` {name: (chains, m)}, ``warmup_stats`` {name: (chains, m_w)},
-        ``warmup_draws`` if saved, and ``state`` (the last checkpoint's sampler state).
+        ``warmup_draws`` if saved, ``names`` (list of str) if the job stored parameter
+        names (:func:`linlim.io.results.add_parameter_names`), and ``state`` (the last
+        checkpoint's sampler state).
         For a run in progress only the iterations checkpointed so far are returned.
     """
     store = ChainStore(path)
@@ -469,6 +582,8 @@ def read_chains(path: str | os.PathLike) -> dict[str, Any]:
             check_chain_memory(*f["draws"].shape, what=f"read_chains({store.path})")
             out = read_tree(f)
             out["config"] = json.loads(f.attrs["config"])
+            if "names" in f:
+                out["names"] = read_names(f)
         out["complete"] = True
         return out
     segs = store.segments()

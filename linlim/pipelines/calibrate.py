@@ -49,11 +49,11 @@ import numpy as np
 from ..calibration.gains import di_gains, solution_index
 from ..calibration.solve import gain_problem, gauss_newton_cells, solve_gains
 from ..calibration.stefcal import stefcal
-from ..calibration.weights import make_weights
 from ..errors import InputError
 from ..io.config import create_output, merge_config, prepare_run, validate_config
 from ..io.uvcal import calibrate_uvdata, gains_to_uvcal, write_uvcal
 from ..io.uvdata import PARALLEL_POLS, read_uvdata, vis_to_uvdata
+from ..likelihood import noise_weights
 from ..validation import check_finite_data
 from .progress import is_quiet, progress_bar
 from .scenario import SCENARIO_DEFAULTS, build_scenario
@@ -217,10 +217,9 @@ def calibrate_from_config(config: dict, *, model_uvdata: Any = None,
                           disable=quiet):
         d, m = vd["data"][k], vm["data"][k]
         ns = np.where(vd["nsamples"][k] > 0, vd["nsamples"][k], 1.0)
-        w = np.asarray(make_weights(
-            d.shape, weights=ns / (1.0 if sigma is None else float(sigma) ** 2),
-            flags=vd["flags"][k] | vm["flags"][k], ant1=vd["ant1"], ant2=vd["ant2"],
-            include_autos=sv["include_autos"]))
+        w = noise_weights(sigma, nsamples=ns, flags=vd["flags"][k] | vm["flags"][k],
+                          shape=d.shape, ant1=vd["ant1"], ant2=vd["ant2"],
+                          include_autos=sv["include_autos"], where="calibrate")
         w = np.asarray(check_finite_data(d, w, "data", f"calibrate (pol {vd['pol_names'][k]})"))
         w = np.asarray(check_finite_data(m, w, "model",
                                          f"calibrate (pol {vd['pol_names'][k]})"))

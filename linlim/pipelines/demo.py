@@ -359,7 +359,7 @@ def _hmc(h: dict, sc: Scenario, joint: dict, lap: dict, out: pathlib.Path, summa
         raise InputError(f"config hmc.metric: expected 'auto', 'dense' or 'lowrank', received "
                          f"{h['metric']!r}")
     if h["metric"] == "dense" or (h["metric"] == "auto" and hp.size <= int(h["dense_max"])):
-        metric = dense_metric(hp, x0)
+        metric = dense_metric(hp, x0, lap["F"])
     else:
         metric = lowrank_metric(hp, x0, np.diag(lap["F"]).copy(), rank=int(h["metric_rank"]),
                                 seed=int(h["seed"]))

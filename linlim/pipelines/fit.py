@@ -2,7 +2,10 @@
 
 The data are a synthetic scenario's (simulated in memory) or a uvh5 file whose array,
 band and times match the scenario config (``data:`` key). Writes ``fit.h5`` (names,
-truth when known, MAP, Fisher errors and matrix, history), ``model.uvh5`` and plots.
+truth when known, MAP, Fisher errors and matrix, history), ``model.uvh5``,
+``summary.json`` (with the beam's MAP and error by name) and plots. Parameter names are
+those of :func:`linlim.io.results.parameter_names`: the beam's are the keys of
+``scenario.beam`` in the config (``beam.diameter_m``, ``beam.spectral_index``, ...).
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ from ..errors import InputError
 from ..inference.fisher import fisher_covariance, fisher_matrix, marginal_errors
 from ..inference.gauss_newton import gauss_newton
 from ..io.config import create_output, prepare_run
+from ..io.results import write_fit_file
 from ..io.uvdata import write_uvh5
 from ..likelihood import GaussianLikelihood, LogPosterior
 from ..priors import GaussianPrior
-from .joint import build_joint_model
+from .joint import JointModel, build_joint_model
 from .progress import is_quiet
 from .scenario import SCENARIO_DEFAULTS, Scenario, build_scenario
 from .simulate import simulate_data, uvh5_metadata
 
-__all__ = ["FIT_DEFAULTS", "FIT_OPTIONS", "gain_gauge_covariance", "start_and_priors",
-           "fit_scenario", "run_fit", "load_data", "fit_from_config", "scenario_from_data"]
+__all__ = ["FIT_DEFAULTS", "FIT_OPTIONS", "beam_indices", "gain_gauge_covariance",
+           "start_and_priors", "fit_scenario", "run_fit", "load_data", "fit_from_config",
+           "scenario_from_data"]
 
 
 def _results(defaults: dict) -> tuple[str, ...]:
@@ -58,6 +63,14 @@ FIT_DEFAULTS: dict[str, Any] = {
     "fit": FIT_OPTIONS,
     "plots": True,
 }
+
+
+def beam_indices(jm: JointModel) -> list[int]:
+    """Positions in ``theta`` of the fitted beam's components (``beam.diameter_m``, ...;
+    :data:`~linlim.pipelines.joint.BEAM_COMPONENTS`), empty when the beam is fixed."""
+    if "beam" not in jm.params.names:
+        return []
+    return list(range(jm.params.size))[jm.params.slices["beam"]]
 
 
 def gain_gauge_covariance(nant: int, sigma: float, gauge_sigma: float = 1e-4) -> np.ndarray:
@@ -235,15 +248,9 @@ def run_fit(config: dict | None = None, output: str | None = None) -> dict[str, 
     err = np.asarray(marginal_errors(cov=fisher_covariance(F)))
     write_uvh5(out / "model.uvh5", np.asarray(fit["model"].model(res.x)), clobber=True,
                **uvh5_metadata(sc))
-    import h5py
-
-    with h5py.File(out / "fit.h5", "w") as f:
-        f["names"] = np.array(fit["model"].names, dtype="S")
-        f["map"], f["error"], f["fisher"] = res.x, err, F
-        if cfg["data"] is None and len(sim["truth"]) == res.x.size:
-            f["truth"] = sim["truth"]
-        for key, arr in res.history.items():
-            f[f"history/{key}"] = np.asarray(arr)
+    names = fit["model"].names
+    truth = sim["truth"] if cfg["data"] is None and len(sim["truth"]) == res.x.size else None
+    write_fit_file(out / "fit.h5", names, res.x, err, F, history=res.history, truth=truth)
     if cfg["plots"]:
         from ..plotting.fisher import plot_convergence
 
@@ -251,7 +258,9 @@ def run_fit(config: dict | None = None, output: str | None = None) -> dict[str, 
     summary = {"iterations": int(res.nit), "seconds": fit["seconds"], "output": str(out),
                "message": str(res.message), "chi2": float(np.sum(np.abs(fit["residual"])**2)
                                                           / sc.sigma**2),
-               "nparams": int(res.x.size), "data": cfg["data"]}
+               "nparams": int(res.x.size), "data": cfg["data"],
+               "beam": {names[i]: {"map": float(res.x[i]), "error": float(err[i])}
+                        for i in beam_indices(fit["model"])}}
     import json
 
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

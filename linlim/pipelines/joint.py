@@ -24,6 +24,7 @@ from ..beam.chromatic import ripple_powerlaw_width
 from ..calibration.gains import di_gains
 from ..calibration.parameterizations import amplitude_phase_gains
 from ..errors import InputError
+from ..io.results import parameter_names
 from ..operators import Operator, Reshape, Select, add, vstack
 from ..operators.linear import ZeroPad
 from ..params import ParamBlock, Params
@@ -31,7 +32,14 @@ from ..rime.operator import RIME, RIMEIntensity
 from ..sky.spectra import PowerLawSpectrum
 from .scenario import Observation
 
-__all__ = ["JointModel", "LinearComponent", "build_joint_model", "beam_values"]
+__all__ = ["JointModel", "LinearComponent", "build_joint_model", "beam_values",
+           "BEAM_COMPONENTS", "GAIN_COMPONENTS"]
+
+#: Components of the ``beam`` block (1, 4): the keys of ``scenario.beam`` in the config
+#: (D(f) = diameter_m (f/f0)^spectral_index + ripple), so results carry the config's names.
+BEAM_COMPONENTS = ("diameter_m", "spectral_index", "ripple_cos_m", "ripple_sin_m")
+#: Components of the ``gains`` block (2, Nant, 1, 1): log-amplitude and phase (rad).
+GAIN_COMPONENTS = ("ln_amp", "phase")
 
 
 @dataclass
@@ -75,7 +83,9 @@ class JointModel:
     model : Operator
         ``theta`` (n,) float64 -> visibilities (Ntimes, Nfreq, Nbl) complex128.
     names : list of str
-        A readable name per entry of ``theta``.
+        One name per entry of ``theta`` (:func:`linlim.io.results.parameter_names`):
+        ``fg_logflux[i]``, ``fg_index[i]``, ``beam.<BEAM_COMPONENTS>``,
+        ``gains.ln_amp[a]``, ``gains.phase[a]``, ``<component>[p,m]``.
     """
 
     params: Params
@@ -176,12 +186,6 @@ def build_joint_model(obs: Observation, ra: np.ndarray, dec: np.ndarray, ref_fre
         gains = amplitude_phase_gains((na, 1, 1)) @ sel("gains")
         vis = G @ vstack([gains, vis])
     model = vis @ params
-    names = [f"lnS0[{i}]" for i in range(npt)] + [f"alpha[{i}]" for i in range(npt)]
-    if beam == "fit":
-        names += ["D0", "gamma", "ripple_cos", "ripple_sin"]
-    if fit_gains:
-        names += [f"{part}(g[{a}])" for part in ("ln|g|", "arg") for a in range(na)]
-    for comp in linear:
-        npx, nm = comp.shape
-        names += [f"{comp.name}[{p},{m}]" for p in range(npx) for m in range(nm)]
+    comps = {"beam": (1, BEAM_COMPONENTS), "gains": (0, GAIN_COMPONENTS)}
+    names = parameter_names(params, {k: v for k, v in comps.items() if k in params.names})
     return JointModel(params, model, names)

@@ -3,7 +3,8 @@
 Fits the MAP first (as ``linlim fit``), then samples with a Fisher-matrix metric from the
 MAP. Draws and statistics go to ``chains.h5`` as they are made (kill-safe checkpoints; a
 rerun with the same config resumes), with a summary table (R-hat, ESS, MCSE) and trace and
-corner plots of the beam parameters.
+corner plots of the beam parameters. ``chains.h5`` and the summary carry the parameter
+names of ``fit.h5`` (:func:`linlim.io.results.parameter_names`: ``beam.diameter_m``, ...).
 
 Checkpoints are written every ``hmc.checkpoint_every`` iterations or
 ``hmc.checkpoint_seconds`` seconds, whichever comes first, so a kill loses at most that
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .fit import FIT_DEFAULTS, fit_from_config
+from ..io.results import add_parameter_names
+from .fit import FIT_DEFAULTS, beam_indices, fit_from_config
 from .progress import is_quiet
 
 __all__ = ["SAMPLE_DEFAULTS", "run_sample", "checkpoint_interval"]
@@ -72,7 +74,8 @@ def run_sample(config: dict | None = None, output: str | None = None) -> dict[st
                  resume=bool(h["resume"]), checkpoint_every=every,
                  checkpoint_seconds=seconds, progress=not is_quiet())
     names = fit["model"].names
-    beam_idx = [names.index(n) for n in ("D0", "gamma", "ripple_cos", "ripple_sin")]
+    add_parameter_names(out / "chains.h5", names)
+    beam_idx = beam_indices(fit["model"])
     table = chain_summary(res.draws[:, :, beam_idx], names=[names[i] for i in beam_idx])
     text = str(table)
     (out / "summary.txt").write_text(text + "\n")

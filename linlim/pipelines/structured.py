@@ -274,9 +274,12 @@ def structured_fisher(post: Any, params: Any, theta: np.ndarray, obs: Any,
     w = np.broadcast_to(np.asarray(post.likelihood.w_eff, float), K.shape[:3])
     Kw = K * np.sqrt(w)[..., None]
     nt, nf, nbl, P = Kw.shape
-    Kf = np.ascontiguousarray(Kw.transpose(1, 0, 2, 3)).reshape(nf, nt * nbl, P)
-    del K, Kw
-    M = 2.0 * np.real(np.matmul(Kf.conj().transpose(0, 2, 1), Kf))
+    # Re(a^H b) = ar.br + ai.bi: one real GEMM on stacked (real, imaginary) rows does the
+    # work of a complex GEMM's real part at half the flops, and stays on the BLAS path
+    Kf = Kw.transpose(1, 0, 2, 3).reshape(nf, nt * nbl, P)
+    R = np.concatenate([Kf.real, Kf.imag], axis=1)               # (Nf, 2 Nt Nbl, P)
+    del K, Kw, Kf
+    M = 2.0 * np.matmul(R.transpose(0, 2, 1), R)
     linear, start, lin_mask = [], 0, np.zeros(n, bool)
     for comp in components:
         sl = params.slices[comp.name]
@@ -291,11 +294,14 @@ def structured_fisher(post: Any, params: Any, theta: np.ndarray, obs: Any,
         A = _nonlinear_columns(post, params, theta, obs, nonlinear, sources, ref_freq,
                                ripple_delay, beam_params, gains)
     A = A.transpose(2, 0, 1, 3).reshape(nf, nonlinear.size, nt * nbl)
-    Y = np.matmul(A, Kf.conj())                                  # (Nf, Nn, P): sum conj(K) a
+    A = np.concatenate([A.real, A.imag], axis=2)                 # (Nf, Nn, 2 Nt Nbl)
+    Y = np.matmul(A, R)                                          # (Nf, Nn, P): Re sum conj(K) a
+    del R
     cross = []
     for _sl, E, pl in linear:
-        cross.append(2.0 * np.einsum("fcp,fa->cpa", np.real(Y[:, :, pl]), E).reshape(
+        cross.append(2.0 * np.einsum("fcp,fa->cpa", Y[:, :, pl], E, optimize=True).reshape(
             nonlinear.size, -1))
     cross = np.concatenate(cross, axis=1)
-    Fnn = 2.0 * np.real(np.einsum("fcx,fdx->cd", A.conj(), A))
+    A = np.ascontiguousarray(A.transpose(1, 0, 2)).reshape(nonlinear.size, -1)
+    Fnn = 2.0 * (A @ A.T)
     return StructuredFisher(n, nonlinear, linear, M, cross, 0.5 * (Fnn + Fnn.T))

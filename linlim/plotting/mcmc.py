@@ -45,6 +45,21 @@ def _pyplot():
     return plt
 
 
+def _prepare(obj: Any, indices: Sequence[int] | None, names: Sequence[str] | None,
+             default: int) -> tuple[Any, np.ndarray, list[int], list[str]]:
+    """``(pyplot, draws (chains, draws, n), shown indices, their labels)``."""
+    draws = _draws(obj)
+    idx, labels = _select(draws.shape[2], indices, names, default)
+    return _pyplot(), draws, idx, labels
+
+
+def _save(plt: Any, fig: Any, path: str | os.PathLike) -> str:
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
+
+
 def trace_plot(
     obj: Any,
     path: str | os.PathLike,
@@ -71,9 +86,7 @@ def trace_plot(
     str
         The path written.
     """
-    plt = _pyplot()
-    draws = _draws(obj)
-    idx, labels = _select(draws.shape[2], indices, names, 8)
+    plt, draws, idx, labels = _prepare(obj, indices, names, 8)
     div = None
     if divergences and hasattr(obj, "sample_stats"):
         div = np.asarray(obj.sample_stats["divergent"], dtype=bool)
@@ -94,10 +107,7 @@ def trace_plot(
         ax_h.set_yticklabels([])
     axes[-1, 0].set_xlabel("draw")
     axes[0, 0].legend(loc="upper right", fontsize="small", ncol=min(draws.shape[0], 4))
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path)
+    return _save(plt, fig, path)
 
 
 def corner_plot(
@@ -129,9 +139,7 @@ def corner_plot(
     str
         The path written.
     """
-    plt = _pyplot()
-    draws = _draws(obj)
-    idx, labels = _select(draws.shape[2], indices, names, 5)
+    plt, draws, idx, labels = _prepare(obj, indices, names, 5)
     if truths is not None and len(truths) != len(idx):
         raise InputError(f"truths: expected {len(idx)} values, received {len(truths)}")
     flat = draws.reshape(-1, draws.shape[2])[:, idx]
@@ -161,7 +169,4 @@ def corner_plot(
                 ax.set_ylabel(labels[r])
             elif c > 0:
                 ax.set_yticklabels([])
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path)
+    return _save(plt, fig, path)

@@ -2,7 +2,8 @@
 
 * :class:`RIME` -- visibilities from (intensities, beams[, antenna positions]), with
   ``jvp``/``vjp``/``linearize``;
-* :class:`RIMEIntensity` -- the intensity-only linear operator (beams fixed), cached;
+* :class:`RIMEIntensity` -- the intensity-only linear operator: the Jacobian of
+  ``FixInput(RIME, 1, beam)``, cached;
 * :func:`simulate_vis` -- a matvis-style entry point (RA/Dec, astropy times, pyuvdata beams).
 """
 

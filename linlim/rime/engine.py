@@ -14,6 +14,11 @@ the horizon at ``t``, ``R = Nant Nfeed`` rows and ``C = Nax Nup`` columns:
 
 so ``V_ij = pf sum_s A_i conj(A_j) I_s exp(+2 pi i nu (x_j - x_i) . s_hat / c)`` with
 ``pf = 1/2`` (the unpolarised sky split evenly between two linear feeds).
+
+With one feed, one beam and fixed positions on a redundant array, the products run once
+per unique baseline vector instead (:meth:`RimeEngine.ub_vis`): ``sum_s w_s e_i conj(e_j)``
+for one representative pair per class, from the antennas' phasors (numba, float64),
+``w = |A|^2 I`` for the forward (or a Jacobian's weights); chosen by cost (``ub``).
 """
 
 from __future__ import annotations
@@ -29,13 +34,20 @@ from ..validation import check_indices
 from . import kernels_numpy
 from .chunking import default_memory_budget, plan_frequency_chunks
 
-__all__ = ["RimeEngine", "C_LIGHT", "METHODS"]
+__all__ = ["RimeEngine", "C_LIGHT", "METHODS", "SRC_BLOCK", "GRAD_SRC_BLOCK"]
 
 #: Visibility methods: "auto" picks by cost among the others.
 METHODS = ("auto", "gemm", "direct", "nufft")
 TWO_PI = 2.0 * np.pi
 #: Sources per block of the fused kernel and its Hermitian rank-k update.
 SRC_BLOCK = 4096
+#: Cost of one unique-baseline product (numba) relative to one ZHERK entry (BLAS), per
+#: source and channel: ~2.5 ns against ~0.55 ns, measured side by side on this project's
+#: loaded 2-core CPU (37-antenna hexagon, 10^4 sources; docs/benchmarks.md).
+UB_FACTOR = 4.5
+#: Sources per block of the gradient's phasors (ZTRMM form): a quarter of the forward's
+#: block keeps forward + gradient peak memory within twice the forward's.
+GRAD_SRC_BLOCK = 1024
 
 
 def _kernels(xp: Any) -> Any:
@@ -85,6 +97,10 @@ class RimeEngine:
         The caller's products use full-width ``Z`` per block (positions, several beams or
         feeds, :class:`RIMEIntensity`); sizes the channel blocks for it. Otherwise, with
         one feed and one beam, blocks are sized for the phasor-only products.
+    ub : {"auto", True, False}
+        Lean products (one feed, one beam, fixed positions, ``"gemm"``) over the unique
+        baselines (:meth:`ub_vis`) instead of ZHERK/ZTRMM: ``"auto"`` when the array is
+        redundant enough (``UB_FACTOR Nu < R (R + 1) / 2``).
     xp : module
     """
 
@@ -93,7 +109,7 @@ class RimeEngine:
                  dtype: Any = "complex128", method: str = "auto",
                  memory_budget: int | None = None, reseed: int = 16,
                  nufft_eps: float | None = None, nufft_ok: bool = True,
-                 full_units: bool = False, xp: Any = np) -> None:
+                 full_units: bool = False, ub: str | bool = "auto", xp: Any = np) -> None:
         self.xp = xp
         enu = np.asarray(_host(enu), dtype=np.float64)
         antpos_h = np.asarray(_host(antpos), dtype=np.float64)
@@ -183,6 +199,8 @@ class RimeEngine:
         self.nufft_eps = float(nufft_eps) if nufft_eps is not None else (
             1e-6 if self.cdtype == np.complex64 else 1e-12)
         self._ub = None
+        self._ub_reps = None
+        self._ub_pref = ub
         self.nufft_ok = bool(nufft_ok)
         self.method = self._choose(method)
         self.memory_budget = (default_memory_budget(xp) if memory_budget is None
@@ -200,6 +218,105 @@ class RimeEngine:
         self.chunks = plan_frequency_chunks(self.nf, per_f, self.memory_budget)
         self.kern = _kernels(xp)
         self._bufs: dict = {}
+        self.ub_products = self._use_ub(ub)
+
+    # ---- unique baselines (one feed, one beam, fixed positions) ---------------------------
+    def _use_ub(self, ub: str | bool) -> bool:
+        """Whether the lean products run over unique baselines (:meth:`ub_vis`) instead of
+        Hermitian rank-k updates: ``ub`` True/False forces it, ``"auto"`` compares costs
+        (``UB_FACTOR`` Nu against ``R (R + 1) / 2`` per source and channel)."""
+        if not (self.lean_products and self.method == "gemm"
+                and backend_name_of(self.xp) == "numpy"):
+            if ub is True:
+                raise InputError("ub: products over unique baselines need one feed, one "
+                                 "beam, fixed positions, method 'gemm' and NumPy")
+            return False
+        if ub == "auto":
+            return UB_FACTOR * self.unique_baselines.n < self.R * (self.R + 1) / 2
+        return bool(ub)
+
+    def ub_reps(self) -> tuple:
+        """``(ui, uj, inv, flip)``: antennas of one representative per unique baseline
+        class with ``x_j - x_i`` the class vector, each baseline's class, and whether the
+        baseline is the class vector's negative (its visibility the conjugate)."""
+        if self._ub_reps is None:
+            ubl = self.unique_baselines
+            first = np.full(ubl.n, -1, dtype=np.int64)
+            for k in range(self.nbl - 1, -1, -1):
+                first[ubl.inv[k]] = k
+            flip = ubl.flip[first]
+            a1, a2 = self.ant1_h[first], self.ant2_h[first]
+            ui, uj = np.where(flip, a2, a1), np.where(flip, a1, a2)
+            used = np.unique(np.r_[ui, uj])           # phasors of these antennas only
+            self._ub_ants = used
+            self._ub_reps = (np.searchsorted(used, ui), np.searchsorted(used, uj), ubl.inv,
+                             ubl.flip)
+        return self._ub_reps
+
+    def _ub_tau(self, t: int, pos: Any) -> Any:
+        self.ub_reps()
+        return self.tau(t, pos[self._ub_ants])
+
+    def ub_vis(self, w: Any, t: int, pos: Any, out: Any) -> Any:
+        """``out[f, bl] = pf sum_s w[f, s] exp(+2 pi i nu (x_j - x_i) . s_hat / c)`` at time
+        ``t`` (``w`` (Nfreq, Nup) real), evaluated once per unique baseline from the
+        antennas' phasors (numba, float64) and copied to its baselines."""
+        ui, uj, inv, flip = self.ub_reps()
+        acc = np.zeros((self.nf, ui.size), dtype=np.complex128)
+        self.kern.ubvis(self._ub_tau(t, pos), self.freqs, self.df, self.reseed, w, ui, uj, acc)
+        v = self.pf * acc[:, inv]
+        out[...] = np.where(flip[None, :], np.conj(v), v)
+        return out
+
+    def ub_phasors(self, t: int, pos: Any) -> Any:
+        """Unique-baseline phasors of time ``t`` as real planes (Nfreq, 2 Nu, Nup) float64
+        (:func:`~linlim.rime.kernels_numpy.ubphasors`): the Jacobian's cache."""
+        ui, uj = self.ub_reps()[:2]
+        P = np.empty((self.nf, 2 * ui.size, self.nup[t]), dtype=np.float64)
+        return self.kern.ubphasors(self._ub_tau(t, pos), self.freqs, self.df, self.reseed,
+                                   ui, uj, P)
+
+    def ub_cache_bytes(self) -> int:
+        """Bytes of :meth:`ub_phasors` for every time."""
+        return int(16 * self.unique_baselines.n * self.nf * sum(self.nup))
+
+    def ub_vis_cached(self, P: Any, w: Any, out: Any) -> Any:
+        """:meth:`ub_vis` from cached phasors ``P`` (one real matrix-vector product per
+        channel, BLAS)."""
+        inv, flip = self.ub_reps()[2:]
+        nu = P.shape[1] // 2
+        r = np.matmul(P, np.ascontiguousarray(w, dtype=np.float64)[:, :, None])[:, :, 0]
+        v = self.pf * (r[:, :nu] + 1j * r[:, nu:])[:, inv]
+        out[...] = np.where(flip[None, :], np.conj(v), v)
+        return out
+
+    def _ub_classes(self, dV: Any) -> Any:
+        """``dV`` (Nfreq, Nbl) summed per unique-baseline class (conjugated where a baseline
+        is its class vector's negative): (Nfreq, Nu) complex128."""
+        ui, uj, inv, flip = self.ub_reps()
+        D = np.zeros((self.nf, ui.size), dtype=np.complex128)
+        vals = np.where(flip[None, :], np.conj(dV), dV)
+        for f in range(self.nf):
+            D[f] = np.bincount(inv, weights=vals[f].real, minlength=ui.size) + 1j * \
+                np.bincount(inv, weights=vals[f].imag, minlength=ui.size)
+        return D
+
+    def ub_form_cached(self, P: Any, dV: Any) -> Any:
+        """:meth:`ub_form` from cached phasors ``P``: ``q = 2 (Re D . Re P + Im D . Im P)``,
+        one real vector-matrix product per channel."""
+        D = self._ub_classes(dV)
+        Dc = 2.0 * np.concatenate([D.real, D.imag], axis=1)[:, :, None]
+        return np.matmul(P.transpose(0, 2, 1), Dc)[:, :, 0]
+
+    def ub_form(self, dV: Any, t: int, pos: Any) -> Any:
+        """``q[f, s] = 2 Re sum_bl dV[f, bl] exp(-2 pi i nu (x_j - x_i) . s_hat / c)``
+        (Nfreq, Nup), the adjoint of :meth:`ub_vis` without ``pf``: ``dV`` summed per class
+        (conjugated where the baseline is the class vector's negative) first."""
+        ui, uj = self.ub_reps()[:2]
+        D = self._ub_classes(dV)
+        q = np.empty((self.nf, self.nup[t]), dtype=np.float64)
+        return self.kern.ubform(self._ub_tau(t, pos), self.freqs, self.df, self.reseed, D, ui,
+                                uj, q)
 
     @property
     def unique_baselines(self) -> Any:
@@ -217,6 +334,14 @@ class RimeEngine:
         matter, docs/benchmarks.md)."""
         nup = float(sum(self.nup))
         out = {"gemm": self.nf * nup * (32e-9 * self.na + 0.4e-9 * self.R * self.R)}
+        if (self.nfeed == 1 and self.nbeam == 1 and self._ub_pref is not False
+                and backend_name_of(self.xp) == "numpy"):
+            nu = self.unique_baselines.n
+            if self._ub_pref is True or UB_FACTOR * nu < self.R * (self.R + 1) / 2:
+                self.ub_reps()
+                # ~2x the measured 2 ns per antenna and 2.5 ns per class, in line with
+                # the other constants (taken on a busier machine)
+                out["gemm"] = self.nf * nup * (4e-9 * self._ub_ants.size + 5e-9 * nu)
         if self.nfeed == 1:
             out["direct"] = 80e-9 * self.nbl * nup * self.nf
         from .nufft import grid_size, have_finufft
@@ -372,35 +497,39 @@ class RimeEngine:
                         pos, neg)
         return pos, neg, lay, self.R
 
-    def herk_units_e(self, e: Any, w: Any) -> tuple:
-        """As :meth:`herk_units` from given phasors (one feed, no beam)."""
+    def herk_units_e(self, e: Any, w: Any, k0: int = 0) -> tuple:
+        """As :meth:`herk_units` from given phasors (one feed, no beam); ``e`` and ``w``
+        may be a slice of channels starting at channel ``k0`` of the block."""
         lay = self.layout(w, self.na)
         pos, neg = self._cols_buffers(lay, self.na)
         self.kern.ecols(e, w, *lay, pos, neg)
-        return pos, neg, lay, self.na
+        return pos, neg, lay, self.na, k0
 
-    def source_blocks(self, nup: int) -> list:
-        """Slices of at most :data:`SRC_BLOCK` sources (one empty slice when none): the
-        fused kernel's working set stays in cache and the ZHERK updates accumulate."""
+    def source_blocks(self, nup: int, grad: bool = False) -> list:
+        """Slices of at most :data:`SRC_BLOCK` sources (:data:`GRAD_SRC_BLOCK` with
+        ``grad``; one empty slice when none): the fused kernel's working set stays in
+        cache and the ZHERK updates accumulate."""
+        size = GRAD_SRC_BLOCK if grad else SRC_BLOCK
         if nup == 0:
             return [slice(0, 0)]
-        return [slice(i, min(i + SRC_BLOCK, nup)) for i in range(0, nup, SRC_BLOCK)]
+        return [slice(i, min(i + size, nup)) for i in range(0, nup, size)]
 
     def herk_sum(self, units_iter: Any, nfc: int, alpha: float, out: Any) -> Any:
         """``alpha sum (U+ U+^H - U- U-^H)`` over the units (one per source block), per
         channel, read at the baselines into ``out`` (Nfeed, Nfeed, Nf_blk, Nbl)."""
         xp = self.xp
         cs: list = [None] * nfc
-        for pos, neg, lay, R in units_iter:
+        for pos, neg, lay, R, *k0 in units_iter:
             npos, nneg, offp, offn = (_host(a) for a in lay[1:])
             ncol = self.nax if R == self.R else 1
-            for k in range(nfc):
+            k0 = k0[0] if k0 else 0
+            for k in range(npos.shape[0]):
                 for buf, off, m, sgn in ((pos, offp, npos, 1.0), (neg, offn, nneg, -1.0)):
                     mk = int(m[k]) * ncol
                     if mk:
                         o = int(off[k])
-                        cs[k] = _herk(xp, sgn * alpha, buf[o:o + R * mk].reshape(R, mk),
-                                      cs[k])
+                        cs[k0 + k] = _herk(xp, sgn * alpha,
+                                           buf[o:o + R * mk].reshape(R, mk), cs[k0 + k])
         R = self.R
         C = self.buffer("C", (nfc, R * R), self.cdtype)
         for k in range(nfc):   # column-major flat: C[k][i + j R] = c[i, j]
@@ -434,11 +563,13 @@ class RimeEngine:
         """``q[f, s] = 2 Re e_s^H D'_f e_s`` (Nf_blk, Nup) from phasors (Nf_blk, Na, Nup) and
         the upper-triangular ``D'`` of :meth:`upper_scatter` (one ZTRMM per channel)."""
         nfc, na, nup = e.shape
-        T = self.buffer("T", e.shape, self.cdtype)
-        for k in range(nfc):
-            T[k] = _trmm(self.xp, D[k], e[k])
         q = self.buffer("q", (nfc, nup), self.rdtype)
-        return self.kern.qform(e, T, q)
+        T = self.buffer("T", (1, na, nup), self.cdtype)
+        for k in range(nfc):   # one channel at a time: T stays in cache for qform
+            T[0] = e[k]
+            _trmm(self.xp, D[k], T[0])
+            self.kern.qform(e[k:k + 1], T, q[k:k + 1])
+        return q
 
     def nufft(self, w: Any, t: int, out: Any) -> Any:
         """``out[f, bl] = pf sum_s w[f, s] exp(+2 pi i nu b . s_hat / c)`` at time ``t``,
@@ -483,15 +614,19 @@ def _herk(xp: Any, alpha: float, U: Any, c: Any) -> Any:
     return r if c is None else c + r
 
 
-def _trmm(xp: Any, D: Any, e: Any) -> Any:
-    """``D e`` with ``D`` (R, R) upper triangular, ``e`` (R, C): ZTRMM on NumPy."""
+def _trmm(xp: Any, D: Any, T: Any) -> Any:
+    """``T <- D T`` in place, ``D`` (R, R) upper triangular (C order), ``T`` (R, C) C order:
+    ZTRMM/CTRMM on NumPy as ``T^T <- T^T D^T`` (``D.T``, ``T.T`` are Fortran views)."""
     if xp is np:
         from scipy.linalg import blas
 
-        trmm = blas.ztrmm if e.dtype == np.complex128 else blas.ctrmm
-        return trmm(1.0, np.asfortranarray(D), np.array(e.T, order="F"), side=1,
-                    trans_a=1, overwrite_b=1).T
-    return xp.matmul(xp.triu(D), e)
+        trmm = blas.ztrmm if T.dtype == np.complex128 else blas.ctrmm
+        r = trmm(1.0, D.T, T.T, side=1, lower=1, overwrite_b=1)
+        if not np.shares_memory(r, T):   # pragma: no cover - f2py copied
+            T[...] = r.T
+        return T
+    T[...] = xp.matmul(xp.triu(D), T)
+    return T
 
 
 def _host(a: Any) -> Any:

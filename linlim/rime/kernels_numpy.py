@@ -19,6 +19,9 @@ signmap, zcols, ecols
     for ``Z diag(w) Z^H`` by Hermitian rank-k updates (ZHERK).
 qform(e, t, out)
     ``2 Re sum_a conj(e) t`` (the diagonal of a Hermitian form, for the gradients).
+ubvis, ubform, ubphasors
+    Products once per unique baseline vector (one feed, one beam, redundant arrays): the
+    weighted sums ``sum_s w e_i conj(e_j)``, their adjoint, and the cached phasors.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ import numpy as np
 
 from ..backend import xp_of
 
-__all__ = ["phasors", "direct_sum", "zmatrix", "signmap", "zcols", "ecols", "qform"]
+__all__ = ["phasors", "direct_sum", "zmatrix", "signmap", "zcols", "ecols", "qform", "ubvis",
+           "ubform", "ubphasors"]
 
 TWO_PI = 2.0 * np.pi
 
@@ -234,4 +238,58 @@ def qform(e: Any, t: Any, out: Any) -> Any:
     from ``t = D e`` with ``D`` upper triangular). Shapes (Nf, Nant, Nup) -> (Nf, Nup)."""
     xp = xp_of(out)
     out[...] = 2.0 * (xp.conj(e) * t).real.sum(axis=1)
+    return out
+
+
+def ubvis(tau: Any, freqs: Any, df: float | None, reseed: int, w: Any, ui: Any, uj: Any,
+          out: Any) -> Any:
+    """Weighted sums over sources on unique baselines (one feed, one beam).
+
+    Parameters
+    ----------
+    tau : array, shape (Nant, Nsrc), float64
+        Delays ``x_a . s_hat / c`` in seconds.
+    freqs, df, reseed
+        As in :func:`phasors`.
+    w : array, shape (Nf, Nsrc), float
+        Real source weights (``|A|^2 I``, or a Jacobian's weights).
+    ui, uj : array, shape (Nu,), int
+        Antennas of one representative baseline per unique baseline class, oriented so
+        that ``x_j - x_i`` is the class vector.
+    out : array, shape (Nf, Nu), complex128
+        Accumulates ``sum_s w[f, s] e_i conj(e_j)``, i.e.
+        ``sum_s w exp(+2 pi i nu (x_j - x_i) . s_hat / c)`` (returned).
+    """
+    xp = xp_of(out)
+    e = phasors(tau, freqs, df, reseed, xp.empty((int(freqs.shape[0]),) + tuple(tau.shape),
+                                                   dtype=np.complex128))
+    P = e[:, ui, :] * xp.conj(e[:, uj, :])                     # (Nf, Nu, Nsrc)
+    out += xp.einsum("fus,fs->fu", P, w.astype(np.float64))
+    return out
+
+
+def ubform(tau: Any, freqs: Any, df: float | None, reseed: int, D: Any, ui: Any, uj: Any,
+           out: Any) -> Any:
+    """``out[f, s] = 2 Re sum_u D[f, u] conj(e_i conj(e_j))`` (the adjoint of :func:`ubvis`
+    under ``Re <., .>``); ``D`` (Nf, Nu) complex, ``out`` (Nf, Nsrc) float (returned)."""
+    xp = xp_of(out)
+    e = phasors(tau, freqs, df, reseed, xp.empty((int(freqs.shape[0]),) + tuple(tau.shape),
+                                                   dtype=np.complex128))
+    P = e[:, ui, :] * xp.conj(e[:, uj, :])
+    out[...] = 2.0 * xp.einsum("fu,fus->fs", D, xp.conj(P)).real
+    return out
+
+
+def ubphasors(tau: Any, freqs: Any, df: float | None, reseed: int, ui: Any, uj: Any,
+              out: Any) -> Any:
+    """Unique-baseline phasors ``P = e_i conj(e_j)`` as real planes: ``out[f, u, s] =
+    Re P``, ``out[f, Nu + u, s] = Im P``; ``out`` (Nf, 2 Nu, Nsrc) float64 (returned), so
+    that :func:`ubvis` is one real matrix-vector product per channel."""
+    xp = xp_of(out)
+    e = phasors(tau, freqs, df, reseed, xp.empty((int(freqs.shape[0]),) + tuple(tau.shape),
+                                                   dtype=np.complex128))
+    P = e[:, ui, :] * xp.conj(e[:, uj, :])
+    nu = int(P.shape[1])
+    out[:, :nu] = P.real
+    out[:, nu:] = P.imag
     return out

@@ -1,4 +1,5 @@
-"""The visibility operator (RIME) and its intensity-only linear twin.
+"""The visibility operator (RIME) and its intensity-only linear form (beams fixed by
+:class:`~linlim.operators.FixInput`).
 
 Convention (DESIGN.md, the one matvis, fftvis and pyuvsim share)::
 
@@ -47,12 +48,12 @@ class _RimeBase:
 
     def _setup(self, enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized, dtype,
                method, memory_budget, reseed, xp, nufft_eps=None,
-               nufft_ok=True, full_units=True) -> RimeEngine:
+               nufft_ok=True, full_units=True, ub="auto") -> RimeEngine:
         check_rime_inputs(enu, antpos, freqs, ant1, polarized=polarized, dtype=dtype, xp=xp)
         eng = RimeEngine(enu, antpos, freqs, ant1, ant2, beam_index=beam_index, nbeam=nbeam,
                          nfeed=2 if polarized else 1, dtype=dtype, method=method,
                          memory_budget=memory_budget, reseed=reseed, nufft_eps=nufft_eps,
-                         nufft_ok=nufft_ok, full_units=full_units, xp=xp)
+                         nufft_ok=nufft_ok, full_units=full_units, ub=ub, xp=xp)
         self.engine = eng
         self.polarized = bool(polarized)
         if self.polarized:
@@ -96,6 +97,12 @@ class _RimeBase:
         ``i <= j`` of ``V`` computed); ``store`` receives ``(e, Z if keep_z else None)``."""
         eng, xp = self.engine, self.xp
         V = xp.empty((eng.nfeed, eng.nfeed, eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
+        if eng.ub_products:   # unique baselines: w = |A|^2 I, no cache needed
+            for t in range(eng.nt):
+                At = eng.beam_t(A6, t)[:, 0, 0, 0]
+                eng.ub_vis((At.real ** 2 + At.imag ** 2) * eng.intens_t(I, t), t, pos,
+                           V[0, 0, t])
+            return V.reshape(self._v_shape)
         for t in range(eng.nt):
             It = eng.intens_t(I, t)
             tau, Ab = eng.tau(t, pos), eng.beam_t(A6, t)
@@ -171,12 +178,25 @@ class _RimeBase:
             It, dIt = eng.intens_t(I, t), eng.intens_t(dI, t)
             At, dAt = eng.beam_t(A6, t)[:, 0, 0, 0], eng.beam_t(dA6, t)[:, 0, 0, 0]
             w_all = 2.0 * It * (xp.conj(At) * dAt).real + (xp.abs(At) ** 2) * dIt
+            if eng.ub_products:
+                if cache:
+                    eng.ub_vis_cached(cache[t], w_all, dV[0, 0, t])
+                else:
+                    eng.ub_vis(w_all, t, pos, dV[0, 0, t])
+                continue
             tau = [None]
+            ones = None
+            if not cache:   # no cache: the forward's fused kernel, weights w and A = 1
+                tau[0] = eng.tau(t, pos)
+                ones = xp.ones((eng.nf, 1, 1, 1, eng.nup[t]), dtype=eng.rdtype)
             for ci, fsl in enumerate(eng.chunks):
                 w = xp.ascontiguousarray(w_all[fsl], dtype=eng.rdtype)
 
-                def units(t=t, ci=ci, fsl=fsl, w=w, tau=tau):
+                def units(t=t, ci=ci, fsl=fsl, w=w, tau=tau, ones=ones):
                     for sb in eng.source_blocks(eng.nup[t]):
+                        if not cache:
+                            yield eng.herk_units(tau[0][:, sb], fsl, ones[..., sb], w[:, sb])
+                            continue
                         e, tau[0] = self._lean_phasors(t, ci, fsl, sb, pos, cache, tau[0])
                         yield eng.herk_units_e(e, w[:, sb])
                 eng.herk_sum(units(), fsl.stop - fsl.start, eng.pf, dV[:, :, t, fsl])
@@ -193,10 +213,18 @@ class _RimeBase:
             idx = eng.up_idx[t]
             It = eng.intens_t(I, t)
             At = eng.beam_t(A6, t)[:, 0, 0, 0]
+            if eng.ub_products:
+                q = (eng.ub_form_cached(cache[t], eng.pf * dV[0, 0, t]) if cache
+                     else eng.ub_form(eng.pf * dV[0, 0, t], t, pos))
+                a2 = At.real ** 2 + At.imag ** 2 if At.dtype.kind == "c" else At * At
+                dI[idx] += (0.5 * a2 * q).T
+                if want_A:
+                    dA[0, 0, 0, t, idx] = (It * At * q).T
+                continue
             tau = None
             for ci, fsl in enumerate(eng.chunks):
                 D = eng.upper_scatter(eng.pf * dV[:, :, t, fsl], fsl.stop - fsl.start)
-                for sb in eng.source_blocks(eng.nup[t]):   # bounded working set
+                for sb in eng.source_blocks(eng.nup[t], grad=True):   # small working set
                     e, tau = self._lean_phasors(t, ci, fsl, sb, pos, cache, tau)
                     q = eng.qform_units(e, D)
                     Af = At[fsl][:, sb]
@@ -210,16 +238,6 @@ class _RimeBase:
         """Real beam gradients for real beams (half the memory), complex otherwise."""
         bd = np.dtype(self.in_dtype[1]) if isinstance(self.in_dtype, tuple) else None
         return self.engine.cdtype if bd is None or bd.kind == "c" else self.engine.rdtype
-
-    def _forward_units(self, units) -> Any:
-        eng, xp = self.engine, self.xp
-        V = xp.empty((eng.nfeed, eng.nfeed, eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
-        for t, fsl, _e, Z, _It, W in units:
-            nfc = Z.shape[0]
-            Vc = xp.matmul(W, Z.swapaxes(1, 2),
-                           out=eng.buffer("V", (nfc, eng.R, eng.R), eng.cdtype))
-            V[:, :, t, fsl] = eng.pf * eng.gather(Vc)      # conj(conj(Z) I Z^T)
-        return V.reshape(self._v_shape)
 
     def _adjoint_units(self, units, dV, want_I=True, want_A=False, want_pos=False,
                        a_dtype=np.complex128):
@@ -283,7 +301,12 @@ class RIME(_RimeBase, Operator):
     polarized : bool
         Two feeds: ``A`` has shape (Nbeam, 2, 2, Ntimes, Nsrc, Nfreq) (feed, sky axis).
     fit_positions : bool
-        Take antenna positions (Nant, 3) as a third input.
+        Take antenna positions (Nant, 3) as a third input. Without it the RIME equals
+        ``FixInput(RIME(..., fit_positions=True), 2, antpos)`` (tested), but stays a
+        constructor flag: positions known at construction are what let the phasors be
+        cached (:meth:`linearize`) and the one-feed, one-beam products run on phasors
+        alone (ZHERK/ZTRMM) or by NUFFT; a fixed-input composite around the
+        position-taking RIME would pass the positions as data to every call.
     dtype : {"complex128", "complex64"}
         Output precision; intensities and real beams are float64 or float32 to match.
     method : {"auto", "gemm", "direct", "nufft"}
@@ -303,6 +326,11 @@ class RIME(_RimeBase, Operator):
         Re-seeding interval of the phasor recurrence.
     nufft_eps : float, optional
         finufft tolerance (default 1e-12 in complex128, 1e-6 in complex64).
+    ub : {"auto", True, False}
+        With one feed, one beam, fixed positions and ``"gemm"`` on NumPy: evaluate the
+        forward, J and J^H once per *unique* baseline vector (redundant arrays; numba,
+        float64) instead of by Hermitian rank-k updates; ``"auto"`` when the array is
+        redundant enough (:data:`~linlim.rime.engine.UB_FACTOR`). Exact (no tolerance).
     xp : module, optional
         Array module (default: the active backend).
 
@@ -340,7 +368,7 @@ class RIME(_RimeBase, Operator):
                  fit_positions: bool = False, dtype: Any = "complex128",
                  method: str = "auto", memory_budget: int | None = None,
                  cache_budget: int | None = None, reseed: int = 16,
-                 nufft_eps: float | None = None, xp: Any = None,
+                 nufft_eps: float | None = None, ub: str | bool = "auto", xp: Any = None,
                  name: str | None = None) -> None:
         xp = get_xp() if xp is None else xp
         if method == "nufft" and fit_positions:
@@ -348,7 +376,7 @@ class RIME(_RimeBase, Operator):
                              "fit_positions=True; use 'gemm'")
         eng = self._setup(enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized,
                           dtype, method, memory_budget, reseed, xp, nufft_eps=nufft_eps,
-                          nufft_ok=not fit_positions, full_units=bool(fit_positions))
+                          nufft_ok=not fit_positions, full_units=bool(fit_positions), ub=ub)
         bd = np.dtype(eng.rdtype if beam_dtype is None else beam_dtype)
         if bd.kind not in "fc" or bd.itemsize not in (eng.rdtype.itemsize,
                                                       eng.cdtype.itemsize):
@@ -449,11 +477,17 @@ class RIME(_RimeBase, Operator):
     def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
         """Forward and Jacobian; the Jacobian caches phasors and ``Z`` per (time, block)
         when they fit ``cache_budget``, the phasors alone (a lean cache) when only they
-        fit, or nothing. With one feed and one beam the phasors are all it needs."""
+        fit, or nothing. With one feed and one beam the phasors are all it needs; with the
+        unique-baseline products it keeps their phasors ``e_i conj(e_j)`` per class
+        (J and J^H are then one real matrix-vector product per channel)."""
         I, A6, pos = self._split(x)
         eng = self.engine
         if self._nufft:   # NUFFT products need no cache
             return self._forward(x), _RIMEJacobian(self, x, None)
+        if eng.ub_products:   # cache: the unique-baseline phasors of every time
+            store = ({t: eng.ub_phasors(t, pos) for t in range(eng.nt)}
+                     if eng.ub_cache_bytes() <= self.cache_budget else None)
+            return self._herk_forward(I, A6, pos), _RIMEJacobian(self, x, store)
         full = not self._lean and _cache_bytes(eng, True) <= self.cache_budget
         lean = _cache_bytes(eng, True, with_z=False) <= self.cache_budget
         store = {} if (full or lean) else None
@@ -497,18 +531,27 @@ class _RIMEJacobian(LinearOperator):
         return self.op._vjp_units(self._units(), dy)
 
 
-class RIMEIntensity(_RimeBase, LinearOperator):
+class RIMEIntensity(LinearOperator):
     """Visibilities as a linear function of intensities, beams fixed (imaging, sky fits).
 
-    ``V = K I`` with ``K`` the :class:`RIME` at fixed beams and positions; ``Z`` is cached
-    per (time, channel block) when it fits ``cache_budget``, so a product costs one GEMM
-    per block.
+    ``V = K I`` with ``K`` the :class:`RIME` with its beam input held fixed by the one "fix
+    an input" composite, :class:`~linlim.operators.FixInput`: ``K`` is the Jacobian of
+    ``FixInput(RIME(...), 1, beam)`` (exact, since the RIME is linear in ``I``), taken once
+    with :meth:`RIME.linearize` and reused, so products use the RIME's cached phasors (one
+    feed, one beam: a Hermitian rank-k update per channel forward, a triangular product
+    per channel adjoint) or its cached ``Z`` (several beams or feeds) when they fit
+    ``cache_budget``.
+
+    Why a class of its own and not ``FixInput(...)`` itself: ``FixInput`` returns an
+    :class:`~linlim.operators.Operator` (nonlinear in general), while ``K`` is used as a
+    :class:`~linlim.operators.LinearOperator` (``matvec``, ``rmatvec``, ``K.H``, solvers
+    and imaging); this class only builds the composite and exposes its Jacobian.
 
     Parameters
     ----------
     enu, antpos, freqs, ant1, ant2, beam_index, polarized : see RIME
         As in :class:`RIME`.
-    dtype, method, memory_budget, cache_budget, reseed, nufft_eps, xp : see RIME
+    dtype, method, memory_budget, cache_budget, reseed, nufft_eps, ub, xp : see RIME
         As in :class:`RIME`.
     beam : array or None
         Fixed beam values, shape (Nbeam, Ntimes, Nsrc, Nfreq) (or (Nbeam, 2, 2, Ntimes,
@@ -536,72 +579,74 @@ class RIMEIntensity(_RimeBase, LinearOperator):
                  beam: Any = None, *, beam_index: Any = None, polarized: bool = False,
                  dtype: Any = "complex128", method: str = "auto",
                  memory_budget: int | None = None, cache_budget: int | None = None,
-                 reseed: int = 16, nufft_eps: float | None = None, xp: Any = None,
-                 name: str | None = None) -> None:
+                 reseed: int = 16, nufft_eps: float | None = None, ub: str | bool = "auto",
+                 xp: Any = None, name: str | None = None) -> None:
+        from ..backend import asarray
+        from ..operators.composite import FixInput
+
         xp = get_xp() if xp is None else xp
         nbeam = None if beam is None else int(np.shape(beam)[0])
-        eng = self._setup(enu, antpos, freqs, ant1, ant2, beam_index, nbeam, polarized,
-                          dtype, method, memory_budget, reseed, xp, nufft_eps=nufft_eps)
+        beam_dtype = None
+        if beam is not None:
+            beam = asarray(beam, xp)
+            beam_dtype = (np.dtype(dtype) if beam.dtype.kind == "c"
+                          else np.dtype(np.float32 if np.dtype(dtype) == np.complex64
+                                        else np.float64))
+        rime = RIME(enu, antpos, freqs, ant1, ant2, beam_index=beam_index, nbeam=nbeam,
+                    beam_dtype=beam_dtype, polarized=polarized, dtype=dtype, method=method,
+                    memory_budget=memory_budget, cache_budget=cache_budget, reseed=reseed,
+                    nufft_eps=nufft_eps, ub=ub, xp=xp)
+        eng = rime.engine
         if beam is None:
             if eng.nbeam != 1:
                 raise InputError("beam: None (A = 1) needs a single beam, but beam_index "
                                  f"names {eng.nbeam}")
-            beam = xp.ones((1, eng.nfeed, eng.nax, eng.nt, eng.ns, eng.nf), dtype=eng.rdtype)
+            beam = xp.ones(rime._a6_shape, dtype=eng.rdtype)
             if eng.nfeed == 2:   # identity Jones matrix
                 beam[:, 0, 1] = 0
                 beam[:, 1, 0] = 0
-        from ..backend import asarray
-
-        beam = asarray(beam, xp)
-        if tuple(beam.shape) not in (self._a_shape, self._a6_shape):
-            raise InputError(f"beam: expected shape {self._a_shape}, received "
+        if tuple(beam.shape) not in (rime._a_shape, rime._a6_shape):
+            raise InputError(f"beam: expected shape {rime._a_shape}, received "
                              f"{tuple(beam.shape)}")
         bdt = eng.cdtype if beam.dtype.kind == "c" else eng.rdtype
-        self.A6 = beam.astype(bdt, copy=False).reshape(self._a6_shape)
-        super().__init__((eng.ns, eng.nf), self._v_shape, eng.rdtype, eng.cdtype, xp=xp,
+        self.A6 = beam.astype(bdt, copy=False).reshape(rime._a6_shape)
+        self.rime = rime
+        self.fixed = FixInput(rime, 1, self.A6.reshape(rime._a_shape), name="beam")
+        super().__init__((eng.ns, eng.nf), rime.out_shape, eng.rdtype, eng.cdtype, xp=xp,
                          name=name or "RIMEIntensity")
-        fits = _cache_bytes(eng, False) <= _cache_budget(xp, cache_budget)
-        self._cache: dict | None = {} if fits and eng.method == "gemm" else None
-        self._cache_full = False
+        self._J: LinearOperator | None = None
 
     def __repr__(self) -> str:
         e = self.engine
         return (f"RIMEIntensity(Ntimes={e.nt}, Nsrc={e.ns}, Nfreq={e.nf}, Nbl={e.nbl}, "
-                f"polarized={self.polarized}, dtype={e.cdtype.name}, method={e.method!r}, "
-                f"cached={self._cache is not None})")
+                f"polarized={self.rime.polarized}, dtype={e.cdtype.name}, "
+                f"method={e.method!r})")
+
+    @property
+    def engine(self) -> RimeEngine:
+        """The :class:`~linlim.rime.engine.RimeEngine` of the underlying :class:`RIME`."""
+        return self.rime.engine
+
+    @property
+    def polarized(self) -> bool:
+        """Two feeds (Jones beams)."""
+        return self.rime.polarized
 
     @property
     def method(self) -> str:
         """The forward method in use (``"gemm"``, ``"direct"`` or ``"nufft"``)."""
         return self.engine.method
 
-    def _zunits(self, I: Any, want_w: bool):
-        """Units with ``Z`` from the cache (filled on the first product)."""
-        eng = self.engine
-        if self._cache is None:
-            yield from self._units(I, self.A6, eng.antpos, want_e=False, want_w=want_w)
-            return
-        if not self._cache_full:
-            store: dict = {}
-            yield from self._units(I, self.A6, eng.antpos, store=store, want_e=False,
-                                   want_w=want_w)
-            self._cache = store
-            self._cache_full = True
-            return
-        yield from self._units(I, self.A6, eng.antpos, cache=self._cache, want_e=False,
-                               want_w=want_w)
+    def _jac(self) -> LinearOperator:
+        """The composite's Jacobian (at zero intensities; ``K`` does not depend on them),
+        built by :meth:`RIME.linearize` on the first product and kept."""
+        if self._J is None:
+            zero = self.xp.zeros((self.engine.ns, self.engine.nf), dtype=self.engine.rdtype)
+            self._J = self.fixed.linearize(zero)[1]
+        return self._J
 
     def _matvec(self, x: Any) -> Any:
-        eng = self.engine
-        if eng.method == "direct":
-            out = self.xp.empty((eng.nt, eng.nf, eng.nbl), dtype=eng.cdtype)
-            return eng.direct(x, self.A6, eng.antpos, out)
-        if eng.method == "nufft":
-            return self._nufft_vis(self._nufft_weights(x, self.A6))
-        return self._forward_units(self._zunits(x, True))
+        return self._jac().matvec(x)
 
     def _rmatvec(self, y: Any) -> Any:
-        if self.engine.method == "nufft":
-            return self._nufft_vjp(None, self.A6, y, want_A=False)[0]
-        zeros = self.xp.zeros((self.engine.ns, self.engine.nf), dtype=self.engine.rdtype)
-        return self._adjoint_units(self._zunits(zeros, False), y, want_I=True)[0]
+        return self._jac().rmatvec(y)

@@ -426,6 +426,9 @@ def _dense_terms(bp: BandPowerCovariance, G: np.ndarray, Gc: np.ndarray, P: np.n
     ``O(Nband Ns^2)``). The noise bias follows from
     ``tr(G S_b) = tr(G S_b G C) = 2 (F P)_b + 2 n_b``."""
     nb, ns, nk = bp.nband, bp.nspace, bp.nk
+    diag = _diagonal_bands(bp)
+    if diag is not None:
+        return _diagonal_terms(diag, G, Gc, P)
     # S_b[k] of all bands side by side: (Nk, Ns, Nband * Ns)
     scat = np.ascontiguousarray(np.transpose(bp.blocks, (1, 2, 0, 3)).reshape(nk, ns, nb * ns))
     y, F, tr = np.zeros(nb), np.zeros((nb, nb)), np.zeros(nb)
@@ -447,6 +450,32 @@ def _dense_terms(bp: BandPowerCovariance, G: np.ndarray, Gc: np.ndarray, P: np.n
                 X = A1.reshape(nb, -1) @ np.swapaxes(A2, 1, 2).reshape(nb, -1).T
                 F += 0.5 * (X + X.T)
     nbias = 0.5 * tr - F @ P
+    return y, nbias, F
+
+
+def _diagonal_bands(bp: BandPowerCovariance) -> np.ndarray | None:
+    """``D[i, b]``, the diagonal of ``S_b`` in mode-major order (n, Nband), when every block
+    ``S_b[k]`` is diagonal (white bands, e.g. the joint fit's whitened signal); else None."""
+    blocks = bp.blocks
+    d = np.diagonal(blocks, axis1=2, axis2=3)                    # (Nb, Nk, Ns)
+    off = blocks.copy()
+    idx = np.arange(bp.nspace)
+    off[:, :, idx, idx] = 0.0
+    if np.any(off):
+        return None
+    return np.ascontiguousarray(d.reshape(bp.nband, -1).T)      # (Nk * Ns, Nb), mode-major
+
+
+def _diagonal_terms(D: np.ndarray, G: np.ndarray, Gc: np.ndarray, P: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_dense_terms` for diagonal ``S_b = diag(D[:, b])``: then
+    ``tr(G S_a G S_b) = sum_ij D_ia G_ij^2 D_jb``, so ``F = 1/2 D^T (G o G) D``,
+    ``tr(G S_b) = diag(G) . D_b`` and ``y_b = 1/2 (G c)^2 . D_b`` (``O(n^2 Nband)``
+    flops instead of ``O(Nk^2 Nband Ns^3)``)."""
+    F = 0.5 * (D.T @ ((G * G) @ D))
+    F = 0.5 * (F + F.T)
+    y = 0.5 * (Gc * Gc) @ D
+    nbias = 0.5 * (np.diagonal(G) @ D) - F @ P
     return y, nbias, F
 
 

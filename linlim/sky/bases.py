@@ -46,6 +46,28 @@ class _SignalBasis(LinearOperator):
         """The spatial matrix ``S`` (Ntarget, Nspace) of ``T = S C B^T``, NumPy."""
         raise NotImplementedError
 
+    #: The basis' own ``prior_covariance`` method besides ``"projection"``.
+    _own_method = ""
+
+    def _covariance(self, pk: Callable, cosmo: Any, method: str, kperp_max: float | None,
+                    max_targets: int) -> np.ndarray:
+        """``prior_covariance`` by ``method``: ``"projection"`` or the basis' own."""
+        if method == "projection":
+            return self._projected_covariance(pk, cosmo, kperp_max, max_targets)
+        if method != self._own_method:
+            raise InputError(f"{self.name}.prior_covariance: method must be 'projection' or "
+                             f"{self._own_method!r}, received {method!r}")
+        return self._own_covariance(pk, cosmo)
+
+    def _own_covariance(self, pk: Callable, cosmo: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def prior_variance(self, pk: Callable, cosmo: Any = None, **kwargs: Any) -> np.ndarray:
+        """Diagonal of :meth:`prior_covariance`, shape (Nspace, Nk) (Nspace: low-resolution
+        pixels or harmonics), K^2."""
+        cov = self.prior_covariance(pk, cosmo, **kwargs)
+        return np.diagonal(cov, axis1=1, axis2=2).T.copy()
+
     def _projected_covariance(self, pk: Callable, cosmo: Any, kperp_max: float | None,
                               max_targets: int) -> np.ndarray:
         """``Cov C[., k] = S^+ xi_k(|x_p - x_q|) S^+T`` (see ``prior_covariance``)."""
@@ -347,11 +369,11 @@ class HealpixFreqBasis(_SignalBasis):
         -------
         ndarray, shape (Nk, Nlow, Nlow), float64, K^2
         """
-        if method == "projection":
-            return self._projected_covariance(pk, cosmo, kperp_max, max_targets)
-        if method != "disc":
-            raise InputError(f"{self.name}.prior_covariance: method must be 'projection' or "
-                             f"'disc', received {method!r}")
+        return self._covariance(pk, cosmo, method, kperp_max, max_targets)
+
+    _own_method = "disc"
+
+    def _own_covariance(self, pk: Callable, cosmo: Any) -> np.ndarray:
         import healpy as hp
         from scipy.special import j1
 
@@ -367,11 +389,6 @@ class HealpixFreqBasis(_SignalBasis):
         v = np.trapezoid(f * kp, np.log(kp), axis=1) + f[:, 0] * kp[0] / 2
         eye = np.eye(self.low_pixels.size)
         return v[:, None, None] * eye[None]
-
-    def prior_variance(self, pk: Callable, cosmo: Any = None, **kwargs: Any) -> np.ndarray:
-        """Diagonal of :meth:`prior_covariance`, shape (Nlow, Nk), K^2."""
-        cov = self.prior_covariance(pk, cosmo, **kwargs)
-        return np.diagonal(cov, axis1=1, axis2=2).T.copy()
 
 
 class SphericalHarmonicFreqBasis(_SignalBasis):
@@ -485,11 +502,11 @@ class SphericalHarmonicFreqBasis(_SignalBasis):
         -------
         ndarray, shape (Nk, Nlm, Nlm), float64, K^2
         """
-        if method == "projection":
-            return self._projected_covariance(pk, cosmo, kperp_max, max_targets)
-        if method != "harmonic":
-            raise InputError(f"{self.name}.prior_covariance: method must be 'harmonic' or "
-                             f"'projection', received {method!r}")
+        return self._covariance(pk, cosmo, method, kperp_max, max_targets)
+
+    _own_method = "harmonic"
+
+    def _own_covariance(self, pk: Callable, cosmo: Any) -> np.ndarray:
         X, _ = cosmo_scalars(self.freqs, cosmo)
         kperp = (self.lm[:, 0] + 0.5) / X
         diag = self._los_power(pk, kperp, cosmo).T / X**2  # (Nlm, Nk)
@@ -497,11 +514,6 @@ class SphericalHarmonicFreqBasis(_SignalBasis):
         if self.R is not None:
             cov = self.R[None] @ cov @ self.R.T[None]
         return cov
-
-    def prior_variance(self, pk: Callable, cosmo: Any = None, **kwargs: Any) -> np.ndarray:
-        """Diagonal of :meth:`prior_covariance`, shape (Nlm, Nk), K^2."""
-        cov = self.prior_covariance(pk, cosmo, **kwargs)
-        return np.diagonal(cov, axis1=1, axis2=2).T.copy()
 
 
 def dense_coefficient_covariance(cov_blocks: Any) -> np.ndarray:

@@ -24,7 +24,9 @@ import numpy as np
 from ..backend import get_xp
 from ..errors import DtypeError, InputError, ShapeError
 from ..operators.base import LinearOperator, Operator
-from ..operators.spaces import is_complex, is_product_shape
+from ..operators.composite import LinearSum, Sum, vstack
+from ..operators.linear import Select, ZeroPad
+from ..operators.spaces import is_product_shape
 from ..units import healpix_pixel_centres
 from .catalog import PointSourceCatalog
 from .healpix import HealpixSky
@@ -41,9 +43,12 @@ __all__ = [
 
 
 class _BlockConcatBase:
-    """Shared set-up of :class:`BlockConcat` and :class:`LinearBlockConcat`."""
+    """Shared set-up of :class:`BlockConcat` and :class:`LinearBlockConcat`: checks the
+    operators and builds the terms ``ZeroPad_i @ F_i @ Select_i`` whose sum is the
+    concatenation (so the chain rule is the composition's and the sum's, not written
+    here)."""
 
-    def _setup(self, ops: Sequence[Operator], axis: int) -> tuple:
+    def _concat_terms(self, ops: Sequence[Operator], axis: int) -> tuple[list, str]:
         ops = tuple(ops)
         if not ops:
             raise ShapeError("BlockConcat: needs at least one operator")
@@ -62,7 +67,7 @@ class _BlockConcatBase:
                              f"axis {axis}")
         in_shapes: list = []
         in_dtypes: list = []
-        self._in_slices = []
+        parts = []
         for op in ops:
             start = len(in_shapes)
             if is_product_shape(op.in_shape):
@@ -71,18 +76,21 @@ class _BlockConcatBase:
             else:
                 in_shapes.append(op.in_shape)
                 in_dtypes.append(op.in_dtype)
-            self._in_slices.append((start, len(in_shapes), is_product_shape(op.in_shape)))
-        sizes = [s[axis] for s in outs]
-        self._bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        out_shape = list(outs[0])
-        out_shape[axis] = int(self._bounds[-1])
+            parts.append(range(start, len(in_shapes)) if is_product_shape(op.in_shape)
+                         else start)
+        bounds = np.concatenate([[0], np.cumsum([s[axis] for s in outs])]).astype(int)
+        xp, total = ops[0].xp, int(bounds[-1])
+        dtype = np.result_type(*[op.out_dtype for op in ops])  # a real part embeds in it
+        shapes, dtypes = tuple(in_shapes), tuple(in_dtypes)
+        terms = []
+        for op, part, lo, hi in zip(ops, parts, bounds[:-1], bounds[1:]):
+            sel = (Select(shapes, dtypes, part, xp=xp) if isinstance(part, int) else
+                   vstack([Select(shapes, dtypes, k, xp=xp) for k in part]))
+            pad = [(0, 0)] * ndim
+            pad[axis] = (int(lo), total - int(hi))
+            terms.append(ZeroPad(op.out_shape, pad, dtype, xp=xp) @ op @ sel)
         self.ops, self.axis = ops, axis
-        return (tuple(in_shapes), tuple(out_shape), tuple(in_dtypes),
-                np.result_type(*[op.out_dtype for op in ops]), ops[0].xp,
-                "concat[" + ", ".join(op.name for op in ops) + "]")
-
-    def _split_in(self, x: tuple) -> list:
-        return [tuple(x[a:b]) if prod else x[a] for a, b, prod in self._in_slices]
+        return terms, "concat[" + ", ".join(op.name for op in ops) + "]"
 
     @staticmethod
     def _flatten(parts: Sequence[Any]) -> tuple:
@@ -91,21 +99,8 @@ class _BlockConcatBase:
             out += list(p) if isinstance(p, tuple) else [p]
         return tuple(out)
 
-    def _concat(self, ys: Sequence[Any]) -> Any:
-        return self.xp.concatenate(ys, axis=self.axis)
 
-    def _split_out(self, y: Any) -> list:
-        pre = (slice(None),) * self.axis
-        parts = []
-        for op, a, b in zip(self.ops, self._bounds[:-1], self._bounds[1:]):
-            d = y[pre + (slice(int(a), int(b)),)]
-            if d.dtype.kind == "c" and not is_complex(op.out_dtype):
-                d = d.real  # adjoint of the real -> complex embedding
-            parts.append(d.astype(op.out_dtype, copy=False))
-        return parts
-
-
-class BlockConcat(_BlockConcatBase, Operator):
+class BlockConcat(_BlockConcatBase, Sum):
     """Concatenate the outputs of operators with separate inputs along one axis.
 
     ``(x_1, ..., x_k) -> concatenate([F_1(x_1), ..., F_k(x_k)], axis)``. The input is the
@@ -121,33 +116,22 @@ class BlockConcat(_BlockConcatBase, Operator):
 
     Notes
     -----
-    Block-diagonal Jacobian followed by concatenation: ``J dx = concat(J_i dx_i)`` and
-    ``J^H dy = (J_1^H dy_1, ..., J_k^H dy_k)`` with ``dy_i`` the slice of ``dy`` that
-    ``F_i`` produced. This generic block may move to :mod:`linlim.operators`.
+    Composed from existing operators: ``sum_i ZeroPad_i @ F_i @ Select_i`` (``Select_i``
+    picks ``F_i``'s input parts, ``ZeroPad_i`` places its output in its slice). Hence the
+    block-diagonal Jacobian ``J dx = concat(J_i dx_i)`` and ``J^H dy = (J_1^H dy_1, ...,
+    J_k^H dy_k)`` with ``dy_i`` the slice of ``dy`` that ``F_i`` produced, from the
+    composition and sum rules alone.
     """
 
     _abstract = False
 
     def __init__(self, ops: Sequence[Operator], axis: int = 0) -> None:
-        Operator.__init__(self, *self._setup(ops, axis))
-
-    def _forward(self, x: Any) -> Any:
-        return self._concat([op.forward(a) for op, a in zip(self.ops, self._split_in(x))])
-
-    def _jvp(self, x: Any, dx: Any) -> Any:
-        return self._concat([op.jvp(a, d) for op, a, d in zip(
-            self.ops, self._split_in(x), self._split_in(dx))])
-
-    def _vjp(self, x: Any, dy: Any) -> Any:
-        return self._flatten([op.vjp(a, d) for op, a, d in zip(
-            self.ops, self._split_in(x), self._split_out(dy))])
-
-    def _linearize(self, x: Any) -> tuple[Any, LinearOperator]:
-        ys, Js = zip(*(op.linearize(a) for op, a in zip(self.ops, self._split_in(x))))
-        return self._concat(ys), LinearBlockConcat(Js, self.axis)
+        terms, name = self._concat_terms(ops, axis)
+        Sum.__init__(self, terms)
+        self.name = name
 
 
-class LinearBlockConcat(_BlockConcatBase, LinearOperator):
+class LinearBlockConcat(_BlockConcatBase, LinearSum):
     """Linear twin of :class:`BlockConcat`: ``A x = concat(A_i x_i)``,
     ``A^H y = (A_1^H y_1, ..., A_k^H y_k)`` (the slices of ``y``)."""
 
@@ -157,13 +141,9 @@ class LinearBlockConcat(_BlockConcatBase, LinearOperator):
         if not all(op.is_linear for op in ops):
             raise DtypeError("LinearBlockConcat: every operator must be linear; use "
                              "BlockConcat")
-        LinearOperator.__init__(self, *self._setup(ops, axis))
-
-    def _matvec(self, x: Any) -> Any:
-        return self._concat([op.matvec(a) for op, a in zip(self.ops, self._split_in(x))])
-
-    def _rmatvec(self, y: Any) -> Any:
-        return self._flatten([op.rmatvec(d) for op, d in zip(self.ops, self._split_out(y))])
+        terms, name = self._concat_terms(ops, axis)
+        LinearSum.__init__(self, terms)
+        self.name = name
 
 
 @dataclass

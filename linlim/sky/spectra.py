@@ -118,6 +118,12 @@ def _row_multiplier(scale: Any, nfreq: int, name: str) -> np.ndarray:
     return c[None, :]
 
 
+def _log_freqs(op: Any, freqs: Any, ref_freq: Any) -> np.ndarray:
+    """Check and store ``op.freqs`` (Hz) and ``op.ref_freq`` (Hz); return ``ln(f / f0)``."""
+    op.freqs, op.ref_freq = validate_freqs(freqs), validate_ref_freq(ref_freq)
+    return log_freq_ratio(op.freqs, op.ref_freq)
+
+
 def _broadcast_column(n: int, row: np.ndarray, dtype: Any, xp: Any) -> LinearOperator:
     """Linear map ``a (n,) -> a[:, None] * row[None, :]`` of shape (n, Nfreq)."""
     return Diagonal(row, in_shape=(n, 1), in_dtype=dtype, xp=xp) @ Reshape(
@@ -163,11 +169,9 @@ class PowerLawSpectrum(Composition):
     def __init__(self, freqs: Any, ref_freq: Any, n_sources: int, curvature: bool = False,
                  xp: Any = None) -> None:
         xp = get_xp() if xp is None else xp
-        self.freqs = validate_freqs(freqs)
-        self.ref_freq = validate_ref_freq(ref_freq)
+        x = _log_freqs(self, freqs, ref_freq)
         self.n_sources = _check_count(n_sources, "PowerLawSpectrum(n_sources)")
         self.curvature = bool(curvature)
-        x = np.log(self.freqs / self.ref_freq)
         nfreq = x.size
         powers = (0, 1, 2) if self.curvature else (0, 1)
         log_model = LinearHStack([
@@ -210,10 +214,8 @@ class AmplitudePowerLawSpectrum(Composition):
     def __init__(self, freqs: Any, ref_freq: Any, n_sources: int, scale: Any = None,
                  xp: Any = None) -> None:
         xp = get_xp() if xp is None else xp
-        self.freqs = validate_freqs(freqs)
-        self.ref_freq = validate_ref_freq(ref_freq)
+        x = _log_freqs(self, freqs, ref_freq)
         self.n_sources = n = _check_count(n_sources, "AmplitudePowerLawSpectrum(n_sources)")
-        x = np.log(self.freqs / self.ref_freq)
         nfreq = x.size
         self.scale = _row_multiplier(scale, nfreq, "AmplitudePowerLawSpectrum(scale)")
         shapes, dtypes = ((n,), (n,)), (np.float64, np.float64)
@@ -256,15 +258,13 @@ class FixedIndexSpectrum(LinearOperator):
     def __init__(self, freqs: Any, ref_freq: Any, index: Any, scale: Any = None,
                  dtype: Any = np.float64, xp: Any = None) -> None:
         xp = get_xp() if xp is None else xp
-        self.freqs = validate_freqs(freqs)
-        self.ref_freq = validate_ref_freq(ref_freq)
+        x = _log_freqs(self, freqs, ref_freq)
         idx = np.atleast_1d(np.asarray(index, dtype=np.float64))
         if idx.ndim != 1:
             raise ShapeError(f"FixedIndexSpectrum(index): expected shape (Nsrc,), received "
                              f"{idx.shape}")
         if not np.all(np.isfinite(idx)):
             raise InputError("FixedIndexSpectrum(index): expected finite spectral indices")
-        x = np.log(self.freqs / self.ref_freq)
         c = _row_multiplier(scale, x.size, "FixedIndexSpectrum(scale)")
         kernel = c * np.exp(idx[:, None] * x[None, :])
         super().__init__((idx.size,), (idx.size, x.size), dtype, dtype, xp=xp)
@@ -348,11 +348,9 @@ class PolynomialSpectrum(MatrixMult):
 
     def __init__(self, freqs: Any, ref_freq: Any, n_sources: int, n_coef: int,
                  dtype: Any = np.float64, xp: Any = None) -> None:
-        self.freqs = validate_freqs(freqs)
-        self.ref_freq = validate_ref_freq(ref_freq)
+        x = _log_freqs(self, freqs, ref_freq)
         n = _check_count(n_sources, "PolynomialSpectrum(n_sources)")
         k = _check_count(n_coef, "PolynomialSpectrum(n_coef)")
-        x = np.log(self.freqs / self.ref_freq)
         V = x[:, None] ** np.arange(k)[None, :]
         super().__init__(V, in_shape=(n, k), axis=1, in_dtype=dtype, xp=xp)
         self.name = "PolynomialSpectrum"

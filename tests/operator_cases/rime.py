@@ -60,3 +60,20 @@ def _rime_nufft(dtype, rng):
     if dtype == "complex128":
         A = A + 1j * rng.standard_normal(shapes[1])
     return op, (rng.standard_normal(shapes[0]), A.astype(dtype))
+
+
+@operator_case(RIME, name="RIME:ub")
+def _rime_ub(dtype, rng):
+    # one feed, one shared beam (real or complex), a redundant array (a 2 x 3 grid, one
+    # baseline repeated): products once per unique baseline vector (ub=True)
+    enu = _enu(rng, 3, 7)
+    antpos = np.array([[x * 14.6, y * 14.6, 0.0] for y in range(2) for x in range(3)])
+    a1, a2 = np.triu_indices(6)
+    a1, a2 = np.r_[a1, 0], np.r_[a2, 1]
+    op = RIME(enu, antpos, np.linspace(100e6, 112e6, 5), a1, a2, beam_dtype=dtype, ub=True)
+    assert op.engine.ub_products
+    shapes = op.in_shape
+    A = rng.standard_normal(shapes[1])
+    if dtype == "complex128":
+        A = A + 1j * rng.standard_normal(shapes[1])
+    return op, (rng.standard_normal(shapes[0]), A.astype(dtype))
