@@ -230,7 +230,7 @@ CASES = [
     ("likelihood-sigma-shape", lambda t: _lik(sigma=np.ones(3)), ShapeError,
      r"GaussianLikelihood: sigma .* do not broadcast"),
     ("likelihood-sigma-complex", lambda t: _lik(sigma=np.ones(4) * (1 + 1j)), InputError,
-     r"noise_weights: sigma: expected a real"),
+     r"sigma: expected a real noise rms"),
     ("likelihood-data-strings", lambda t: _lik(data=np.array(["1", "2", "3", "4"])),
      LinlimError, r"data.*(dtype|expected)"),
     ("lbfgs-bounds-shape", lambda t: __import__(
