@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from .errors import LinlimError
+from .errors import InputError, LinlimError
 
 __all__ = ["main", "COMMANDS", "OPTIONS"]
 
@@ -100,6 +100,9 @@ def _set(config: dict, path: str, value: Any) -> None:
 
 def _parser(cmds: dict) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linlim", description=__doc__.split("\n\n")[0])
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"linlim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (defaults, _, text) in cmds.items():
         p = sub.add_parser(name, help=text, description=text)
@@ -124,7 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser(cmds)
     args = parser.parse_args(argv)
     if args.command == "config":
-        yaml.safe_dump(cmds[args.name][0], sys.stdout, sort_keys=False)
+        try:
+            yaml.safe_dump(cmds[args.name][0], sys.stdout, sort_keys=False)
+            sys.stdout.flush()
+        except OSError as exc:
+            print(f"linlim config: error: cannot write the defaults to standard output: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return 2
         return 0
     from .io.config import load_config, overwrite_policy
     from .pipelines.progress import set_quiet
@@ -132,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     defaults, run, _ = cmds[args.command]
     out = args.out
     try:
+        if out is not None and not out.strip():
+            raise InputError("--out: expected an output folder path, received '' (an empty "
+                             "string; an unset shell variable?)")
         config = load_config(args.config, defaults)
         for flag, _, _, paths in OPTIONS:
             value = getattr(args, flag[2:].replace("-", "_"), None)

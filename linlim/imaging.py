@@ -63,6 +63,7 @@ from .errors import InputError, ShapeError
 from .operators.base import LinearOperator
 from .operators.linear import Diagonal
 from .rime.operator import RIMEIntensity
+from .validation import check_finite
 
 __all__ = [
     "NORMALIZATIONS",
@@ -174,6 +175,8 @@ def lm_directions(l: Any, m: Any, ntimes: int = 1, *, centre: Any = None,
     if l.shape != m.shape or l.size == 0:
         raise ShapeError(f"lm_directions: l and m must be non-empty and of one shape, "
                          f"received {l.shape} and {m.shape}")
+    check_finite(l, "l", "lm_directions", "direction cosines")   # never "below the horizon"
+    check_finite(m, "m", "lm_directions", "direction cosines")
     r2 = l * l + m * m
     inside = r2 < 1.0
     n = np.sqrt(np.where(inside, 1.0 - r2, 0.0))

@@ -91,6 +91,9 @@ def noise_weights(sigma: Any = None, *, weights: Any = None, nsamples: Any = Non
         w = check_weights(weights, np.shape(to_numpy(weights)) if shape is None else shape,
                           "weights", where)
     elif sigma is not None:
+        if np.iscomplexobj(to_numpy(sigma)):
+            raise InputError(f"{where}: sigma: expected a real noise rms (Jy), received "
+                             "complex values")
         s = np.asarray(to_numpy(sigma), dtype=np.float64)
         if not np.all(np.isfinite(s)) or np.any(s <= 0):
             raise InputError(f"{where}: sigma (the noise rms) must be finite and > 0, "
@@ -107,7 +110,8 @@ def noise_weights(sigma: Any = None, *, weights: Any = None, nsamples: Any = Non
         try:
             w = np.broadcast_to(w, tuple(shape))
         except ValueError:
-            raise ShapeError(f"{where}: weights of shape {np.shape(w)} do not broadcast to "
+            src = "weights" if weights is not None else "sigma (with nsamples): the weights"
+            raise ShapeError(f"{where}: {src} of shape {np.shape(w)} do not broadcast to "
                              f"the data shape {tuple(shape)}") from None
     if flags is not None:
         try:
@@ -280,6 +284,7 @@ class LogPosterior:
         self.likelihood = likelihood
         self.size = likelihood.size
         self.xp = likelihood.xp
+        priors = [priors] if isinstance(priors, Prior) else priors   # one prior, not a list
         self.priors = [p.bind(self.size, params) for p in (priors or ())]
         for p in self.priors:
             if p.xp is not self.xp:

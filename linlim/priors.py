@@ -452,10 +452,16 @@ class GRFPrior(Prior):
     def __init__(self, power: Any, shape: Sequence[int], spacing: Any = 1.0, mean: Any = 0.0,
                  index: Any = None, xp: Any = None) -> None:
         shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
+        if not shape or min(shape) < 1:
+            raise ShapeError(f"GRFPrior: shape: expected lengths >= 1, received {shape}")
+        sp = np.asarray(spacing, dtype=np.float64)
+        if not np.all(np.isfinite(sp)) or np.any(sp <= 0):
+            raise InputError(f"GRFPrior: spacing: expected finite grid spacings > 0, "
+                             f"received {spacing!r}")
         super().__init__(int(np.prod(shape)), index, xp)
         self.shape = shape
         if callable(power):
-            sp = np.broadcast_to(np.asarray(spacing, dtype=np.float64), (len(shape),))
+            sp = np.broadcast_to(sp, (len(shape),))
             ks = np.meshgrid(*[np.fft.fftfreq(n, d) for n, d in zip(shape, sp)], indexing="ij")
             P = np.asarray(power(np.sqrt(sum(k**2 for k in ks))), dtype=np.float64)
         else:

@@ -56,6 +56,7 @@ __all__ = [
     "check_directions",
     "check_axis",
     "check_axes",
+    "check_indices",
     "check_flags",
     "check_weights",
     "check_finite_data",
@@ -92,13 +93,13 @@ def _label(name: str, where: str) -> str:
     return f"{where}: {name}" if where else name
 
 
-def _strip_unit(a: Any, unit: str) -> Any:
+def _strip_unit(a: Any, unit: str, label: str = "") -> Any:
     if hasattr(a, "unit") and hasattr(a, "to_value"):
         try:
             return a.to_value(unit)
         except Exception as err:  # astropy UnitConversionError and friends
-            raise InputError(f"expected a quantity convertible to {unit}, received unit "
-                             f"{a.unit}") from err
+            raise InputError(f"{label + ': ' if label else ''}expected a quantity convertible "
+                             f"to {unit}, received unit {a.unit}") from err
     return a
 
 
@@ -163,7 +164,7 @@ def check_freqs(freqs: Any, name: str = "freqs", where: str = "", *,
         :data:`MIN_FREQ_HZ` (named as MHz or GHz with the conversion to make).
     """
     label = _label(name, where)
-    f = _host_float(_strip_unit(freqs, "Hz"), label, "frequencies in Hz")
+    f = _host_float(_strip_unit(freqs, "Hz", label), label, "frequencies in Hz")
     if f.ndim != 1 or f.size < max(1, min_channels):
         raise ShapeError(f"{label}: expected a 1-D array of >= {max(1, min_channels)} "
                          f"frequencies in Hz (Nfreq,), received shape {f.shape}")
@@ -297,7 +298,7 @@ def check_directions(enu: Any, name: str = "enu", where: str = "", *, axis: int 
 def check_positions(pos: Any, name: str = "antpos", where: str = "") -> np.ndarray:
     """Validate antenna positions: (Nant, 3) finite metres; return float64."""
     label = _label(name, where)
-    arr = _host_float(_strip_unit(pos, "m"), label, "positions in metres")
+    arr = _host_float(_strip_unit(pos, "m", label), label, "positions in metres")
     if arr.ndim != 2 or arr.shape[1] != 3 or arr.shape[0] == 0:
         raise ShapeError(f"{label}: expected positions of shape (Nant, 3) in metres, received "
                          f"shape {arr.shape}")
@@ -344,6 +345,30 @@ def check_axes(axes: Any, ndim: int, name: str = "axis", where: str = "") -> tup
         raise InputError(f"{_label(name, where)}: expected distinct axes, received {seq} "
                          f"(normalised {out})")
     return tuple(sorted(out))
+
+
+def check_indices(index: Any, name: str = "index", where: str = "") -> np.ndarray:
+    """Validate integer indices (antenna or element indices): integers, or real numbers
+    with no fractional part; returns a 1-D int64 NumPy array.
+
+    Raises
+    ------
+    InputError
+        Non-numeric values, or a value with a fractional part (``0.5`` is never truncated
+        to ``0``); the message gives the count and the first offending indices.
+    """
+    label = _label(name, where)
+    arr = np.asarray(to_numpy(index))
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.int64).ravel()
+    if arr.dtype.kind != "f":
+        raise InputError(f"{label}: expected integer indices, received dtype {arr.dtype}")
+    bad = ~np.isfinite(arr) | (arr != np.round(arr))
+    if bad.any():
+        raise InputError(f"{label}: expected integer indices, received {int(bad.sum())} "
+                         f"non-integer value(s) (first at indices {first_indices(bad)}: "
+                         f"{arr[bad].ravel()[:3].tolist()})")
+    return arr.astype(np.int64).ravel()
 
 
 # ------------------------------------------------------------------- flags and weights
@@ -424,6 +449,9 @@ def check_finite_data(data: Any, weights: Any, name: str = "data", where: str = 
         raise InputError(f"{_label('nonfinite', where)}: expected one of "
                          f"{NONFINITE_POLICIES}, received {nonfinite!r}")
     d = np.asarray(to_numpy(data))
+    if d.dtype.kind not in "biufc":
+        raise InputError(f"{label}: expected numbers (real or complex), received dtype "
+                         f"{d.dtype}")
     w = np.array(np.broadcast_to(np.asarray(to_numpy(weights), dtype=np.float64), d.shape))
     bad = ~np.isfinite(d) & (w > 0)
     if not bad.any():

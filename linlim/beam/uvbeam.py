@@ -39,9 +39,19 @@ def load_beam(beam: Any) -> Any:
     if isinstance(beam, (str, os.PathLike)):
         if not os.path.exists(beam):
             raise InputError(f"PixelBeam: beam file {os.fspath(beam)!r} does not exist")
-        return UVBeam.from_file(os.fspath(beam))
+        try:
+            return UVBeam.from_file(os.fspath(beam))
+        except (ValueError, OSError, KeyError, TypeError) as exc:
+            raise InputError(f"PixelBeam: pyuvdata cannot read beam file "
+                             f"{os.fspath(beam)!r} as a beam (expected a beamfits/UVBeam "
+                             f"file): {exc}") from None
     raise InputError(f"PixelBeam: beam must be a pyuvdata UVBeam, AnalyticBeam, "
                      f"BeamInterface or a file path, received {type(beam).__name__}")
+
+
+#: scipy ``interp1d`` kinds pyuvdata accepts for frequency interpolation.
+_INTERP_KINDS = ("linear", "nearest", "nearest-up", "zero", "slinear", "quadratic", "cubic",
+                 "previous", "next")
 
 
 class PixelBeam(LinearOperator):
@@ -105,8 +115,16 @@ class PixelBeam(LinearOperator):
         beams = [load_beam(b) for b in (beam if isinstance(beam, (list, tuple)) else [beam])]
         if not beams:
             raise InputError("PixelBeam: received an empty list of beams")
+        if freq_interp_kind not in _INTERP_KINDS:
+            raise InputError(f"PixelBeam: freq_interp_kind: expected one of {_INTERP_KINDS}, "
+                             f"received {freq_interp_kind!r}")
         for k, b in enumerate(beams):
             check_pyuvdata_beam(b, freqs, f"beam[{k}]", "PixelBeam")
+            fa = getattr(b, "feed_array", None)
+            feeds = [str(f) for f in np.ravel(fa)] if fa is not None else list("xyenrl")
+            if feed not in feeds:
+                raise InputError(f"PixelBeam: feed: expected one of the beam's feeds {feeds} "
+                                 f"(beam[{k}]), received {feed!r}")
         self.beams, self.feed, self.unpolarized = beams, feed, unpolarized
         self._config = dict(unpolarized=unpolarized, feed=feed,
                             interpolation_function=interpolation_function,

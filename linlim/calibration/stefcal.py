@@ -293,6 +293,11 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
             or maxiter < 1:
         raise InputError(f"stefcal: maxiter: expected an integer >= 1, received {maxiter!r}")
     xp = xp_of(data)
+    if np.dtype(getattr(data, "dtype", np.asarray(data).dtype)).kind in "biuf" and \
+            np.dtype(getattr(model, "dtype", np.asarray(model).dtype)).kind == "c":
+        raise InputError("stefcal: data: expected complex visibilities like the model, "
+                         f"received real dtype {getattr(data, 'dtype', np.asarray(data).dtype)}"
+                         " (amplitudes only? pass the complex data)")
     data = asarray(data, xp, dtype=np.complex128)
     model = asarray(model, xp, dtype=np.complex128)
     if data.ndim != 3 or data.shape != model.shape:
@@ -326,6 +331,10 @@ def stefcal(data: Any, model: Any, ant1: Any, ant2: Any, nants: int, *, noise: A
         raise InputError("stefcal: model: expected a non-zero model on the unflagged "
                          "baselines, received a model that is zero on every one of them "
                          "(no information on the gains)")
+    if has_w.any() and not bool(to_numpy(xp.any((data != 0) & (w > 0)))):
+        raise InputError("stefcal: data: expected non-zero visibilities on the unflagged "
+                         "baselines, received data that are zero on every one of them (a "
+                         "blank file? the gains would be zero and their phases undefined)")
     zero_model = has_w & ~has_m                      # (nts, nfs, nants)
     if zero_model.any():
         ants = np.flatnonzero(zero_model.any(axis=(0, 1))).tolist()

@@ -231,8 +231,20 @@ def _ess_quantile3(a: np.ndarray, prob: float) -> np.ndarray:
     return _ess_batch(_split(ind))
 
 
+def _check_prob(prob: Any, where: str) -> float:
+    """A probability strictly between 0 and 1 (a quantile level); else InputError."""
+    try:
+        p = float(prob)
+    except (TypeError, ValueError):
+        p = float("nan")
+    if not 0.0 < p < 1.0:
+        raise InputError(f"{where}: prob: expected a probability in (0, 1), received {prob!r}")
+    return p
+
+
 def ess_quantile(x: Any, prob: float) -> Any:
     """ESS of the indicator ``x <= q_prob`` (split chains)."""
+    prob = _check_prob(prob, "ess_quantile")
     a, shape = _as3d(x)
     if not _valid(a):
         return _out(np.full(a.shape[0], np.nan), shape, a)
@@ -244,7 +256,9 @@ def ess_tail(x: Any, prob: float | Sequence[float] | None = None) -> Any:
     if prob is None:
         prob = (0.05, 0.95)
     elif not isinstance(prob, Sequence):
-        prob = (float(prob), 1.0 - float(prob))
+        prob = (_check_prob(prob, "ess_tail"), 1.0 - _check_prob(prob, "ess_tail"))
+    else:
+        prob = tuple(_check_prob(p, "ess_tail") for p in prob)
     a, shape = _as3d(x)
     if not _valid(a):
         return _out(np.full(a.shape[0], np.nan), shape, a)

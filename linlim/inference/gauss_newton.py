@@ -345,6 +345,11 @@ def newton_loop(post: Any, theta0: Any, strategy: Any, inner: InnerSolver, *,
     if not hasattr(post, "linearize_gn"):
         raise InputError(f"{method}: post must be a LogPosterior (with linearize_gn), received "
                          f"{type(post).__name__}")
+    for name, tol in (("gtol", gtol), ("ftol", ftol), ("xtol", xtol)):
+        if not (isinstance(tol, (int, float, np.integer, np.floating)) and tol >= 0
+                and np.isfinite(tol)):
+            raise InputError(f"{method}: {name}: expected a finite number >= 0, received "
+                             f"{tol!r}")
     obj = Objective(post, theta0)
     theta = obj.check_x(theta0)
     run = OptimizerRun(method, obj, checkpoint, checkpoint_every, resume, strategy.extra)

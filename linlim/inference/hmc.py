@@ -670,6 +670,7 @@ class HMC:
         num_draws = check_count(num_draws, "num_draws", "HMC.sample", 1)
         num_warmup = check_count(num_warmup, "num_warmup", "HMC.sample", 0)
         chains = check_count(chains, "chains", "HMC.sample", 1)
+        seed = check_count(seed, "seed", "HMC.sample", 0)
         init_np, init_fp = self._check_init(init, chains)
         config = self._config(num_draws, num_warmup, chains, seed, save_warmup, init_fp)
         total = num_warmup + num_draws

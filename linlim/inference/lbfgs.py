@@ -401,8 +401,15 @@ def _bounds(bounds: Any, n: int, xp: Any) -> tuple[Any, Any]:
     if isinstance(bounds, tuple) and len(bounds) == 2 and not (
             n == 2 and all(isinstance(b, (tuple, list)) for b in bounds)):
         lo, hi = bounds
-        lo = np.broadcast_to(np.asarray(-np.inf if lo is None else to_numpy(lo), float), (n,))
-        hi = np.broadcast_to(np.asarray(np.inf if hi is None else to_numpy(hi), float), (n,))
+        try:
+            lo = np.broadcast_to(np.asarray(-np.inf if lo is None else to_numpy(lo), float),
+                                 (n,))
+            hi = np.broadcast_to(np.asarray(np.inf if hi is None else to_numpy(hi), float),
+                                 (n,))
+        except ValueError:
+            raise ShapeError(f"lbfgs: bounds: expected lo and hi as scalars or arrays of "
+                             f"shape ({n},), received shapes {np.shape(bounds[0])} and "
+                             f"{np.shape(bounds[1])}") from None
     else:
         pairs = list(bounds)
         if len(pairs) != n:

@@ -152,7 +152,21 @@ SCHEMA: dict[str, Spec] = {
     "checkpoint_seconds": Spec("float", **_POS),
     "tau_cut_s": Spec("float", **_POS),
     "wedge_margin_s": Spec("float", **_NONNEG),
+    "taper": Spec("str", choices=("blackman-harris", "hann", "tukey", "none")),
+    "fit.fisher": Spec("str", choices=("dense", "none")),
+    "memory_limit_gib": Spec("float", nullable=True, **_POS),
+    "fiducial_rms_mk": Spec("float", **_POS),
+    "cg_maxiter": Spec("int", **_GE1),
+    "cg_tol": Spec("float", low=0.0, high=1.0, low_open=True, high_open=True),
+    "refresh_every": Spec("int", **_GE1),
+    "fit.ftol": Spec("float", **_NONNEG),
+    "bjk_iterations": Spec("int", **_GE1),
 }
+
+#: (lower, upper) key pairs of one mapping: the lower must not exceed the upper.
+ORDERED_PAIRS = (("flux_min_jy", "flux_max_jy"), ("freq_min_hz", "freq_max_hz"))
+#: Keys of one mapping that cannot both be set (``template`` is only used without data).
+EXCLUSIVE_PAIRS = (("data", "template"),)
 
 #: Keys whose values are input files (checked to exist before anything is written).
 INPUT_PATH_KEYS = ("template", "data", "model", "catalog", "gains")
@@ -163,7 +177,22 @@ _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e6`` and ``100.0e6`` (YAML 1.2 floats) as floats."""
+    """SafeLoader that also reads ``1e6`` and ``100.0e6`` (YAML 1.2 floats) as floats, and
+    refuses a key given twice in one mapping (PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line)
+            except TypeError:   # an unhashable key: PyYAML reports it
+                continue
+            if first != key_node.start_mark.line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given on line {first + 1})",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -338,6 +367,18 @@ def validate_config(config: Mapping[str, Any], defaults: Mapping[str, Any],
         Naming the key, the value received and what is allowed.
     """
     out = dict(config)
+    for lo, hi in ORDERED_PAIRS:
+        a, b = config.get(lo), config.get(hi)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > b:
+            p = f"{path}." if path else ""
+            raise InputError(f"config: {p + lo!r} = {a!r} exceeds {p + hi!r} = {b!r}; "
+                             f"expected {lo} <= {hi}")
+    for a, b in EXCLUSIVE_PAIRS:
+        if config.get(a) is not None and config.get(b) is not None:
+            p = f"{path}." if path else ""
+            raise InputError(f"config: {p + a!r} and {p + b!r} are both set "
+                             f"({config[a]!r}, {config[b]!r}); expected one of them: the "
+                             f"{b} is only used to simulate when there is no {a}")
     for key, value in config.items():
         where = f"{path}.{key}" if path else str(key)
         default = defaults.get(key) if isinstance(defaults, Mapping) else None
@@ -464,7 +505,25 @@ def prepare_run(config: Mapping[str, Any] | None, defaults: Mapping[str, Any],
         if not os.access(parent, os.W_OK | os.X_OK):
             raise InputError(f"output: cannot create {str(out)!r}: {str(parent)!r} is not "
                              "writable")
+    _check_output_files(cfg)
     return cfg, out
+
+
+def _check_output_files(cfg: Mapping[str, Any], path: str = "") -> None:
+    """Output files named in the config (``solutions``, ``plot``, ``calibrated``) must lie
+    in a writable folder (or one that can be created), checked before anything runs."""
+    for key, value in cfg.items():
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(value, Mapping):
+            _check_output_files(value, where)
+        elif key in OUTPUT_PATH_KEYS and key != "output" and isinstance(value, str) and value:
+            parent = pathlib.Path(value).resolve().parent
+            while not parent.exists():
+                parent = parent.parent
+            if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"config: {where!r} = {value!r}: expected a file in a "
+                                 f"writable folder, but {str(parent)!r} is not a writable "
+                                 "folder")
 
 
 def create_output(cfg: Mapping[str, Any], out: pathlib.Path) -> pathlib.Path:

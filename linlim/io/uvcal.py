@@ -245,11 +245,21 @@ def read_uvcal(path: str | os.PathLike, *, where: str = "read_uvcal") -> Any:
     if os.path.isdir(p):
         raise InputError(f"{where}: {p!r} is a folder, expected a calfits or calh5 file")
     try:
-        return UVCal.from_file(p)
+        uvc = UVCal.from_file(p)
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{where}: pyuvdata cannot read {p!r} as a calibration (expected a "
                          f"calfits or calh5 gain file): {reason}") from None
+    from ..validation import check_freqs, check_times_jd
+
+    # the metadata the gains are matched by: Hz (not MHz) and Julian dates (not MJD)
+    if getattr(uvc, "freq_array", None) is not None:
+        check_freqs(np.ravel(uvc.freq_array), f"{p!r}: freq_array", where)
+    for attr in ("time_array", "time_range"):
+        if getattr(uvc, attr, None) is not None:
+            check_times_jd(np.ravel(uvc.time_array if attr == "time_array"
+                                    else uvc.time_range), f"{p!r}: {attr}", where)
+    return uvc
 
 
 def uvdata_to_vis(uvd: Any, pols: Sequence[int] | None = None,

@@ -135,11 +135,15 @@ def vis_to_uvdata(vis: Any, *, antpos: Any, freqs: Any, times_jd: Any, ant1: Any
     vis = np.asarray(vis)
     if vis.ndim == 3:
         vis = vis[None]
+    from ..telescope.site import get_site
+    from ..validation import check_freqs, check_times_jd
+
     antpos = np.asarray(antpos, dtype=np.float64)
-    freqs = np.asarray(freqs, dtype=np.float64).ravel()
-    times_jd = np.asarray(times_jd, dtype=np.float64).ravel()
+    freqs = check_freqs(np.ravel(freqs), "freqs", "vis_to_uvdata")
+    times_jd = check_times_jd(np.ravel(times_jd), "times_jd", "vis_to_uvdata")
     ant1 = np.asarray(ant1, dtype=np.int64).ravel()
     ant2 = np.asarray(ant2, dtype=np.int64).ravel()
+    telescope_loc = get_site(telescope_loc)
     npol, nt, nf, nbl = vis.shape
     if len(pols) != npol or nt != times_jd.size or nf != freqs.size or nbl != ant1.size:
         raise ShapeError(f"vis: expected shape ({len(pols)}, {times_jd.size}, {freqs.size}, "
@@ -402,6 +406,11 @@ def read_uvdata(src: Any, *, pols: Sequence[str | int] | None = None,
         fn = [fn] if isinstance(fn, str) else list(fn or [])
         src_name = f": file {', '.join(repr(str(x)) for x in fn)}" if fn else ""
     check_freqs(fr, name=f"{where}{src_name}: freq_array", where="")
+    uf, counts = np.unique(fr, return_counts=True)
+    if uf.size != fr.size:
+        raise InputError(f"{where}{src_name}: freq_array: expected distinct channel "
+                         f"frequencies, received {int((counts > 1).sum())} repeated "
+                         f"(first {uf[counts > 1][0]:.6f} Hz, {int(counts.max())} times)")
     check_times_jd(tt, name=f"{where}{src_name}: time_array", where="")
     if freqs is not None:
         check_matches("frequencies", fr, freqs, where=where, model=model, atol=1.0)
@@ -492,7 +501,7 @@ def uvdata_to_visibilities(uv: Any, antpairs: Sequence[tuple[int, int]] | None =
             "pols": [int(p) for p in r["pols"]],
             "ant_numbers": np.asarray(uv.telescope.antenna_numbers),
             "antpos": np.asarray(uv.telescope.get_enu_antpos()),
-            "pol_convention": uv.pol_convention}
+            "pol_convention": uv.pol_convention, "vis_units": str(uv.vis_units)}
     return vis, meta
 
 
@@ -502,6 +511,9 @@ def write_uvh5(path: str | os.PathLike, vis: Any, *, clobber: bool = False,
 
     Returns the ``UVData`` written.
     """
+    if os.path.exists(path) and not clobber:
+        raise InputError(f"write_uvh5: path: {os.fspath(path)!r} already exists; pass "
+                         "clobber=True to replace it, or choose another path")
     uv = vis_to_uvdata(vis, **kwargs)
     uv.write_uvh5(os.fspath(path), clobber=clobber)
     return uv

@@ -106,6 +106,9 @@ class Power(Elementwise):
 
     def __init__(self, shape: Any, p: float, dtype: Any = np.float64, xp: Any = None) -> None:
         super().__init__(shape, dtype, xp=xp)
+        if not (isinstance(p, (int, float, np.integer, np.floating))
+                and not isinstance(p, bool) and np.isfinite(p)):
+            raise InputError(f"Power: p: expected a finite real exponent, received {p!r}")
         self.p = float(p)
         self.name = f"Power[{self.p:g}]"
 

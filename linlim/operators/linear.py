@@ -14,7 +14,7 @@ import numpy as np
 
 from ..backend import asarray, get_xp, scatter_add
 from ..errors import InputError, ShapeError
-from ..validation import check_axes, check_axis
+from ..validation import check_axes, check_axis, check_finite, check_indices
 from .base import LinearOperator
 from .spaces import (
     complex_dtype,
@@ -99,6 +99,8 @@ class Diagonal(LinearOperator):
                 f"Diagonal: diag of shape {d.shape} does not broadcast with in_shape "
                 f"{tuple(in_shape)}"
             ) from exc
+        if xp is np:   # host arrays only (no device sync): a NaN/inf multiplier is an error
+            check_finite(d, "diag", "Diagonal")
         super().__init__(in_shape, out_shape, in_dtype, np.result_type(d.dtype, in_dtype), xp)
         self.diag = d
 
@@ -137,6 +139,8 @@ class MatrixMult(LinearOperator):
         M = asarray(matrix, xp)
         if M.ndim != 2:
             raise ShapeError(f"MatrixMult: matrix must be 2-D, received shape {M.shape}")
+        if xp is np:   # host arrays only (no device sync)
+            check_finite(M, "matrix", "MatrixMult")
         in_shape = (M.shape[1],) if in_shape is None else normalize_shape(in_shape)
         axis = check_axis(axis, len(in_shape), "axis", "MatrixMult")
         if in_shape[axis] != M.shape[1]:
@@ -221,7 +225,7 @@ class Take(LinearOperator):
                  dtype: Any = np.float64, xp: Any = None) -> None:
         xp = get_xp() if xp is None else xp
         in_shape = normalize_shape(in_shape)
-        idx = np.asarray(index, dtype=np.int64).ravel()
+        idx = check_indices(index, "index", "Take")
         axis = check_axis(axis, len(in_shape), "axis", "Take")
         if idx.size and (idx.min() < 0 or idx.max() >= in_shape[axis]):
             raise InputError(

@@ -52,7 +52,10 @@ def normalize_shape(shape: Any) -> tuple:
     shape = tuple(shape)
     if len(shape) and all(isinstance(s, (tuple, list)) for s in shape):
         return tuple(normalize_shape(s) for s in shape)
-    return tuple(int(s) for s in shape)
+    out = tuple(int(s) for s in shape)
+    if any(n < 0 for n in out):
+        raise ShapeError(f"shape: expected non-negative integer lengths, received {out}")
+    return out
 
 
 def normalize_dtype(dtype: Any, shape: tuple) -> Any:

@@ -150,7 +150,9 @@ def _cell_statistics(d: Any, m: Any, w: Any, g: Any, ant1: Any, ant2: Any, tidx:
     ndof = np.maximum(nvis - (nant - 0.5), 1.0)
     red = chi_cell / ndof
     ndof_ant = np.maximum(nvis_ant - 1.0, 1.0)
-    snr = np.abs(g) * np.sqrt(fisher / np.where(red > 0, red, 1.0)[None])
+    # noiseless data (chi^2 = 0): infinite S/N, never flagged as low
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.abs(g) * np.sqrt(fisher / np.where(red > 0, red, 0.0)[None])
     return {"chi2": chi_cell, "reduced": red, "ndof": ndof,
             "quality": chi_ant / ndof_ant, "snr": snr}
 

@@ -30,6 +30,7 @@ import numpy as np
 from ..backend import asarray, backend_name_of, scatter_add
 from ..errors import InputError, ShapeError
 from ..units import SPEED_OF_LIGHT as C_LIGHT
+from ..validation import check_indices
 from . import kernels_numpy
 from .chunking import default_memory_budget, plan_frequency_chunks
 
@@ -113,8 +114,7 @@ class RimeEngine:
         enu = np.asarray(_host(enu), dtype=np.float64)
         antpos_h = np.asarray(_host(antpos), dtype=np.float64)
         freqs_h = np.asarray(_host(freqs), dtype=np.float64).ravel()
-        ant1 = np.asarray(_host(ant1), dtype=np.int64).ravel()
-        ant2 = np.asarray(_host(ant2), dtype=np.int64).ravel()
+        ant1, ant2 = check_indices(_host(ant1), "ant1"), check_indices(_host(ant2), "ant2")
         if enu.ndim != 3 or enu.shape[1] != 3:
             raise ShapeError(f"enu: expected shape (Ntimes, 3, Nsrc), received {enu.shape}")
         if antpos_h.ndim != 2 or antpos_h.shape[1] != 3:

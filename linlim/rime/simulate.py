@@ -197,6 +197,7 @@ def simulate_vis(ants: Any, fluxes: Any, ra: Any, dec: Any, freqs: Any, times: A
     if antpos.ndim != 2 or antpos.shape[1] != 3:
         raise ShapeError(f"ants: expected (Nant, 3) positions, received {antpos.shape}")
     na = antpos.shape[0]
+    times = times if hasattr(times, "jd") else np.asarray(times)   # a list of JDs too
     ra = np.asarray(ra, dtype=np.float64).ravel()
     dec = np.asarray(dec, dtype=np.float64).ravel()
     freqs = np.asarray(freqs, dtype=np.float64).ravel()

@@ -526,7 +526,12 @@ class PointSourceCatalog:
         """Read a catalogue written by :meth:`to_hdf5`."""
         import h5py
 
-        with h5py.File(path, "r") as fh:
+        try:
+            fh = h5py.File(path, "r")
+        except OSError as exc:
+            raise InputError(f"from_hdf5: cannot read {os.fspath(path)!r} as an HDF5 "
+                             f"catalogue (h5/hdf5): {exc}") from None
+        with fh:
             if group not in fh:
                 raise InputError(f"from_hdf5: no group {group!r} in {os.fspath(path)!r}")
             g = fh[group]

@@ -377,6 +377,10 @@ def az_za_to_enu(
     a, z = np.broadcast_arrays(a, z)
     for name, arr in (("az", a), ("za", z)):
         check_finite(arr, name, "az_za_to_enu", "angles in radians")
+    if z.size and (z.min() < -1e-9 or z.max() > np.pi + 1e-9):
+        raise InputError(f"az_za_to_enu: za: expected zenith angles in [0, pi] radians, "
+                         f"received values in [{z.min():.6g}, {z.max():.6g}] (degrees? use "
+                         "np.radians)")
     sz = np.sin(z)
     if orientation == "astropy":
         e, n = sz * np.sin(a), sz * np.cos(a)
@@ -422,5 +426,7 @@ def angular_separation(a: Any, b: Any, *, axis: int = -2) -> np.ndarray:
     """
     x = np.moveaxis(np.asarray(a, dtype=np.float64), axis, -1)
     y = np.moveaxis(np.asarray(b, dtype=np.float64), axis, -1)
+    check_finite(x, "a", "angular_separation", "vectors")
+    check_finite(y, "b", "angular_separation", "vectors")
     cross = np.linalg.norm(np.cross(x, y), axis=-1)
     return np.arctan2(cross, np.sum(x * y, axis=-1))
