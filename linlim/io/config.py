@@ -160,6 +160,7 @@ SCHEMA: dict[str, Spec] = {
     "cg_tol": Spec("float", low=0.0, high=1.0, low_open=True, high_open=True),
     "refresh_every": Spec("int", **_GE1),
     "fit.ftol": Spec("float", **_NONNEG),
+    "loss_atol": Spec("float", **_NONNEG),
     "bjk_iterations": Spec("int", **_GE1),
 }
 

@@ -214,16 +214,22 @@ def _staged_gauss_newton(sc: Scenario, post: Any, jm: Any, comps: list, theta0: 
         log(f"  Gauss-Newton iteration {nit}: loss {float(res.fun):.6g}, "
             f"|grad|_inf {float(np.abs(np.asarray(res.grad)).max()):.3g}, "
             f"{time.perf_counter() - t0:.0f} s")
+        success, message = bool(res.success), str(res.message)
         if res.success or int(res.nit) == 0:
             break
         flat = np.concatenate(loss)
-        atol = float(fit.get("loss_atol", SIGNAL_FIT_OPTIONS["loss_atol"]))
-        if flat.size > 2 and flat[-2] - flat[-1] <= max(float(fit["ftol"]) * abs(flat[-1]),
-                                                        atol):
+        tol = max(float(fit["ftol"]) * abs(flat[-1]),
+                  float(fit.get("loss_atol", SIGNAL_FIT_OPTIONS["loss_atol"])))
+        if flat.size > 2 and flat[-2] - flat[-1] <= tol:
+            success = True
+            message = (f"converged: -log p fell by {flat[-2] - flat[-1]:.3g} <= "
+                       f"max(ftol |f|, loss_atol) = {tol:.3g} in the last iteration")
             break
+    else:
+        success, message = False, f"stopped at fit.maxiter = {maxiter} Gauss-Newton iterations"
     history = {k: np.concatenate(v) for k, v in hist.items()}
-    return SimpleNamespace(x=theta, fun=float(res.fun), grad=res.grad, success=res.success,
-                           message=res.message, nit=nit, njvp=njvp, nvjp=nvjp,
+    return SimpleNamespace(x=theta, fun=float(res.fun), grad=res.grad, success=success,
+                           message=message, nit=nit, njvp=njvp, nvjp=nvjp,
                            history=history, method="gauss-newton (staged CG)", path=path)
 
 
