@@ -630,3 +630,42 @@ def test_backend_leapfrog_matches_numpy(xp):
     r_xp = HMC(post_xp, metric=LowRankMetric(np.ones(8), np.ones((8, 1)), np.ones(1), xp)
                ).sample(20, 30, chains=1, seed=1, init=np.ones(8), progress=False)
     np.testing.assert_allclose(r_xp.draws, r_np.draws, rtol=1e-9, atol=1e-12)
+
+
+def test_fixed_dense_metric_not_checkpointed_and_pinned(tmp_path):
+    """A fixed (unadapted) dense metric is pinned by the config's fingerprint, not rewritten
+    into every checkpoint segment; resuming continues to the uninterrupted draws, and a
+    different metric is refused."""
+    from linlim.inference.metric import DenseMetric
+
+    post = StdNormal(5)
+    A = np.diag(np.arange(1.0, 6.0)) + 0.1
+    kw = dict(num_draws=20, num_warmup=20, chains=2, seed=3, progress=False)
+    ref = HMC(post, metric=DenseMetric(mass=A)).sample(**kw)
+    path = tmp_path / "fixed.h5"
+    HMC(post, metric=DenseMetric(mass=A)).sample(path=str(path), checkpoint_every=5,
+                                                 **{**kw, "num_draws": 10})
+    data = read_chains(path)
+    assert "metric" not in data["state"]["chain_0"]
+    assert data["config"]["metric_fingerprint"] == DenseMetric(mass=A).fingerprint()
+    # interrupted mid-run (the target raises), then resumed: the uninterrupted draws
+    class Interrupted(StdNormal):
+        calls = 0
+
+        def value_and_grad(self, x):
+            Interrupted.calls += 1
+            if Interrupted.calls == 60:
+                raise KeyboardInterrupt
+            return super().value_and_grad(x)
+
+    path2 = tmp_path / "fixed2.h5"
+    with pytest.raises(KeyboardInterrupt):
+        HMC(Interrupted(5), metric=DenseMetric(mass=A)).sample(
+            path=str(path2), checkpoint_every=5, **kw)
+    assert ChainStore(path2).last_state() is not None and not path2.exists()
+    full = HMC(post, metric=DenseMetric(mass=A)).sample(path=str(path2),
+                                                        checkpoint_every=5, **kw)
+    assert np.array_equal(full.draws, ref.draws)
+    assert load_result(str(path2)).metrics == [None, None]
+    with pytest.raises(InputError, match="different configuration"):
+        HMC(post, metric=DenseMetric(mass=A + 0.5 * np.eye(5))).sample(path=str(path2), **kw)

@@ -166,8 +166,9 @@ class HMCResult(ChainDraws):
         Only with ``save_warmup=True``.
     config : dict
         The run configuration.
-    metrics : list of Metric
-        Final metric of each chain.
+    metrics : list of Metric or None
+        Each chain's final metric (None when loaded from a file of a run with a fixed,
+        unadapted metric, which is not stored: the config's fingerprint identifies it).
     """
 
     draws: np.ndarray
@@ -220,8 +221,9 @@ def load_result(path: str) -> HMCResult:
     metrics = []
     for c in range(int(data["config"]["chains"])):
         cs = state.get(f"chain_{c}")
-        if cs is not None:
-            metrics.append(metric_from_state(cs["metric_kind"], cs["metric"], np))
+        if cs is not None:   # a fixed metric is not stored (None; the caller has it)
+            metrics.append(metric_from_state(cs["metric_kind"], cs["metric"], np)
+                           if "metric" in cs else None)
     return HMCResult(
         draws=np.asarray(data["draws"]),
         sample_stats={k: np.asarray(v) for k, v in data["sample_stats"].items()},
@@ -470,7 +472,8 @@ class HMC:
             "chains": int(chains), "seed": int(seed), "algorithm": self.algorithm,
             "metric": self.metric_kind, "adapt_metric": self.adapt_metric,
             "metric_fingerprint": (self.metric0.fingerprint()
-                                   if self.metric_kind not in ("diag", "dense") else ""),
+                                   if not self.adapt_metric
+                                   or self.metric_kind not in ("diag", "dense") else ""),
             "target_accept": self.target_accept, "int_time": self.int_time,
             "jitter": self.jitter, "step_size": self.step_size0,
             "adapt_step_size": self.adapt_step_size, "max_depth": self.max_depth,
@@ -589,8 +592,12 @@ class HMC:
             "rng": json.dumps(ch.rng.bit_generator.state),
             "da": {k: np.float64(v) for k, v in ch.da.state().items()},
             "window": {k: np.int64(v) for k, v in ch.window.state().items()},
-            "metric_kind": ch.metric.kind, "metric": ch.metric.state(),
+            "metric_kind": ch.metric.kind,
         }
+        if self.adapt_metric:
+            # a fixed metric is not state: the config's fingerprint pins it, and it is not
+            # rewritten at every checkpoint (a dense one is n^2 numbers per chain)
+            st["metric"] = ch.metric.state()
         if ch.est is not None:
             st["est"] = ch.est.state()
         return st
@@ -606,7 +613,8 @@ class HMC:
         ch.da.set_state(st["da"])
         ch.window = WindowedAdaptation(num_warmup, *self.windows)
         ch.window.set_state(st["window"])
-        if st["metric_kind"] == self.metric0.kind and st["metric_kind"] not in ("diag", "dense"):
+        if "metric" not in st or (st["metric_kind"] == self.metric0.kind
+                                  and st["metric_kind"] not in ("diag", "dense")):
             ch.metric = self.metric0
         else:
             ch.metric = metric_from_state(st["metric_kind"], st["metric"], self.xp)

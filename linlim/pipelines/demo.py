@@ -316,7 +316,8 @@ def _run(cfg: dict, out: pathlib.Path, fit: dict, steps_cfg: dict, dense: bool, 
     hmc_res = None
     if cfg["hmc"]["enabled"]:
         bar.start("HMC")
-        hmc_res = _hmc(cfg["hmc"], sc, joint, lap, out, summary, beam_idx)
+        hmc_res = _hmc(cfg["hmc"], sc, joint, lap, out, summary, beam_idx,
+                       progress=bool(cfg["progress"]))
         bar.done()
 
     _save_fit(out / "fit.h5", names, x, err, lap, summary)
@@ -333,7 +334,7 @@ def _run(cfg: dict, out: pathlib.Path, fit: dict, steps_cfg: dict, dense: bool, 
 
 
 def _hmc(h: dict, sc: Scenario, joint: dict, lap: dict, out: pathlib.Path, summary: dict,
-         beam_idx: list) -> Any:
+         beam_idx: list, progress: bool = False) -> Any:
     from ..inference.diagnostics import ess_bulk, rhat
     from ..inference.hmc import sample
     from .hierarchical import HierarchicalLaplacePosterior, dense_metric, lowrank_metric
@@ -366,7 +367,7 @@ def _hmc(h: dict, sc: Scenario, joint: dict, lap: dict, out: pathlib.Path, summa
     t_metric = time.perf_counter() - t0
     r = sample(hp, num_draws=int(h["draws"]), num_warmup=int(h["warmup"]),
                chains=int(h["chains"]), seed=int(h["seed"]), metric=metric, init=x0,
-               path=str(out / "chains.h5"), resume=False, progress=False)
+               path=str(out / "chains.h5"), resume=False, progress=progress)
     draws = r.draws                                     # (chains, draws, n)
     u = draws[:, :, hp.nr + hp.ns:]
     P = 1e6 * p0[None, None, :] * np.exp(u)             # mK^2 Mpc^3
