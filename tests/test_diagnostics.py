@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from linlim.errors import ShapeError
+from linlim.errors import InputError, ShapeError
 from linlim.inference import diagnostics as D
 
 try:
@@ -195,5 +195,9 @@ def test_summary_table_and_plots(tmp_path):
     assert np.all(np.abs(s.columns["q50"]) < 0.2)
     p1 = trace_plot(r, tmp_path / "trace.png", names=["a", "b", "c", "d"])
     p2 = corner_plot(r, tmp_path / "corner.png", indices=[0, 2], truths=[0.0, 0.0])
-    for p in (p1, p2):
+    # truths for every parameter (the demo's band powers: 7 bands, 5 shown) are subset
+    p3 = corner_plot(r, tmp_path / "corner_all.png", indices=[1, 3], truths=[0.0] * 4)
+    with pytest.raises(InputError, match="truths: expected 2 values"):
+        corner_plot(r, tmp_path / "bad.png", indices=[1, 3], truths=[0.0] * 3)
+    for p in (p1, p2, p3):
         assert (tmp_path / p.split("/")[-1]).stat().st_size > 1000

@@ -467,7 +467,9 @@ def _plots(out: pathlib.Path, sc: Scenario, sim: dict, joint: dict, wrong: dict 
         trace_plot(hmc_res.beam_draws, out / "trace_beam.png", indices=list(range(4)),
                    names=bnames)
         P = hmc_res.band_power_draws
+        shown = list(range(min(P.shape[2], 5)))
         corner_plot(np.log10(np.maximum(P, 1e-30)), out / "corner_band_powers.png",
-                    indices=list(range(min(P.shape[2], 5))),
+                    indices=shown,
                     names=[f"log10 P(k{b})" for b in range(P.shape[2])],
-                    truths=np.log10(np.maximum(summary["signal_power"]["truth"], 1e-30)))
+                    truths=np.log10(np.maximum(np.asarray(summary["signal_power"]["truth"])
+                                               [shown], 1e-30)))

@@ -130,7 +130,7 @@ def corner_plot(
     names : sequence of str, optional
         Names of all ``n`` parameters.
     truths : sequence of float, optional
-        Reference values of the shown parameters (lines).
+        Reference values (lines): one per shown parameter, or one per parameter.
     bins : int
         Histogram bins.
 
@@ -140,8 +140,13 @@ def corner_plot(
         The path written.
     """
     plt, draws, idx, labels = _prepare(obj, indices, names, 5)
-    if truths is not None and len(truths) != len(idx):
-        raise InputError(f"truths: expected {len(idx)} values, received {len(truths)}")
+    if truths is not None:
+        truths = np.asarray(truths, float).ravel()
+        if truths.size == draws.shape[2] and truths.size != len(idx):
+            truths = truths[idx]                       # one per parameter: pick the shown
+        if truths.size != len(idx):
+            raise InputError(f"truths: expected {len(idx)} values (the shown parameters) or "
+                             f"{draws.shape[2]} (all), received {truths.size}")
     flat = draws.reshape(-1, draws.shape[2])[:, idx]
     k = len(idx)
     fig, axes = plt.subplots(k, k, figsize=(2.2 * k + 0.5, 2.2 * k + 0.5), squeeze=False)
