@@ -51,6 +51,31 @@ def _cis(u):  # pragma: no cover - jitted
     return complex(re, -im)
 
 
+@numba.njit(cache=True, inline="always")
+def _phasor_steps(df, tau_a, sr, si):  # pragma: no cover - jitted
+    """The per-channel step ``exp(-2 pi i df tau)`` of one antenna's sources, as (re, im)."""
+    for s in range(tau_a.shape[0]):
+        z = _cis(df * tau_a[s])
+        sr[s] = z.real
+        si[s] = z.imag
+
+
+@numba.njit(cache=True, inline="always")
+def _advance_phasors(k, freqs, tau_a, use_step, reseed, pr, pi, sr, si):  # pragma: no cover
+    """One antenna's phasors at channel ``k`` in place: exact every ``reseed`` channels (or
+    always without a uniform step), otherwise one step of the recurrence."""
+    if (not use_step) or k % reseed == 0:
+        for s in range(tau_a.shape[0]):
+            z = _cis(freqs[k] * tau_a[s])
+            pr[s] = z.real
+            pi[s] = z.imag
+    else:
+        for s in range(tau_a.shape[0]):
+            x, y = pr[s], pi[s]
+            pr[s] = x * sr[s] - y * si[s]
+            pi[s] = x * si[s] + y * sr[s]
+
+
 @numba.njit(cache=True)
 def _phasors(tau, freqs, df, use_step, reseed, out, pr, pi, sr, si):  # pragma: no cover
     # antenna-outer, sources innermost (contiguous writes, vectorised); the recurrence in
@@ -58,21 +83,9 @@ def _phasors(tau, freqs, df, use_step, reseed, out, pr, pi, sr, si):  # pragma: 
     # computed in float64 and rounded once
     nf, na, ns = out.shape
     for a in range(na):
-        for s in range(ns):
-            z = _cis(df * tau[a, s])
-            sr[s] = z.real
-            si[s] = z.imag
+        _phasor_steps(df, tau[a], sr, si)
         for k in range(nf):
-            if (not use_step) or k % reseed == 0:
-                for s in range(ns):
-                    z = _cis(freqs[k] * tau[a, s])
-                    pr[s] = z.real
-                    pi[s] = z.imag
-            else:
-                for s in range(ns):
-                    x, y = pr[s], pi[s]
-                    pr[s] = x * sr[s] - y * si[s]
-                    pi[s] = x * si[s] + y * sr[s]
+            _advance_phasors(k, freqs, tau[a], use_step, reseed, pr, pi, sr, si)
             for s in range(ns):
                 out[k, a, s] = complex(pr[s], pi[s])
     return out
@@ -233,21 +246,9 @@ def _zcols(tau, freqs, df, use_step, reseed, A, bidx, nbeam, w, order, npos, nne
                         awi[k, b, p, q, c] = v.imag * sq
     for a in range(na):
         b = bidx[a]
-        for s in range(ns):
-            z = _cis(df * tau[a, s])
-            sr[s] = z.real
-            si[s] = z.imag
+        _phasor_steps(df, tau[a], sr, si)
         for k in range(nf):
-            if (not use_step) or k % reseed == 0:
-                for s in range(ns):
-                    z = _cis(freqs[k] * tau[a, s])
-                    pr[s] = z.real
-                    pi[s] = z.imag
-            else:
-                for s in range(ns):
-                    x, y = pr[s], pi[s]
-                    pr[s] = x * sr[s] - y * si[s]
-                    pi[s] = x * si[s] + y * sr[s]
+            _advance_phasors(k, freqs, tau[a], use_step, reseed, pr, pi, sr, si)
             if has_e:
                 for s in range(ns):
                     e_out[k, a, s] = complex(pr[s], pi[s])
@@ -348,21 +349,10 @@ def _ub_phasor_block(tau, freqs, df, use_step, reseed, s0, n, k, pr, pi, sr, si)
     na = tau.shape[0]
     if k == 0:
         for a in range(na):
-            for s in range(n):
-                z = _cis(df * tau[a, s0 + s])
-                sr[a, s] = z.real
-                si[a, s] = z.imag
+            _phasor_steps(df, tau[a, s0:s0 + n], sr[a], si[a])
     for a in range(na):
-        if (not use_step) or k % reseed == 0:
-            for s in range(n):
-                z = _cis(freqs[k] * tau[a, s0 + s])
-                pr[a, s] = z.real
-                pi[a, s] = z.imag
-        else:
-            for s in range(n):
-                x, y = pr[a, s], pi[a, s]
-                pr[a, s] = x * sr[a, s] - y * si[a, s]
-                pi[a, s] = x * si[a, s] + y * sr[a, s]
+        _advance_phasors(k, freqs, tau[a, s0:s0 + n], use_step, reseed, pr[a], pi[a], sr[a],
+                         si[a])
 
 
 @numba.njit(cache=True)
