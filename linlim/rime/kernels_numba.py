@@ -396,14 +396,21 @@ def _ubvis(tau, freqs, df, use_step, reseed, w, ui, uj, out):  # pragma: no cove
     return out
 
 
+def _ub_args(tau: Any, freqs: Any, df: float | None, reseed: int, ui: Any, uj: Any
+             ) -> tuple:
+    """The unique-baseline kernels' common arguments, typed for numba: ``(tau, freqs, df,
+    use_step, reseed, ui, uj)``."""
+    use_step = df is not None and freqs.shape[0] > 1 and reseed > 1
+    return (np.ascontiguousarray(tau, dtype=np.float64), np.asarray(freqs, dtype=np.float64),
+            float(df or 0.0), use_step, max(int(reseed), 1), np.asarray(ui, dtype=np.int64),
+            np.asarray(uj, dtype=np.int64))
+
+
 def ubvis(tau: Any, freqs: Any, df: float | None, reseed: int, w: Any, ui: Any, uj: Any,
           out: Any) -> Any:
     """numba twin of :func:`linlim.rime.kernels_numpy.ubvis` (same arguments)."""
-    use_step = df is not None and freqs.shape[0] > 1 and reseed > 1
-    _ubvis(np.ascontiguousarray(tau, dtype=np.float64), np.asarray(freqs, dtype=np.float64),
-           float(df or 0.0), use_step, max(int(reseed), 1),
-           np.ascontiguousarray(w, dtype=np.float64), np.asarray(ui, dtype=np.int64),
-           np.asarray(uj, dtype=np.int64), out)
+    t, f, d, step, rs, i, j = _ub_args(tau, freqs, df, reseed, ui, uj)
+    _ubvis(t, f, d, step, rs, np.ascontiguousarray(w, dtype=np.float64), i, j, out)
     return out
 
 
@@ -437,11 +444,8 @@ def _ubform(tau, freqs, df, use_step, reseed, D, ui, uj, out):  # pragma: no cov
 def ubform(tau: Any, freqs: Any, df: float | None, reseed: int, D: Any, ui: Any, uj: Any,
            out: Any) -> Any:
     """numba twin of :func:`linlim.rime.kernels_numpy.ubform` (same arguments)."""
-    use_step = df is not None and freqs.shape[0] > 1 and reseed > 1
-    _ubform(np.ascontiguousarray(tau, dtype=np.float64), np.asarray(freqs, dtype=np.float64),
-            float(df or 0.0), use_step, max(int(reseed), 1),
-            np.ascontiguousarray(D, dtype=np.complex128), np.asarray(ui, dtype=np.int64),
-            np.asarray(uj, dtype=np.int64), out)
+    t, f, d, step, rs, i, j = _ub_args(tau, freqs, df, reseed, ui, uj)
+    _ubform(t, f, d, step, rs, np.ascontiguousarray(D, dtype=np.complex128), i, j, out)
     return out
 
 
@@ -469,9 +473,5 @@ def _ubphasors(tau, freqs, df, use_step, reseed, ui, uj, out):  # pragma: no cov
 def ubphasors(tau: Any, freqs: Any, df: float | None, reseed: int, ui: Any, uj: Any,
               out: Any) -> Any:
     """numba twin of :func:`linlim.rime.kernels_numpy.ubphasors` (same arguments)."""
-    use_step = df is not None and freqs.shape[0] > 1 and reseed > 1
-    _ubphasors(np.ascontiguousarray(tau, dtype=np.float64),
-               np.asarray(freqs, dtype=np.float64), float(df or 0.0), use_step,
-               max(int(reseed), 1), np.asarray(ui, dtype=np.int64),
-               np.asarray(uj, dtype=np.int64), out)
+    _ubphasors(*_ub_args(tau, freqs, df, reseed, ui, uj), out)
     return out
