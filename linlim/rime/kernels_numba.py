@@ -360,10 +360,8 @@ def _ubvis(tau, freqs, df, use_step, reseed, w, ui, uj, out):  # pragma: no cove
     nf = freqs.shape[0]
     na, ns = tau.shape
     nu = ui.shape[0]
-    pr = np.empty((na, _UB_SB))
-    pi = np.empty((na, _UB_SB))
-    sr = np.empty((na, _UB_SB))
-    si = np.empty((na, _UB_SB))
+    work = np.empty((4, na, _UB_SB))        # phasors and steps (re, im) of one block
+    pr, pi, sr, si = work[0], work[1], work[2], work[3]
     accr = np.empty(_UB_L)
     acci = np.empty(_UB_L)
     for s0 in range(0, ns, _UB_SB):
@@ -419,10 +417,8 @@ def _ubform(tau, freqs, df, use_step, reseed, D, ui, uj, out):  # pragma: no cov
     nf = freqs.shape[0]
     na, ns = tau.shape
     nu = ui.shape[0]
-    pr = np.empty((na, _UB_SB))
-    pi = np.empty((na, _UB_SB))
-    sr = np.empty((na, _UB_SB))
-    si = np.empty((na, _UB_SB))
+    work = np.empty((4, na, _UB_SB))        # phasors and steps (re, im) of one block
+    pr, pi, sr, si = work[0], work[1], work[2], work[3]
     q = np.empty(_UB_SB)
     for s0 in range(0, ns, _UB_SB):
         n = min(_UB_SB, ns - s0)
@@ -454,10 +450,8 @@ def _ubphasors(tau, freqs, df, use_step, reseed, ui, uj, out):  # pragma: no cov
     nf = freqs.shape[0]
     na, ns = tau.shape
     nu = ui.shape[0]
-    pr = np.empty((na, _UB_SB))
-    pi = np.empty((na, _UB_SB))
-    sr = np.empty((na, _UB_SB))
-    si = np.empty((na, _UB_SB))
+    work = np.empty((4, na, _UB_SB))        # phasors and steps (re, im) of one block
+    pr, pi, sr, si = work[0], work[1], work[2], work[3]
     for s0 in range(0, ns, _UB_SB):
         n = min(_UB_SB, ns - s0)
         for k in range(nf):
