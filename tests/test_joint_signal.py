@@ -158,7 +158,7 @@ def test_bad_input_errors(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_joint_posterior_small(tmp_path) -> None:
+def test_demo_joint_posterior_small(tmp_path, capsys) -> None:
     """The demo's claims on a small case: the joint fit recovers the beam and the band
     powers within their errors, the null test is consistent with zero, the wrong-beam fit
     is not, and every file and summary key is written."""
@@ -170,8 +170,9 @@ def test_demo_joint_posterior_small(tmp_path) -> None:
                         "signal": {"nside": 8, "radius_deg": 22.0, "nk": 24, "nbands": 4},
                         "diffuse": {"radius_deg": 22.0}},
            "hmc": {"chains": 2, "warmup": 60, "draws": 60},
-           "progress": False}
+           "progress": True}
     s = run_demo(cfg, output=str(tmp_path / "demo"))
+    assert "8/8" in capsys.readouterr().err      # the step bar ends at its total
     assert s["joint_fit"]["parameters"] > 500
     assert all(abs(b["z"]) < 4 for b in s["beam"])
     assert s["foregrounds"]["rms_z"] < 3
@@ -184,7 +185,7 @@ def test_demo_joint_posterior_small(tmp_path) -> None:
     saved = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert saved["joint_fit"]["parameters"] == s["joint_fit"]["parameters"]
     for name in ("data.uvh5", "model.uvh5", "fit.h5", "chains.h5", "power_spectrum.png",
-                 "corner_beam.png", "delay_spectra.png"):
+                 "corner_beam.png", "corner_band_powers.png", "delay_spectra.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
 
 

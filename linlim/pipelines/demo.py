@@ -156,8 +156,9 @@ def run_demo(config: dict | None = None, output: str | None = None) -> dict[str,
     t_start = time.perf_counter()
     fit, steps_cfg = cfg["fit"], cfg["steps"]
     dense = fit["fisher"] == "dense"
-    nsteps = 3 + (3 if dense else 0) + sum(bool(v) for v in steps_cfg.values()) \
-        + (1 if cfg["hmc"]["enabled"] and dense else 0)
+    # simulate, joint fit; then (dense route) Laplace, the side fits, HMC, plots + summary
+    nsteps = 2 + ((2 + sum(bool(v) for v in steps_cfg.values())
+                   + (1 if cfg["hmc"]["enabled"] else 0)) if dense else 0)
     bar = _Steps(nsteps, bool(cfg["progress"]))
     try:
         summary = _run(cfg, out, fit, steps_cfg, dense, bar, t_start)
