@@ -341,13 +341,11 @@ def structured_fisher(post: Any, params: Any, theta: np.ndarray, obs: Any,
     Au = np.concatenate([Au.real, Au.imag], axis=2)              # (Nf, Nn, 2 Nt Nu)
     Y = np.matmul(Au, R)                                         # (Nf, Nn, P)
     del R, Au
-    A = A.transpose(2, 0, 1, 3).reshape(nf, nonlinear.size, nt * nbl)
-    A = np.concatenate([A.real, A.imag], axis=2)                 # (Nf, Nn, 2 Nt Nbl)
     cross = []
     for _sl, E, pl in linear:
         cross.append(2.0 * np.einsum("fcp,fa->cpa", Y[:, :, pl], E, optimize=True).reshape(
             nonlinear.size, -1))
     cross = np.concatenate(cross, axis=1)
-    A = np.ascontiguousarray(A.transpose(1, 0, 2)).reshape(nonlinear.size, -1)
-    Fnn = 2.0 * (A @ A.T)
+    A = A.reshape(nonlinear.size, -1)          # Fnn sums over every sample: order is free
+    Fnn = 2.0 * (A.real @ A.real.T + A.imag @ A.imag.T)
     return StructuredFisher(n, nonlinear, linear, M, cross, 0.5 * (Fnn + Fnn.T))
