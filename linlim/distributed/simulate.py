@@ -23,6 +23,15 @@ its noise is drawn from ``numpy.random.default_rng([seed, index])`` with ``index
 block's position in the chunk plan. The file is therefore independent of the number of
 workers, of the order in which blocks finish and of retried tasks; it depends on the chunk
 plan only through the noise realisation.
+
+Prepared clusters: a worker process pays, before its first block, the import of linlim and
+its dependencies, the first calls of numba and astropy, and the builder's per-process
+state (the scenario of :func:`scenario_chunk`, built once per process and kept).
+:func:`prepare_workers` pays all of that once, when the cluster is set up, on every worker
+(and on every worker that joins later), and leaves the description on the workers, so a
+simulation submitted to a prepared, persistent cluster ships only a digest with each task
+and pays only the blocks' work. Without it (a "cold" cluster) the first block on each
+worker pays those costs inside the job; the result is the same bit for bit.
 """
 
 from __future__ import annotations
@@ -30,7 +39,9 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -39,14 +50,34 @@ from ..backend import to_numpy
 from ..errors import InputError, ShapeError
 
 __all__ = ["ChunkedSimulation", "plan_chunks", "simulate_chunk", "simulate_uvh5",
-           "scenario_simulation", "scenario_chunk", "point_source_simulation",
-           "point_source_chunk", "SCENARIO_COMPONENTS"]
+           "prepare_workers", "prepare_process", "scenario_simulation", "scenario_chunk",
+           "point_source_simulation", "point_source_chunk", "SCENARIO_COMPONENTS"]
 
 #: What :func:`scenario_chunk` can simulate (see :func:`linlim.pipelines.simulate.simulate_data`).
 SCENARIO_COMPONENTS = ("data", "foregrounds", "signal", "sky_model")
 
 # worker-local cache of built scenarios: digest of the config -> Scenario
 _SCENARIOS: dict[str, Any] = {}
+# worker-local descriptions of prepared simulations: ChunkedSimulation.digest -> description
+_DESCRIPTIONS: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a task carries instead of a description the workers already hold."""
+
+    digest: str
+
+
+def _resolve(description: Any) -> Any:
+    if isinstance(description, _Prepared):
+        try:
+            return _DESCRIPTIONS[description.digest]
+        except KeyError:
+            raise InputError(f"simulate_chunk: this process was not prepared for the "
+                             f"simulation with digest {description.digest!r} (see "
+                             f"prepare_workers)") from None
+    return description
 
 
 @dataclass(frozen=True)
@@ -84,6 +115,14 @@ class ChunkedSimulation:
         """Visibility shape (Ntimes, Nfreq, Nbl)."""
         m = self.metadata
         return (np.size(m["times_jd"]), np.size(m["freqs"]), np.size(m["ant1"]))
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-1 of the builder's qualified name and the pickled description (what the
+        blocks depend on besides the noise); computed once per object."""
+        b = self.builder
+        name = f"{getattr(b, '__module__', '')}.{getattr(b, '__qualname__', repr(b))}"
+        return _digest((name, self.description))
 
 
 def plan_chunks(ntimes: int, nfreqs: int, time_chunk: int | None = None,
@@ -129,7 +168,8 @@ def simulate_chunk(builder: Callable, description: Any, times: slice, freqs: sli
     Parameters
     ----------
     builder, description
-        As in :class:`ChunkedSimulation`.
+        As in :class:`ChunkedSimulation`; on a prepared worker (:func:`prepare_workers`)
+        ``description`` may be the reference to the one the worker holds.
     times, freqs : slice
         The block.
     sigma : float
@@ -142,7 +182,8 @@ def simulate_chunk(builder: Callable, description: Any, times: slice, freqs: sli
     -------
     numpy.ndarray, (Nt_chunk, Nf_chunk, Nbl) complex128
     """
-    vis = np.asarray(to_numpy(builder(description, times, freqs)), dtype=np.complex128)
+    vis = np.asarray(to_numpy(builder(_resolve(description), times, freqs)),
+                     dtype=np.complex128)
     nt = len(range(*times.indices(10**12)))
     nf = len(range(*freqs.indices(10**12)))
     if vis.ndim != 3 or vis.shape[:2] != (nt, nf):
@@ -194,33 +235,121 @@ def _metadata_uvdata(meta: dict, history: str) -> Any:
     return uv
 
 
-def _completed_in_order_of_arrival(client: Any, sim: ChunkedSimulation,
-                                   plan: list[tuple[slice, slice]], retries: int,
-                                   max_in_flight: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Submit the blocks, at most ``max_in_flight`` at a time, and yield
-    ``(index, vis)`` as each finishes (its future is released once yielded)."""
-    from distributed import as_completed
+def prepare_process(builder: Callable, description: Any, digest: str | None = None) -> float:
+    """Prepare this process for a simulation: what :func:`prepare_workers` runs on each
+    worker, and what an in-process reference runs in the driver.
 
-    index: dict[str, int] = {}
+    Stores ``description`` under ``digest`` (so tasks may carry the digest alone) and
+    computes one 1 x 1 block, discarded: this builds the builder's per-process state (for
+    :func:`scenario_chunk`, the scenario, cached per process) and pays the first calls
+    (numba compilation, astropy's tables).
 
-    def submit(i: int) -> Any:
-        t, f = plan[i]
-        fut = client.submit(simulate_chunk, sim.builder, sim.description, t, f, sim.sigma,
-                            sim.seed, i, retries=retries, pure=False,
-                            key=f"linlim-simulate-{i}-{os.urandom(6).hex()}")
-        index[fut.key] = i
+    Parameters
+    ----------
+    builder, description
+        As in :class:`ChunkedSimulation`.
+    digest : str, optional
+        :attr:`ChunkedSimulation.digest` (default: computed here).
+
+    Returns
+    -------
+    float
+        Seconds spent.
+    """
+    t0 = time.perf_counter()
+    if digest is None:
+        digest = ChunkedSimulation(builder, description, {}).digest
+    _DESCRIPTIONS[digest] = description
+    builder(description, slice(0, 1), slice(0, 1))
+    return time.perf_counter() - t0
+
+
+def _plugin_name(sim: ChunkedSimulation) -> str:
+    return f"linlim-simulation-{sim.digest}"
+
+
+def prepare_workers(client: Any, sim: ChunkedSimulation) -> float:
+    """Prepare every worker of a cluster, now and when one joins later, for ``sim``.
+
+    Registers a worker plugin (:class:`linlim.distributed._plugin.SimulationPreparer`)
+    that runs :func:`prepare_process` on each worker: the description is kept on the
+    worker and the builder's per-process state is built (for a scenario, the scenario),
+    with numba and astropy's first calls, before any block is submitted. Afterwards
+    :func:`simulate_uvh5` on this cluster sends each task the simulation's digest instead
+    of its description, and the blocks pay only their own work. Call it once per
+    simulation description when the (persistent) cluster is set up; a worker that dies and
+    is restarted is prepared again before it takes work.
+
+    Parameters
+    ----------
+    client : distributed.Client or "serial"
+        The cluster; ``"serial"`` prepares this process (the in-process reference of
+        ``simulate_uvh5(..., client="serial")``).
+    sim : ChunkedSimulation
+
+    Returns
+    -------
+    float
+        Wall-clock seconds the preparation took (all workers in parallel).
+
+    Notes
+    -----
+    The preparation changes no result: a prepared and a cold cluster write the same file
+    bit for bit. Workers use astropy's configuration as they find it; a cluster without
+    network access should set ``astropy.utils.iers.conf.auto_download = False`` on its
+    workers first (another plugin registered before this one).
+    """
+    t0 = time.perf_counter()
+    if isinstance(client, str):
+        if client != "serial":
+            raise InputError(f"prepare_workers: client must be a distributed.Client or "
+                             f"'serial', received {client!r}")
+        prepare_process(sim.builder, sim.description, sim.digest)
+        return time.perf_counter() - t0
+    from ._plugin import SimulationPreparer
+
+    client.register_plugin(SimulationPreparer(sim.builder, sim.description, sim.digest),
+                           name=_plugin_name(sim))
+    return time.perf_counter() - t0
+
+
+def _has_worker_plugin(name: str, dask_scheduler: Any = None) -> bool:
+    return name in dask_scheduler.worker_plugins
+
+
+class _Blocks:
+    """Blocks submitted to the cluster, at most ``max_in_flight`` at a time; iterating
+    yields ``(index, vis)`` as each finishes (its future released once yielded)."""
+
+    def __init__(self, client: Any, sim: ChunkedSimulation, plan: list[tuple[slice, slice]],
+                 retries: int, max_in_flight: int) -> None:
+        from distributed import as_completed
+
+        self.client, self.sim, self.plan, self.retries = client, sim, plan, retries
+        prepared = client.run_on_scheduler(_has_worker_plugin, _plugin_name(sim))
+        self.description = _Prepared(sim.digest) if prepared else sim.description
+        self.index: dict[str, int] = {}
+        self.queue = iter(range(len(plan)))
+        first = [self._submit(i) for _, i in zip(range(max_in_flight), self.queue)]
+        self.done = as_completed(first, with_results=True)
+
+    def _submit(self, i: int) -> Any:
+        t, f = self.plan[i]
+        sim = self.sim
+        fut = self.client.submit(simulate_chunk, sim.builder, self.description, t, f,
+                                 sim.sigma, sim.seed, i, retries=self.retries, pure=False,
+                                 key=f"linlim-simulate-{i}-{os.urandom(6).hex()}")
+        self.index[fut.key] = i
         return fut
 
-    queue = iter(range(len(plan)))
-    done = as_completed([submit(i) for _, i in zip(range(max_in_flight), queue)])
-    for fut in done:
-        vis = fut.result()
-        i = index.pop(fut.key)
-        fut.release()
-        nxt = next(queue, None)
-        if nxt is not None:
-            done.add(submit(nxt))
-        yield i, vis
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        for fut, vis in self.done:
+            i = self.index.pop(fut.key)
+            fut.release()
+            nxt = next(self.queue, None)
+            if nxt is not None:
+                self.done.add(self._submit(nxt))
+            yield i, vis
 
 
 def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: Any = None,
@@ -240,9 +369,15 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
         The cluster. ``None`` starts a ``LocalCluster`` of ``n_workers`` single-threaded
         worker processes for this call and closes it afterwards; ``"serial"`` computes the
         blocks one after the other in this process, without Dask (the reference the
-        distributed result equals bit for bit).
+        distributed result equals bit for bit). A client whose workers were prepared for
+        ``sim`` (:func:`prepare_workers`) gets the digest of the description with each
+        task instead of the description.
     time_chunk, freq_chunk : int, optional
-        Block size in times and channels (default: whole axes, i.e. one block).
+        Block size in times and channels (default: whole axes, i.e. one block). A few
+        blocks per worker balance the load; each block also pays a fixed set-up (the
+        operators of its sub-band and the source directions at its times), so many small
+        blocks cost more in all. The noise depends on the plan, so compare runs with the
+        same plan.
     n_workers : int
         Workers of the ``LocalCluster`` started when ``client`` is None.
     retries : int
@@ -264,23 +399,31 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
 
     Notes
     -----
-    The driver holds the metadata and, at any time, the block being written: blocks are
-    gathered one at a time as they complete (``distributed.as_completed``) and written with
-    ``UVData.write_uvh5_part`` at their ``(blt, freq)`` indices, so the order of arrival
-    does not matter. A killed worker's block is recomputed elsewhere from its description.
+    The blocks are submitted first; the driver then builds the file's header and
+    initialises the file while the workers compute, and writes each block with
+    ``UVData.write_uvh5_part`` at its ``(blt, freq)`` indices as it arrives
+    (``distributed.as_completed``, results gathered in the background), so the order of
+    arrival does not matter and the driver holds the metadata and at most
+    ``max_in_flight`` blocks. A killed worker's block is recomputed elsewhere.
     """
     path = os.fspath(path)
     if os.path.exists(path) and not clobber:
         raise InputError(f"simulate_uvh5: path {path!r} exists; pass clobber=True")
+    if isinstance(client, str) and client != "serial":
+        raise InputError(f"simulate_uvh5: client must be a distributed.Client, None or "
+                         f"'serial', received {client!r}")
     nt, nf, nbl = sim.shape
     plan = plan_chunks(nt, nf, time_chunk, freq_chunk)
-    uv = _metadata_uvdata(sim.metadata, history)
-    if os.path.exists(path):
-        os.remove(path)
-    uv.initialize_uvh5_file(path)
     flags_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
-    def write(i: int, vis: np.ndarray) -> None:
+    def start_file() -> Any:
+        uv = _metadata_uvdata(sim.metadata, history)
+        if os.path.exists(path):
+            os.remove(path)
+        uv.initialize_uvh5_file(path)
+        return uv
+
+    def write(uv: Any, i: int, vis: np.ndarray) -> None:
         t, f = plan[i]
         if vis.shape[2] != nbl:
             raise ShapeError(f"simulate_uvh5: block {i} has {vis.shape[2]} baselines, the "
@@ -294,12 +437,11 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
                            freq_chans=np.arange(f.start, f.stop), check_header=False,
                            run_check_acceptability=False)
 
-    if isinstance(client, str):
-        if client != "serial":
-            raise InputError(f"simulate_uvh5: client must be a distributed.Client, None or "
-                             f"'serial', received {client!r}")
+    if client == "serial":
+        uv = start_file()
         for i, (t, f) in enumerate(plan):
-            write(i, simulate_chunk(sim.builder, sim.description, t, f, sim.sigma, sim.seed, i))
+            write(uv, i, simulate_chunk(sim.builder, sim.description, t, f, sim.sigma,
+                                        sim.seed, i))
         return path
 
     own = client is None
@@ -318,8 +460,10 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
         limit = 2 * nworkers if max_in_flight is None else int(max_in_flight)
         if limit < 1:
             raise InputError(f"simulate_uvh5: max_in_flight must be >= 1, received {limit}")
-        for i, vis in _completed_in_order_of_arrival(client, sim, plan, retries, limit):
-            write(i, vis)
+        blocks = _Blocks(client, sim, plan, retries, limit)   # the workers start now
+        uv = start_file()                                      # meanwhile, the header
+        for i, vis in blocks:
+            write(uv, i, vis)
     finally:
         if own:
             client.close()
