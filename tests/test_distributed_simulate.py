@@ -180,9 +180,8 @@ def _forget(digest: str) -> None:
     simulate._DESCRIPTIONS.pop(digest, None)
 
 
-def test_prepared_clusters_of_one_and_two_workers_equal_in_process(client, tmp_path) -> None:
-    cfg = {**CFG, "seed": 31}            # a scenario no earlier test built on the workers
-    sim = scenario_simulation(cfg, "data")
+def test_prepared_cluster_one_and_two_workers_equal_in_process(client, tmp_path) -> None:
+    sim = scenario_simulation(CFG, "foregrounds", noise=True, seed=3)
     cfg_digest = dsim._digest(sim.description["scenario"])
     chunks = {"time_chunk": 2, "freq_chunk": 8}
     p_ser = simulate_uvh5(tmp_path / "s.uvh5", sim, client="serial", **chunks)
@@ -191,16 +190,11 @@ def test_prepared_clusters_of_one_and_two_workers_equal_in_process(client, tmp_p
     # every worker holds the description and has built the scenario before any block
     assert set(client.run(_held, sim.digest, cfg_digest).values()) == {(True, True)}
     p_two = simulate_uvh5(tmp_path / "2.uvh5", sim, client=client, **chunks)
-    one = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=40)
-    c1 = distributed.Client(one)
-    try:
-        c1.register_plugin(OfflineAstropy())
-        prepare_workers(c1, sim)
-        p_one = simulate_uvh5(tmp_path / "1.uvh5", sim, client=c1, **chunks)
-    finally:
-        c1.close()
-        one.close()
+    one = sorted(client.scheduler_info()["workers"])[0]
+    with distributed.get_task_stream(client) as stream:
+        p_one = simulate_uvh5(tmp_path / "1.uvh5", sim, client=client, workers=[one],
+                              **chunks)
+    assert {t["worker"] for t in stream.data if t["key"].startswith("linlim-")} == {one}
     ser = _read(p_ser)
     for p in (p_cold, p_two, p_one):
         other = _read(p)

@@ -60,6 +60,8 @@ SCENARIO_COMPONENTS = ("data", "foregrounds", "signal", "sky_model")
 _SCENARIOS: dict[str, Any] = {}
 # worker-local descriptions of prepared simulations: ChunkedSimulation.digest -> description
 _DESCRIPTIONS: dict[str, Any] = {}
+# driver-side file headers of prepared simulations: (metadata digest, history) -> UVData
+_HEADERS: dict[tuple[str, str], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,13 @@ def _metadata_uvdata(meta: dict, history: str) -> Any:
     return uv
 
 
+def _header(meta: dict, history: str) -> Any:
+    """The metadata-only ``UVData`` of a file: the one :func:`prepare_workers` built, or a
+    new one."""
+    uv = _HEADERS.get((_digest(meta), history))
+    return _metadata_uvdata(meta, history) if uv is None else uv
+
+
 def prepare_process(builder: Callable, description: Any, digest: str | None = None) -> float:
     """Prepare this process for a simulation: what :func:`prepare_workers` runs on each
     worker, and what an in-process reference runs in the driver.
@@ -268,24 +277,29 @@ def _plugin_name(sim: ChunkedSimulation) -> str:
     return f"linlim-simulation-{sim.digest}"
 
 
-def prepare_workers(client: Any, sim: ChunkedSimulation) -> float:
+def prepare_workers(client: Any, sim: ChunkedSimulation,
+                    history: str = "simulated with linlim (distributed)") -> float:
     """Prepare every worker of a cluster, now and when one joins later, for ``sim``.
 
     Registers a worker plugin (:class:`linlim.distributed._plugin.SimulationPreparer`)
     that runs :func:`prepare_process` on each worker: the description is kept on the
     worker and the builder's per-process state is built (for a scenario, the scenario),
-    with numba and astropy's first calls, before any block is submitted. Afterwards
-    :func:`simulate_uvh5` on this cluster sends each task the simulation's digest instead
-    of its description, and the blocks pay only their own work. Call it once per
-    simulation description when the (persistent) cluster is set up; a worker that dies and
-    is restarted is prepared again before it takes work.
+    with numba and astropy's first calls, before any block is submitted. In this (the
+    driver's) process it builds the file header (the metadata-only ``UVData``) and keeps
+    it. Afterwards :func:`simulate_uvh5` on this cluster sends each task the simulation's
+    digest instead of its description, the blocks pay only their own work, and the driver
+    only initialises the file and writes the blocks. Call it once per simulation
+    description when the (persistent) cluster is set up; a worker that dies and is
+    restarted is prepared again before it takes work.
 
     Parameters
     ----------
     client : distributed.Client or "serial"
-        The cluster; ``"serial"`` prepares this process (the in-process reference of
+        The cluster; ``"serial"`` prepares this process only (the in-process reference of
         ``simulate_uvh5(..., client="serial")``).
     sim : ChunkedSimulation
+    history : str
+        History string of the files to write (the header kept is for this one).
 
     Returns
     -------
@@ -300,10 +314,11 @@ def prepare_workers(client: Any, sim: ChunkedSimulation) -> float:
     workers first (another plugin registered before this one).
     """
     t0 = time.perf_counter()
-    if isinstance(client, str):
-        if client != "serial":
-            raise InputError(f"prepare_workers: client must be a distributed.Client or "
-                             f"'serial', received {client!r}")
+    if isinstance(client, str) and client != "serial":
+        raise InputError(f"prepare_workers: client must be a distributed.Client or "
+                         f"'serial', received {client!r}")
+    _HEADERS[(_digest(sim.metadata), history)] = _metadata_uvdata(sim.metadata, history)
+    if client == "serial":
         prepare_process(sim.builder, sim.description, sim.digest)
         return time.perf_counter() - t0
     from ._plugin import SimulationPreparer
@@ -322,10 +337,11 @@ class _Blocks:
     yields ``(index, vis)`` as each finishes (its future released once yielded)."""
 
     def __init__(self, client: Any, sim: ChunkedSimulation, plan: list[tuple[slice, slice]],
-                 retries: int, max_in_flight: int) -> None:
+                 retries: int, max_in_flight: int, workers: Any = None) -> None:
         from distributed import as_completed
 
         self.client, self.sim, self.plan, self.retries = client, sim, plan, retries
+        self.workers = workers
         prepared = client.run_on_scheduler(_has_worker_plugin, _plugin_name(sim))
         self.description = _Prepared(sim.digest) if prepared else sim.description
         self.index: dict[str, int] = {}
@@ -338,7 +354,8 @@ class _Blocks:
         sim = self.sim
         fut = self.client.submit(simulate_chunk, sim.builder, self.description, t, f,
                                  sim.sigma, sim.seed, i, retries=self.retries, pure=False,
-                                 key=f"linlim-simulate-{i}-{os.urandom(6).hex()}")
+                                 key=f"linlim-simulate-{i}-{os.urandom(6).hex()}",
+                                 workers=self.workers)
         self.index[fut.key] = i
         return fut
 
@@ -352,11 +369,54 @@ class _Blocks:
             yield i, vis
 
 
+class _Uvh5Blocks:
+    """Writes (Nt_chunk, Nf_chunk, Nbl) blocks into an initialised single-polarisation
+    uvh5 file (baseline-times time-major), the file open from :meth:`open` to the end of
+    the ``with`` block."""
+
+    def __init__(self, path: str, nbl: int) -> None:
+        self.path, self.nbl, self.file = path, nbl, None
+        self.fill: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def open(self) -> None:
+        import h5py
+
+        self.file = h5py.File(self.path, "r+")
+        data = self.file["Data"]
+        self.vis, self.flags, self.nsamples = data["visdata"], data["flags"], data["nsamples"]
+        if self.vis.shape[2] != 1:
+            raise ShapeError(f"simulate_uvh5: the file has {self.vis.shape[2]} "
+                             f"polarisations, expected 1")
+
+    def __enter__(self) -> _Uvh5Blocks:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    def write(self, i: int, t: slice, f: slice, vis: np.ndarray) -> None:
+        nbl = self.nbl
+        if vis.shape[2] != nbl:
+            raise ShapeError(f"simulate_uvh5: block {i} has {vis.shape[2]} baselines, the "
+                             f"metadata {nbl}")
+        data = np.transpose(vis, (0, 2, 1)).reshape(-1, vis.shape[1], 1)
+        if data.shape not in self.fill:
+            self.fill[data.shape] = (np.zeros(data.shape, bool),
+                                     np.ones(data.shape, self.nsamples.dtype))
+        flags, nsamples = self.fill[data.shape]
+        rows = slice(t.start * nbl, t.stop * nbl)
+        self.vis[rows, f, :] = data
+        self.flags[rows, f, :] = flags
+        self.nsamples[rows, f, :] = nsamples
+
+
 def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: Any = None,
                   time_chunk: int | None = None, freq_chunk: int | None = None,
                   n_workers: int = 2, retries: int = 3, max_in_flight: int | None = None,
                   clobber: bool = False, history: str = "simulated with linlim (distributed)",
-                  ) -> str:
+                  workers: Any = None) -> str:
     """Simulate block by block on a Dask cluster and write one uvh5 file.
 
     Parameters
@@ -389,6 +449,9 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
         Overwrite an existing file.
     history : str
         History string of the file.
+    workers : str or list of str, optional
+        Restrict the blocks to these workers (addresses), as ``Client.submit(workers=)``;
+        default: any worker of the cluster.
 
     Returns
     -------
@@ -399,12 +462,15 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
 
     Notes
     -----
-    The blocks are submitted first; the driver then builds the file's header and
-    initialises the file while the workers compute, and writes each block with
-    ``UVData.write_uvh5_part`` at its ``(blt, freq)`` indices as it arrives
-    (``distributed.as_completed``, results gathered in the background), so the order of
-    arrival does not matter and the driver holds the metadata and at most
-    ``max_in_flight`` blocks. A killed worker's block is recomputed elsewhere.
+    The blocks are submitted first; the driver then builds the file's header (unless
+    :func:`prepare_workers` built it) and initialises the file with pyuvdata
+    (``UVData.initialize_uvh5_file``) while the workers compute, and writes each block as
+    it arrives (``distributed.as_completed``, results gathered in the background) into
+    the file's ``visdata``, ``flags`` and ``nsamples`` datasets at its ``(blt, freq)``
+    slices, the file kept open (what ``UVData.write_uvh5_part`` does, without reopening
+    the file and re-deriving the indices per block). The order of arrival does not
+    matter and the driver holds the metadata and at most ``max_in_flight`` blocks. A
+    killed worker's block is recomputed elsewhere.
     """
     path = os.fspath(path)
     if os.path.exists(path) and not clobber:
@@ -414,34 +480,21 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
                          f"'serial', received {client!r}")
     nt, nf, nbl = sim.shape
     plan = plan_chunks(nt, nf, time_chunk, freq_chunk)
-    flags_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+    writer = _Uvh5Blocks(path, nbl)
 
-    def start_file() -> Any:
-        uv = _metadata_uvdata(sim.metadata, history)
+    def start_file() -> None:
+        uv = _header(sim.metadata, history)
         if os.path.exists(path):
             os.remove(path)
         uv.initialize_uvh5_file(path)
-        return uv
-
-    def write(uv: Any, i: int, vis: np.ndarray) -> None:
-        t, f = plan[i]
-        if vis.shape[2] != nbl:
-            raise ShapeError(f"simulate_uvh5: block {i} has {vis.shape[2]} baselines, the "
-                             f"metadata {nbl}")
-        data = np.transpose(vis, (0, 2, 1)).reshape(-1, vis.shape[1], 1)
-        if data.shape not in flags_cache:
-            flags_cache[data.shape] = (np.zeros(data.shape, bool), np.ones(data.shape))
-        flags, nsamples = flags_cache[data.shape]
-        uv.write_uvh5_part(path, data_array=data, flag_array=flags, nsample_array=nsamples,
-                           blt_inds=np.arange(t.start * nbl, t.stop * nbl),
-                           freq_chans=np.arange(f.start, f.stop), check_header=False,
-                           run_check_acceptability=False)
+        writer.open()
 
     if client == "serial":
-        uv = start_file()
-        for i, (t, f) in enumerate(plan):
-            write(uv, i, simulate_chunk(sim.builder, sim.description, t, f, sim.sigma,
-                                        sim.seed, i))
+        start_file()
+        with writer:
+            for i, (t, f) in enumerate(plan):
+                writer.write(i, t, f, simulate_chunk(sim.builder, sim.description, t, f,
+                                                     sim.sigma, sim.seed, i))
         return path
 
     own = client is None
@@ -456,14 +509,16 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
                                processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
-        nworkers = max(1, len(client.scheduler_info()["workers"]))
+        nworkers = (len([workers] if isinstance(workers, str) else workers) if workers
+                    else max(1, len(client.scheduler_info()["workers"])))
         limit = 2 * nworkers if max_in_flight is None else int(max_in_flight)
         if limit < 1:
             raise InputError(f"simulate_uvh5: max_in_flight must be >= 1, received {limit}")
-        blocks = _Blocks(client, sim, plan, retries, limit)   # the workers start now
-        uv = start_file()                                      # meanwhile, the header
-        for i, vis in blocks:
-            write(uv, i, vis)
+        blocks = _Blocks(client, sim, plan, retries, limit, workers)   # workers start now
+        start_file()                                           # meanwhile, the header
+        with writer:
+            for i, vis in blocks:
+                writer.write(i, *plan[i], vis)
     finally:
         if own:
             client.close()
