@@ -60,8 +60,9 @@ SCENARIO_COMPONENTS = ("data", "foregrounds", "signal", "sky_model")
 _SCENARIOS: dict[str, Any] = {}
 # worker-local descriptions of prepared simulations: ChunkedSimulation.digest -> description
 _DESCRIPTIONS: dict[str, Any] = {}
-# driver-side file headers of prepared simulations: (metadata digest, history) -> UVData
-_HEADERS: dict[tuple[str, str], Any] = {}
+# driver-side file headers of prepared simulations: (metadata digest, history) -> the
+# initialised (header-only) uvh5 file's bytes
+_HEADERS: dict[tuple[str, str], bytes] = {}
 
 
 @dataclass(frozen=True)
@@ -237,11 +238,29 @@ def _metadata_uvdata(meta: dict, history: str) -> Any:
     return uv
 
 
-def _header(meta: dict, history: str) -> Any:
-    """The metadata-only ``UVData`` of a file: the one :func:`prepare_workers` built, or a
-    new one."""
-    uv = _HEADERS.get((_digest(meta), history))
-    return _metadata_uvdata(meta, history) if uv is None else uv
+def _initialised_file(meta: dict, history: str) -> bytes:
+    """The bytes of a uvh5 file initialised for ``meta`` (header, empty data sets)."""
+    import tempfile
+
+    uv = _metadata_uvdata(meta, history)
+    with tempfile.TemporaryDirectory() as tmp:
+        name = os.path.join(tmp, "header.uvh5")
+        uv.initialize_uvh5_file(name)
+        with open(name, "rb") as fh:
+            return fh.read()
+
+
+def _start_file(path: str, meta: dict, history: str) -> None:
+    """Initialise the uvh5 file: from the header :func:`prepare_workers` serialised, or
+    from a new metadata-only ``UVData``."""
+    header = _HEADERS.get((_digest(meta), history))
+    if os.path.exists(path):
+        os.remove(path)
+    if header is None:
+        _metadata_uvdata(meta, history).initialize_uvh5_file(path)
+    else:
+        with open(path, "wb") as fh:
+            fh.write(header)
 
 
 def prepare_process(builder: Callable, description: Any, digest: str | None = None) -> float:
@@ -285,10 +304,12 @@ def prepare_workers(client: Any, sim: ChunkedSimulation,
     that runs :func:`prepare_process` on each worker: the description is kept on the
     worker and the builder's per-process state is built (for a scenario, the scenario),
     with numba and astropy's first calls, before any block is submitted. In this (the
-    driver's) process it builds the file header (the metadata-only ``UVData``) and keeps
-    it. Afterwards :func:`simulate_uvh5` on this cluster sends each task the simulation's
-    digest instead of its description, the blocks pay only their own work, and the driver
-    only initialises the file and writes the blocks. Call it once per simulation
+    driver's) process it builds the file header (a metadata-only ``UVData``, written by
+    pyuvdata's ``initialize_uvh5_file`` into a header-only file) and keeps that file's
+    bytes (the header arrays: about 60 bytes per baseline-time). Afterwards
+    :func:`simulate_uvh5` on this cluster sends each task the simulation's digest instead
+    of its description, the blocks pay only their own work, and the driver only copies
+    the header-only file and writes the blocks into it. Call it once per simulation
     description when the (persistent) cluster is set up; a worker that dies and is
     restarted is prepared again before it takes work.
 
@@ -317,7 +338,7 @@ def prepare_workers(client: Any, sim: ChunkedSimulation,
     if isinstance(client, str) and client != "serial":
         raise InputError(f"prepare_workers: client must be a distributed.Client or "
                          f"'serial', received {client!r}")
-    _HEADERS[(_digest(sim.metadata), history)] = _metadata_uvdata(sim.metadata, history)
+    _HEADERS[(_digest(sim.metadata), history)] = _initialised_file(sim.metadata, history)
     if client == "serial":
         prepare_process(sim.builder, sim.description, sim.digest)
         return time.perf_counter() - t0
@@ -462,9 +483,10 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
 
     Notes
     -----
-    The blocks are submitted first; the driver then builds the file's header (unless
-    :func:`prepare_workers` built it) and initialises the file with pyuvdata
-    (``UVData.initialize_uvh5_file``) while the workers compute, and writes each block as
+    The blocks are submitted first; the driver then initialises the file with pyuvdata
+    (``UVData.initialize_uvh5_file`` of a metadata-only ``UVData``; after
+    :func:`prepare_workers`, a copy of the header-only file it wrote) while the workers
+    compute, and writes each block as
     it arrives (``distributed.as_completed``, results gathered in the background) into
     the file's ``visdata``, ``flags`` and ``nsamples`` datasets at its ``(blt, freq)``
     slices, the file kept open (what ``UVData.write_uvh5_part`` does, without reopening
@@ -483,10 +505,7 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
     writer = _Uvh5Blocks(path, nbl)
 
     def start_file() -> None:
-        uv = _header(sim.metadata, history)
-        if os.path.exists(path):
-            os.remove(path)
-        uv.initialize_uvh5_file(path)
+        _start_file(path, sim.metadata, history)
         writer.open()
 
     if client == "serial":
