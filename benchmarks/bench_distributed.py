@@ -13,12 +13,14 @@ Measures
     * cold: a fresh Python interpreter from its launch to the file written (imports, the
       driver's scenario, the ``LocalCluster`` start-up, the workers' imports, first numba
       and astropy calls and scenario builds, the blocks and the writes), one run each;
-    * prepared: a persistent cluster prepared once with
+    * prepared: persistent clusters prepared once with
       :func:`linlim.distributed.prepare_workers` (outside the timing, reported), then
-      ``simulate_uvh5`` alone, median of ``--reps`` runs; the in-process reference
-      likewise after ``prepare_workers("serial", sim)``.
+      ``simulate_uvh5`` alone, median and best of ``--reps`` runs, in-process, 1 and 2
+      workers interleaved; the in-process reference after
+      ``prepare_workers("serial", sim)``.
 
-    It also reports the blocks' compute time on the workers (Dask's task stream), the
+    It also reports the blocks' compute time on the workers (Dask's task stream, in
+    separate runs), the
     driver's CPU time per run, and from the 1-worker runs the serial fraction ``f`` (time
     outside block compute) and Amdahl's bound ``1 / (f + (1 - f) / 2)`` for 2 workers.
 
@@ -143,8 +145,8 @@ def _config(scenario: str, quick: bool) -> tuple[dict, dict]:
         return ({"array": {"hex_num": 2}, "band": {"nfreq": 16}, "times": {"ntimes": 4},
                  "foregrounds": {"nsources": 5}, "signal": {"nside": 16, "radius_deg": 15.0}},
                 {"time_chunk": 1, "freq_chunk": 16})
-    # 19 antennas, 128 channels, 32 times, 100 sources: 4 blocks of 8 times x 128 channels
-    return ({"array": {"hex_num": 3}, "band": {"nfreq": 128}, "times": {"ntimes": 32},
+    # 37 antennas, 128 channels, 32 times, 100 sources: 4 blocks of 8 times x 128 channels
+    return ({"array": {"hex_num": 4}, "band": {"nfreq": 128}, "times": {"ntimes": 32},
              "foregrounds": {"nsources": 100}}, {"time_chunk": 8, "freq_chunk": 128})
 
 
@@ -217,7 +219,7 @@ def bench_simulation(scenario: str, quick: bool, reps: int) -> dict:
 
     cfg, chunks = _config(scenario, quick)
     out: dict = {"cold": {}, "prepared": {}, "compute": {}, "driver_cpu": {}, "startup": {},
-                 "prepare": {}}
+                 "prepare": {}, "serial_fraction": {}}
     for mode in ("serial", "1", "2"):
         out["cold"][mode] = _cold(mode, scenario, quick)
     sim = dsim.scenario_simulation(cfg, "data")
@@ -238,27 +240,36 @@ def bench_simulation(scenario: str, quick: bool, reps: int) -> dict:
 
         out["prepare"]["serial"] = prepare_workers("serial", sim)
         out["threads"] = {"driver": _threads()}
-        runs = [timed("serial") for _ in range(reps)]
-        out["prepared"]["serial"] = [r[0] for r in runs]
-        out["driver_cpu"]["serial"] = statistics.median(r[1] for r in runs)
-        for n in (1, 2):
-            cluster, client, out["startup"][str(n)] = _cluster(n)
-            try:
-                out["prepare"][str(n)] = prepare_workers(client, sim)
-                out["threads"][f"{n} worker(s)"] = list(client.run(_threads).values())
-                times, comp, cpu = [], [], []
-                for _ in range(reps):
-                    with get_task_stream(client) as stream:
-                        wall, c = timed(client)
-                    times.append(wall)
-                    cpu.append(c)
-                    comp.append(_compute_seconds(stream)[0])
-                out["prepared"][str(n)] = times
-                out["compute"][str(n)] = statistics.median(comp)
-                out["driver_cpu"][str(n)] = statistics.median(cpu)
-            finally:
-                client.close()
-                cluster.close()
+        clusters, clients = {}, {"serial": "serial"}
+        try:
+            for n in ("1", "2"):
+                clusters[n], clients[n], out["startup"][n] = _cluster(int(n))
+                out["prepare"][n] = prepare_workers(clients[n], sim)
+                out["threads"][f"{n} worker(s)"] = list(clients[n].run(_threads).values())
+            # interleaved, so that a change of the machine's load hits all three alike
+            runs: dict = {k: [] for k in clients}
+            for _ in range(reps):
+                for k, client in clients.items():
+                    runs[k].append(timed(client))
+            for k in clients:
+                out["prepared"][k] = [r[0] for r in runs[k]]
+                out["driver_cpu"][k] = statistics.median(r[1] for r in runs[k])
+            # separate runs (the task stream costs scheduler time), interleaved too: the
+            # blocks' compute and the share of each run's wall time outside it
+            comp: dict = {"1": [], "2": []}
+            for _ in range(min(3, reps)):
+                for n in comp:
+                    with get_task_stream(clients[n]) as stream:
+                        wall = timed(clients[n])[0]
+                    comp[n].append((wall, _compute_seconds(stream)[0]))
+            for n, pairs in comp.items():
+                out["compute"][n] = statistics.median(c for _, c in pairs)
+                out["serial_fraction"][n] = statistics.median(max(0.0, (w - c) / w)
+                                                              for w, c in pairs)
+        finally:
+            for n in clusters:
+                clients[n].close()
+                clusters[n].close()
     return out
 
 
@@ -293,7 +304,7 @@ def main() -> None:
                     help="only (c), the distributed simulation")
     ap.add_argument("--scenario", choices=("bench", "demo"), default="bench",
                     help="(c) on the demo's scenario (linlim demo defaults: 19 antennas, "
-                         "8 times x 96 channels, 30 sources) or on a larger one (19 antennas, "
+                         "8 times x 96 channels, 30 sources) or on a larger one (37 antennas, "
                          "32 times x 128 channels, 100 sources)")
     ap.add_argument("--reps", type=int, default=7,
                     help="(c) prepared runs per configuration (median reported)")
@@ -373,12 +384,18 @@ def _print_c(sim: dict, scenario: str) -> None:
           f"(2 workers), {sim['prepare']['serial']:.2f} s (in-process); the file header "
           f"(metadata-only UVData and header-only uvh5 file, built by prepare_workers, "
           f"copied in the prepared runs) takes {sim['header']:.3f} s")
-    t1, c1 = med["1"], sim["compute"]["1"]
-    f = max(0.0, (t1 - c1) / t1)
-    print(f"- Amdahl, from the 1-worker prepared run: {t1:.3f} s of which {c1:.3f} s block "
-          f"compute, serial fraction f = {f:.2f}; bound for 2 workers "
-          f"1 / (f + (1 - f) / 2) = {1 / (f + (1 - f) / 2):.2f}x (on 2 cores the driver's "
-          f"CPU time also competes with the workers)")
+    t1, c1, d1 = med["1"], sim["compute"]["1"], sim["driver_cpu"]["1"]
+    f = sim["serial_fraction"]["1"]
+    cores = os.cpu_count() or 1
+    print(f"- Amdahl, from the 1-worker prepared runs with the task stream: serial fraction "
+          f"f = {f:.2f} (median share of the run's wall time outside block compute); "
+          f"bound for 2 workers 1 / (f + (1 - f) / 2) = {1 / (f + (1 - f) / 2):.2f}x")
+    if cores <= 2:
+        cap = (c1 + d1) / cores
+        print(f"- CPU capacity on {cores} cores: 2 workers need the blocks' {c1:.3f} s and "
+              f"the driver's {d1:.3f} s of CPU time (Dask's scheduler and client threads, "
+              f"the file writes) on {cores} cores, at least {cap:.3f} s: at most "
+              f"{t1 / cap:.2f}x over the 1-worker run")
 
 
 def _print_ab(over: dict, scal: dict, scale: dict) -> None:

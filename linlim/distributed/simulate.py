@@ -6,9 +6,9 @@ a small picklable ``description`` and returns the noise-free visibilities of one
 times and channels), the description itself, the file metadata, and the noise level and
 seed. :func:`simulate_uvh5` splits the (Ntimes, Nfreq) plane into blocks, runs one task per
 block on a ``distributed.Client`` and writes each block into a single uvh5 file as soon as
-it arrives (pyuvdata's partial writes: ``initialize_uvh5_file`` on a metadata-only
-``UVData``, then ``write_uvh5_part`` per block), so the driver never holds more than a
-few blocks of visibilities.
+it arrives (pyuvdata's ``initialize_uvh5_file`` on a metadata-only ``UVData``, then each
+block into the file's data sets at its slices, as ``write_uvh5_part`` does), so the driver
+never holds more than a few blocks of visibilities.
 
 Two builders are provided:
 
