@@ -311,7 +311,9 @@ def prepare_workers(client: Any, sim: ChunkedSimulation,
     of its description, the blocks pay only their own work, and the driver only copies
     the header-only file and writes the blocks into it. Call it once per simulation
     description when the (persistent) cluster is set up; a worker that dies and is
-    restarted is prepared again before it takes work.
+    restarted is prepared again before it takes work (Dask sets up a joining worker's
+    plugins before it reads its first task). What a worker keeps (the description, the
+    builder's state) stays until the worker process ends.
 
     Parameters
     ----------
