@@ -8,27 +8,47 @@ Measures
 (b) the scaling from 1 to 2 workers on the synthetic linear-Gaussian chunks, large enough
     that the chunks' compute dominates;
 (c) the distributed simulation (:func:`linlim.distributed.simulate.simulate_uvh5`) of a
-    synthetic scenario with 1 and 2 workers, against the same blocks computed in-process.
+    synthetic scenario in-process, with 1 and with 2 workers, twice:
 
-Every cluster is a ``LocalCluster`` of single-threaded worker processes; BLAS in the
-driver is limited to one thread so the in-process references do the same work per core.
-Run ``python benchmarks/bench_distributed.py`` (``--quick`` for a smoke run;
-``--sim-only --scenario demo`` for (c) alone at the demo's size); prints a Markdown table
-and the load average, which on a shared machine decides what a 1 -> 2 worker ratio means.
+    * cold: a fresh Python interpreter from its launch to the file written (imports, the
+      driver's scenario, the ``LocalCluster`` start-up, the workers' imports, first numba
+      and astropy calls and scenario builds, the blocks and the writes), one run each;
+    * prepared: persistent clusters prepared once with
+      :func:`linlim.distributed.prepare_workers` (outside the timing, reported), then
+      ``simulate_uvh5`` alone, median and best of ``--reps`` runs, in-process, 1 and 2
+      workers interleaved; the in-process reference after
+      ``prepare_workers("serial", sim)``.
+
+    It also reports the blocks' compute time on the workers (Dask's task stream, in
+    separate runs), the
+    driver's CPU time per run, and from the 1-worker runs the serial fraction ``f`` (time
+    outside block compute) and Amdahl's bound ``1 / (f + (1 - f) / 2)`` for 2 workers.
+
+Every cluster is a ``LocalCluster`` of single-threaded worker processes with one BLAS,
+OpenMP and numba thread each; the driver (and so the in-process reference) has one BLAS
+and numba thread too. Run ``python benchmarks/bench_distributed.py`` (``--quick`` for a
+smoke run; ``--sim-only --scenario demo`` for (c) alone at the demo's size,
+``--scenario bench`` at a larger size); prints Markdown tables, the versions and the load
+average at the start and the end, which on a shared machine decide what a 1 -> 2 worker
+ratio means.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "NUMBA_NUM_THREADS"):
+    os.environ[_var] = "1"     # the driver and (inherited) every worker process
 
 import numpy as np  # noqa: E402
 
@@ -107,17 +127,6 @@ def bench_scaling(clients: dict, reps: int, nrows: int, nparams: int, nchunks: i
     return out
 
 
-def _clear_scenarios() -> None:
-    from linlim.distributed import simulate
-
-    simulate._SCENARIOS.clear()
-
-
-def _warm(sim) -> None:
-    """Imports, numba and astropy first calls and one block on this worker."""
-    sim.builder(sim.description, slice(0, 1), slice(0, 1))
-
-
 def _drop_resident() -> None:
     from linlim.distributed import posterior
 
@@ -125,33 +134,142 @@ def _drop_resident() -> None:
     posterior._LINEARIZED.clear()
 
 
-def bench_simulation(clients: dict, cfg: dict, chunks: dict) -> dict:
-    """(c) s to simulate a scenario into one uvh5 file (scenario built on each worker)."""
+def _config(scenario: str, quick: bool) -> tuple[dict, dict]:
+    """(scenario config, chunk plan) of (c)."""
+    if scenario == "demo":
+        from linlim.pipelines.demo import DEMO_DEFAULTS
+
+        # 8 times x 96 channels: 4 blocks of 2 times x 96 channels, two per worker
+        return DEMO_DEFAULTS["scenario"], {"time_chunk": 2, "freq_chunk": 96}
+    if quick:
+        return ({"array": {"hex_num": 2}, "band": {"nfreq": 16}, "times": {"ntimes": 4},
+                 "foregrounds": {"nsources": 5}, "signal": {"nside": 16, "radius_deg": 15.0}},
+                {"time_chunk": 1, "freq_chunk": 16})
+    # 37 antennas, 128 channels, 32 times, 100 sources: 4 blocks of 8 times x 128 channels
+    return ({"array": {"hex_num": 4}, "band": {"nfreq": 128}, "times": {"ntimes": 32},
+             "foregrounds": {"nsources": 100}}, {"time_chunk": 8, "freq_chunk": 128})
+
+
+def _threads() -> dict:
+    """Threads a process would use: BLAS/OpenMP pools and numba."""
+    import numba
+    from threadpoolctl import threadpool_info
+
+    return {"pools": sorted({p["num_threads"] for p in threadpool_info()}),
+            "numba": numba.config.NUMBA_NUM_THREADS}
+
+
+def _cold_child(mode: str, scenario: str, quick: bool, launched: float) -> None:
+    """(c) cold, in this fresh interpreter: print the seconds since ``launched``."""
+    t_import = time.time()
+    _offline_astropy()
     from linlim.distributed import simulate as dsim
 
+    phases = {"interpreter start": t_import - launched}
+    t0 = time.time()
+    phases["imports"] = t0 - t_import
+    cfg, chunks = _config(scenario, quick)
     sim = dsim.scenario_simulation(cfg, "data")
-    out = {"shape": sim.shape, "nblocks": len(dsim.plan_chunks(*sim.shape[:2], **chunks))}
+    phases["driver scenario"] = time.time() - t0
+    cluster = client = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if mode == "serial":
+            target = "serial"
+        else:
+            t0 = time.time()
+            cluster, client, _ = _cluster(int(mode))
+            phases["cluster start-up"] = time.time() - t0
+            target = client
+        t0 = time.time()
+        dsim.simulate_uvh5(os.path.join(tmp, "sim.uvh5"), sim, client=target, **chunks)
+        done = time.time()
+        phases["simulate_uvh5"] = done - t0
+        if client is not None:
+            client.close()
+            cluster.close()
+    print(json.dumps({"total": done - launched, "phases": phases}))
+
+
+def _cold(mode: str, scenario: str, quick: bool) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--cold-child", mode,
+           "--scenario", scenario, "--launched", repr(time.time())]
+    if quick:
+        cmd.append("--quick")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _compute_seconds(stream) -> tuple[float, int]:
+    """Sum of the blocks' compute time in a task stream, and the number of blocks."""
+    total, n = 0.0, 0
+    for task in stream.data:
+        if str(task["key"]).startswith("linlim-simulate"):
+            n += 1
+            total += sum(s["stop"] - s["start"] for s in task["startstops"]
+                         if s["action"] == "compute")
+    return total, n
+
+
+def bench_simulation(scenario: str, quick: bool, reps: int) -> dict:
+    """(c): cold runs in fresh interpreters, then prepared persistent clusters."""
+    from distributed import get_task_stream
+
+    from linlim.distributed import prepare_workers
+    from linlim.distributed import simulate as dsim
+
+    cfg, chunks = _config(scenario, quick)
+    out: dict = {"cold": {}, "prepared": {}, "compute": {}, "driver_cpu": {}, "startup": {},
+                 "prepare": {}, "serial_fraction": {}}
+    for mode in ("serial", "1", "2"):
+        out["cold"][mode] = _cold(mode, scenario, quick)
+    sim = dsim.scenario_simulation(cfg, "data")
+    out["shape"], out["nblocks"] = sim.shape, len(dsim.plan_chunks(*sim.shape[:2], **chunks))
+    hdr = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        dsim._initialised_file(sim.metadata, "h")
+        hdr.append(time.perf_counter() - t0)
+    out["header"] = min(hdr)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "sim.uvh5")
-        dsim._SCENARIOS.clear()   # as a worker: build the scenario inside the timing
-        t0 = time.perf_counter()
-        dsim.simulate_uvh5(path, sim, client="serial", clobber=True, **chunks)
-        out["in-process"] = time.perf_counter() - t0
-        for n, client in clients.items():
-            # cold: fresh worker processes (imports, numba and astropy first calls, the
-            # scenario build); warm: the same workers again, scenario cache cleared, so
-            # each worker builds the scenario once more but pays no process start-up
-            for kind in ("cold", "warm"):
-                if kind == "warm":   # every worker: one block, so none is still cold
-                    client.run(_warm, sim)
-                client.run(_clear_scenarios)
-                t0 = time.perf_counter()
-                dsim.simulate_uvh5(path, sim, client=client, clobber=True, **chunks)
-                out[f"{n} worker(s) {kind}"] = time.perf_counter() - t0
-        dsim._SCENARIOS.clear()   # in-process again, warm, scenario rebuilt
-        t0 = time.perf_counter()
-        dsim.simulate_uvh5(path, sim, client="serial", clobber=True, **chunks)
-        out["in-process warm"] = time.perf_counter() - t0
+
+        def timed(client) -> tuple[float, float]:
+            c0, t0 = time.process_time(), time.perf_counter()
+            dsim.simulate_uvh5(path, sim, client=client, clobber=True, **chunks)
+            return time.perf_counter() - t0, time.process_time() - c0
+
+        out["prepare"]["serial"] = prepare_workers("serial", sim)
+        out["threads"] = {"driver": _threads()}
+        clusters, clients = {}, {"serial": "serial"}
+        try:
+            for n in ("1", "2"):
+                clusters[n], clients[n], out["startup"][n] = _cluster(int(n))
+                out["prepare"][n] = prepare_workers(clients[n], sim)
+                out["threads"][f"{n} worker(s)"] = list(clients[n].run(_threads).values())
+            # interleaved, so that a change of the machine's load hits all three alike
+            runs: dict = {k: [] for k in clients}
+            for _ in range(reps):
+                for k, client in clients.items():
+                    runs[k].append(timed(client))
+            for k in clients:
+                out["prepared"][k] = [r[0] for r in runs[k]]
+                out["driver_cpu"][k] = statistics.median(r[1] for r in runs[k])
+            # separate runs (the task stream costs scheduler time), interleaved too: the
+            # blocks' compute and the share of each run's wall time outside it
+            comp: dict = {"1": [], "2": []}
+            for _ in range(min(3, reps)):
+                for n in comp:
+                    with get_task_stream(clients[n]) as stream:
+                        wall = timed(clients[n])[0]
+                    comp[n].append((wall, _compute_seconds(stream)[0]))
+            for n, pairs in comp.items():
+                out["compute"][n] = statistics.median(c for _, c in pairs)
+                out["serial_fraction"][n] = statistics.median(max(0.0, (w - c) / w)
+                                                              for w, c in pairs)
+        finally:
+            for n in clusters:
+                clients[n].close()
+                clusters[n].close()
     return out
 
 
@@ -166,70 +284,118 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _versions() -> str:
+    import astropy
+    import dask
+    import distributed
+    import numba
+    import pyuvdata
+
+    return (f"Python {platform.python_version()}, numpy {np.__version__}, numba "
+            f"{numba.__version__}, astropy {astropy.__version__}, pyuvdata "
+            f"{pyuvdata.__version__}, dask {dask.__version__}, distributed "
+            f"{distributed.__version__}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     ap.add_argument("--sim-only", action="store_true",
                     help="only (c), the distributed simulation")
     ap.add_argument("--scenario", choices=("bench", "demo"), default="bench",
-                    help="(c) on this script's scenario (37 antennas, 128 ch, 32 times, "
-                         "100 sources) or on the demo's (linlim demo defaults)")
+                    help="(c) on the demo's scenario (linlim demo defaults: 19 antennas, "
+                         "8 times x 96 channels, 30 sources) or on a larger one (37 antennas, "
+                         "32 times x 128 channels, 100 sources)")
+    ap.add_argument("--reps", type=int, default=7,
+                    help="(c) prepared runs per configuration (median reported)")
+    ap.add_argument("--cold-child", choices=("serial", "1", "2"), help=argparse.SUPPRESS)
+    ap.add_argument("--launched", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.cold_child:
+        _cold_child(args.cold_child, args.scenario, args.quick, args.launched)
+        return
     _offline_astropy()
     if args.quick:
         reps, scale = 10, dict(nrows=1000, nparams=64, nchunks=4)
-        cfg = {"array": {"hex_num": 2}, "band": {"nfreq": 16}, "times": {"ntimes": 4},
-               "foregrounds": {"nsources": 5}, "signal": {"nside": 16, "radius_deg": 15.0}}
-        chunks = {"time_chunk": 2, "freq_chunk": 8}
     else:
         reps, scale = 30, dict(nrows=24000, nparams=512, nchunks=4)
-        cfg = {"array": {"hex_num": 3}, "band": {"nfreq": 128}, "times": {"ntimes": 32},
-               "foregrounds": {"nsources": 100}}
-        chunks = {"time_chunk": 4, "freq_chunk": 64}
-    if args.scenario == "demo":
-        from linlim.pipelines.demo import DEMO_DEFAULTS
-
-        cfg = DEMO_DEFAULTS["scenario"]
-        chunks = {"time_chunk": 2, "freq_chunk": 48}
 
     load = {"start": os.getloadavg()}
-    clusters, clients, startup = {}, {}, {}
-    for n in (1, 2):
-        clusters[n], clients[n], startup[n] = _cluster(n)
-    try:
-        over = scal = None
-        if not args.sim_only:
+    over = scal = None
+    startup = {}
+    if not args.sim_only:
+        clusters, clients = {}, {}
+        for n in (1, 2):
+            clusters[n], clients[n], startup[n] = _cluster(n)
+        try:
             over = bench_overhead(clients[2], reps)
             scal = bench_scaling(clients, max(5, reps // 3), **scale)
-            load["after (b)"] = os.getloadavg()
-        sim = bench_simulation(clients, cfg, chunks)
-        load["after (c)"] = os.getloadavg()
-    finally:
-        for n in (1, 2):
-            clients[n].close()
-            clusters[n].close()
+        finally:
+            for n in (1, 2):
+                clients[n].close()
+                clusters[n].close()
+        load["after (a), (b)"] = os.getloadavg()
+    sim = bench_simulation(args.scenario, args.quick, max(1, args.reps))
+    load["end"] = os.getloadavg()
 
-    import dask
-    import distributed
-
-    print(f"\nMachine: {os.cpu_count()} cores, {_cpu_model()}; {datetime.date.today()}; "
-          f"numpy {np.__version__}, dask {dask.__version__}, distributed "
-          f"{distributed.__version__}; one BLAS thread per process.\n")
-    print(f"LocalCluster start-up: {startup[1]:.2f} s (1 worker), {startup[2]:.2f} s "
-          f"(2 workers)\n")
+    print(f"\nMachine: {os.cpu_count()} cores, {_cpu_model()}; "
+          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
+          f"{_versions()}.")
+    print(f"Threads (BLAS/OpenMP pools, numba): {sim['threads']}\n")
     print("Load average (1, 5, 15 min): " + "; ".join(
-        f"{k} {v[0]:.1f}, {v[1]:.1f}, {v[2]:.1f}" for k, v in load.items()) + "\n")
-    print("| measurement | in-process | 1 worker | 2 workers | speed-up 1 -> 2 |")
-    print("|---|---|---|---|---|")
+        f"{k} {v[0]:.2f}, {v[1]:.2f}, {v[2]:.2f}" for k, v in load.items()) + "\n")
     if over is not None:
+        print(f"LocalCluster start-up: {startup[1]:.2f} s (1 worker), {startup[2]:.2f} s "
+              f"(2 workers)\n")
+        print("| measurement | in-process | 1 worker | 2 workers | speed-up 1 -> 2 |")
+        print("|---|---|---|---|---|")
         _print_ab(over, scal, scale)
+        print()
+    _print_c(sim, args.scenario)
+
+
+def _print_c(sim: dict, scenario: str) -> None:
     nt, nf, nbl = sim["shape"]
-    for kind in ("cold", "warm"):
-        m1, m2 = sim[f"1 worker(s) {kind}"], sim[f"2 worker(s) {kind}"]
-        ref = sim["in-process" if kind == "cold" else "in-process warm"]
-        print(f"| (c) simulate_uvh5 ({kind} workers), {args.scenario} scenario {nt} times x "
-              f"{nf} ch x {nbl} bl, {sim['nblocks']} blocks (s) | {ref:.2f} | {m1:.2f} | "
-              f"{m2:.2f} | {m1 / m2:.2f}x |")
+    cold = {k: v["total"] for k, v in sim["cold"].items()}
+    med = {k: statistics.median(v) for k, v in sim["prepared"].items()}
+    best = {k: min(v) for k, v in sim["prepared"].items()}
+    nrep = len(sim["prepared"]["serial"])
+    print(f"(c) simulate_uvh5, {scenario} scenario: {nt} times x {nf} channels x {nbl} "
+          f"baselines, {sim['nblocks']} blocks; seconds\n")
+    print("| run | in-process | 1 worker | 2 workers | speed-up 1 -> 2 |")
+    print("|---|---|---|---|---|")
+    print(f"| cold: fresh interpreter, launch to file written | {cold['serial']:.2f} | "
+          f"{cold['1']:.2f} | {cold['2']:.2f} | {cold['1'] / cold['2']:.2f}x |")
+    print(f"| prepared cluster: `simulate_uvh5`, median of {nrep} | {med['serial']:.3f} | "
+          f"{med['1']:.3f} | {med['2']:.3f} | {med['1'] / med['2']:.2f}x |")
+    print(f"| prepared cluster: `simulate_uvh5`, best of {nrep} | {best['serial']:.3f} | "
+          f"{best['1']:.3f} | {best['2']:.3f} | {best['1'] / best['2']:.2f}x |")
+    print(f"| prepared: blocks' compute on the workers (sum, median) | | "
+          f"{sim['compute']['1']:.3f} | {sim['compute']['2']:.3f} | |")
+    print(f"| prepared: driver CPU time per run (median) | {sim['driver_cpu']['serial']:.3f} "
+          f"| {sim['driver_cpu']['1']:.3f} | {sim['driver_cpu']['2']:.3f} | |")
+    print()
+    for mode, label in (("serial", "in-process"), ("1", "1 worker"), ("2", "2 workers")):
+        ph = ", ".join(f"{k} {v:.2f}" for k, v in sim["cold"][mode]["phases"].items())
+        print(f"- cold {label}: {ph} s")
+    print(f"- prepared clusters: LocalCluster start-up {sim['startup']['1']:.2f} s "
+          f"(1 worker), {sim['startup']['2']:.2f} s (2 workers); prepare_workers "
+          f"{sim['prepare']['1']:.2f} s (1 worker), {sim['prepare']['2']:.2f} s "
+          f"(2 workers), {sim['prepare']['serial']:.2f} s (in-process); the file header "
+          f"(metadata-only UVData and header-only uvh5 file, built by prepare_workers, "
+          f"copied in the prepared runs) takes {sim['header']:.3f} s")
+    t1, c1, d1 = med["1"], sim["compute"]["1"], sim["driver_cpu"]["1"]
+    f = sim["serial_fraction"]["1"]
+    cores = os.cpu_count() or 1
+    print(f"- Amdahl, from the 1-worker prepared runs with the task stream: serial fraction "
+          f"f = {f:.2f} (median share of the run's wall time outside block compute); "
+          f"bound for 2 workers 1 / (f + (1 - f) / 2) = {1 / (f + (1 - f) / 2):.2f}x")
+    if cores <= 2:
+        cap = (c1 + d1) / cores
+        print(f"- CPU capacity on {cores} cores: 2 workers need the blocks' {c1:.3f} s and "
+              f"the driver's {d1:.3f} s of CPU time (Dask's scheduler and client threads, "
+              f"the file writes) on {cores} cores, at least {cap:.3f} s: at most "
+              f"{t1 / cap:.2f}x over the 1-worker run")
 
 
 def _print_ab(over: dict, scal: dict, scale: dict) -> None:

@@ -15,11 +15,13 @@ distributed = pytest.importorskip("distributed", reason="the dist extra (dask) i
 
 from distributed.diagnostics.plugin import WorkerPlugin  # noqa: E402
 
+from linlim.distributed import simulate as dsim  # noqa: E402
 from linlim.distributed.simulate import (  # noqa: E402
     ChunkedSimulation,
     plan_chunks,
     point_source_chunk,
     point_source_simulation,
+    prepare_workers,
     scenario_simulation,
     simulate_uvh5,
 )
@@ -164,6 +166,50 @@ def test_point_sources_distributed_equals_in_process(client, tmp_path, rng) -> N
                                rtol=0, atol=1e-9 * np.abs(ref).max())
 
 
+def _held(digest: str, cfg_digest: str | None = None) -> tuple[bool, bool]:
+    """On a worker: (description held, scenario built) for a prepared simulation."""
+    from linlim.distributed import simulate
+
+    return (digest in simulate._DESCRIPTIONS,
+            cfg_digest is not None and cfg_digest in simulate._SCENARIOS)
+
+
+def _forget(digest: str) -> None:
+    from linlim.distributed import simulate
+
+    simulate._DESCRIPTIONS.pop(digest, None)
+
+
+def test_prepared_cluster_one_and_two_workers_equal_in_process(client, tmp_path) -> None:
+    sim = scenario_simulation(CFG, "foregrounds", noise=True, seed=3)
+    cfg_digest = dsim._digest(sim.description["scenario"])
+    chunks = {"time_chunk": 2, "freq_chunk": 8}
+    p_ser = simulate_uvh5(tmp_path / "s.uvh5", sim, client="serial", **chunks)
+    p_cold = simulate_uvh5(tmp_path / "c.uvh5", sim, client=client, **chunks)  # unprepared
+    assert prepare_workers(client, sim) > 0
+    # every worker holds the description and has built the scenario before any block
+    assert set(client.run(_held, sim.digest, cfg_digest).values()) == {(True, True)}
+    p_two = simulate_uvh5(tmp_path / "2.uvh5", sim, client=client, **chunks)
+    one = sorted(client.scheduler_info()["workers"])[0]
+    with distributed.get_task_stream(client) as stream:
+        p_one = simulate_uvh5(tmp_path / "1.uvh5", sim, client=client, workers=[one],
+                              **chunks)
+    assert {t["worker"] for t in stream.data if t["key"].startswith("linlim-")} == {one}
+    ser = _read(p_ser)
+    for p in (p_cold, p_two, p_one):
+        other = _read(p)
+        assert np.array_equal(other.data_array, ser.data_array) and other == ser
+    # tasks on a prepared cluster carry the digest only: a worker that lost the
+    # description cannot compute a block (and says why)
+    client.run(_forget, sim.digest)
+    with pytest.raises(InputError, match="not prepared"):
+        simulate_uvh5(tmp_path / "x.uvh5", sim, client=client, retries=0, **chunks)
+    prepare_workers(client, sim)         # registering again prepares the workers again
+    assert set(client.run(_held, sim.digest).values()) == {(True, False)}
+    with pytest.raises(InputError, match="client"):
+        prepare_workers("threads", sim)
+
+
 def slow_point_source_chunk(description: dict, times: slice, freqs: slice) -> np.ndarray:
     """A point-source block that takes ``description["delay_s"]`` seconds."""
     time.sleep(description["delay_s"])
@@ -176,6 +222,8 @@ def test_worker_killed_mid_run_is_survived(client, tmp_path, rng) -> None:
                              sim.metadata, sim.sigma, sim.seed)
     chunks = {"time_chunk": 1, "freq_chunk": 8}    # 8 blocks of 0.4 s on 2 workers
     p_ser = simulate_uvh5(tmp_path / "s.uvh5", sim, client="serial", **chunks)
+    prepare_workers(client, slow)      # tasks carry the digest; a restarted worker is
+    #                                    prepared again before it takes a block
     pids = client.run(os.getpid)
     victim = sorted(pids.values())[0]
 
@@ -188,6 +236,8 @@ def test_worker_killed_mid_run_is_survived(client, tmp_path, rng) -> None:
     p_dis = simulate_uvh5(tmp_path / "d.uvh5", slow, client=client, **chunks)
     killer.join()
     assert victim not in client.run(os.getpid).values()  # the worker really died
+    client.wait_for_workers(2, timeout=60)
+    assert set(client.run(_held, slow.digest).values()) == {(True, False)}
     ser, dis = _read(p_ser), _read(p_dis)
     assert np.array_equal(ser.data_array, dis.data_array) and ser == dis
 

@@ -9,11 +9,13 @@ from .simulate import (
     ChunkedSimulation,
     plan_chunks,
     point_source_simulation,
+    prepare_process,
+    prepare_workers,
     scenario_simulation,
     simulate_chunk,
     simulate_uvh5,
 )
 
 __all__ = ["DistributedLogPosterior", "chunk_call", "resident_chunks", "ChunkedSimulation",
-           "plan_chunks", "point_source_simulation", "scenario_simulation", "simulate_chunk",
-           "simulate_uvh5"]
+           "plan_chunks", "point_source_simulation", "prepare_process", "prepare_workers",
+           "scenario_simulation", "simulate_chunk", "simulate_uvh5"]

@@ -6,9 +6,9 @@ a small picklable ``description`` and returns the noise-free visibilities of one
 times and channels), the description itself, the file metadata, and the noise level and
 seed. :func:`simulate_uvh5` splits the (Ntimes, Nfreq) plane into blocks, runs one task per
 block on a ``distributed.Client`` and writes each block into a single uvh5 file as soon as
-it arrives (pyuvdata's partial writes: ``initialize_uvh5_file`` on a metadata-only
-``UVData``, then ``write_uvh5_part`` per block), so the driver never holds more than a
-few blocks of visibilities.
+it arrives (pyuvdata's ``initialize_uvh5_file`` on a metadata-only ``UVData``, then each
+block into the file's data sets at its slices, as ``write_uvh5_part`` does), so the driver
+never holds more than a few blocks of visibilities.
 
 Two builders are provided:
 
@@ -23,6 +23,15 @@ its noise is drawn from ``numpy.random.default_rng([seed, index])`` with ``index
 block's position in the chunk plan. The file is therefore independent of the number of
 workers, of the order in which blocks finish and of retried tasks; it depends on the chunk
 plan only through the noise realisation.
+
+Prepared clusters: a worker process pays, before its first block, the import of linlim and
+its dependencies, the first calls of numba and astropy, and the builder's per-process
+state (the scenario of :func:`scenario_chunk`, built once per process and kept).
+:func:`prepare_workers` pays all of that once, when the cluster is set up, on every worker
+(and on every worker that joins later), and leaves the description on the workers, so a
+simulation submitted to a prepared, persistent cluster ships only a digest with each task
+and pays only the blocks' work. Without it (a "cold" cluster) the first block on each
+worker pays those costs inside the job; the result is the same bit for bit.
 """
 
 from __future__ import annotations
@@ -30,7 +39,9 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -39,14 +50,37 @@ from ..backend import to_numpy
 from ..errors import InputError, ShapeError
 
 __all__ = ["ChunkedSimulation", "plan_chunks", "simulate_chunk", "simulate_uvh5",
-           "scenario_simulation", "scenario_chunk", "point_source_simulation",
-           "point_source_chunk", "SCENARIO_COMPONENTS"]
+           "prepare_workers", "prepare_process", "scenario_simulation", "scenario_chunk",
+           "point_source_simulation", "point_source_chunk", "SCENARIO_COMPONENTS"]
 
 #: What :func:`scenario_chunk` can simulate (see :func:`linlim.pipelines.simulate.simulate_data`).
 SCENARIO_COMPONENTS = ("data", "foregrounds", "signal", "sky_model")
 
 # worker-local cache of built scenarios: digest of the config -> Scenario
 _SCENARIOS: dict[str, Any] = {}
+# worker-local descriptions of prepared simulations: ChunkedSimulation.digest -> description
+_DESCRIPTIONS: dict[str, Any] = {}
+# driver-side file headers of prepared simulations: (metadata digest, history) -> the
+# initialised (header-only) uvh5 file's bytes
+_HEADERS: dict[tuple[str, str], bytes] = {}
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a task carries instead of a description the workers already hold."""
+
+    digest: str
+
+
+def _resolve(description: Any) -> Any:
+    if isinstance(description, _Prepared):
+        try:
+            return _DESCRIPTIONS[description.digest]
+        except KeyError:
+            raise InputError(f"simulate_chunk: this process was not prepared for the "
+                             f"simulation with digest {description.digest!r} (see "
+                             f"prepare_workers)") from None
+    return description
 
 
 @dataclass(frozen=True)
@@ -84,6 +118,14 @@ class ChunkedSimulation:
         """Visibility shape (Ntimes, Nfreq, Nbl)."""
         m = self.metadata
         return (np.size(m["times_jd"]), np.size(m["freqs"]), np.size(m["ant1"]))
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-1 of the builder's qualified name and the pickled description (what the
+        blocks depend on besides the noise); computed once per object."""
+        b = self.builder
+        name = f"{getattr(b, '__module__', '')}.{getattr(b, '__qualname__', repr(b))}"
+        return _digest((name, self.description))
 
 
 def plan_chunks(ntimes: int, nfreqs: int, time_chunk: int | None = None,
@@ -129,7 +171,8 @@ def simulate_chunk(builder: Callable, description: Any, times: slice, freqs: sli
     Parameters
     ----------
     builder, description
-        As in :class:`ChunkedSimulation`.
+        As in :class:`ChunkedSimulation`; on a prepared worker (:func:`prepare_workers`)
+        ``description`` may be the reference to the one the worker holds.
     times, freqs : slice
         The block.
     sigma : float
@@ -142,7 +185,8 @@ def simulate_chunk(builder: Callable, description: Any, times: slice, freqs: sli
     -------
     numpy.ndarray, (Nt_chunk, Nf_chunk, Nbl) complex128
     """
-    vis = np.asarray(to_numpy(builder(description, times, freqs)), dtype=np.complex128)
+    vis = np.asarray(to_numpy(builder(_resolve(description), times, freqs)),
+                     dtype=np.complex128)
     nt = len(range(*times.indices(10**12)))
     nf = len(range(*freqs.indices(10**12)))
     if vis.ndim != 3 or vis.shape[:2] != (nt, nf):
@@ -194,40 +238,208 @@ def _metadata_uvdata(meta: dict, history: str) -> Any:
     return uv
 
 
-def _completed_in_order_of_arrival(client: Any, sim: ChunkedSimulation,
-                                   plan: list[tuple[slice, slice]], retries: int,
-                                   max_in_flight: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Submit the blocks, at most ``max_in_flight`` at a time, and yield
-    ``(index, vis)`` as each finishes (its future is released once yielded)."""
-    from distributed import as_completed
+def _initialised_file(meta: dict, history: str) -> bytes:
+    """The bytes of a uvh5 file initialised for ``meta`` (header, empty data sets)."""
+    import tempfile
 
-    index: dict[str, int] = {}
+    uv = _metadata_uvdata(meta, history)
+    with tempfile.TemporaryDirectory() as tmp:
+        name = os.path.join(tmp, "header.uvh5")
+        uv.initialize_uvh5_file(name)
+        with open(name, "rb") as fh:
+            return fh.read()
 
-    def submit(i: int) -> Any:
-        t, f = plan[i]
-        fut = client.submit(simulate_chunk, sim.builder, sim.description, t, f, sim.sigma,
-                            sim.seed, i, retries=retries, pure=False,
-                            key=f"linlim-simulate-{i}-{os.urandom(6).hex()}")
-        index[fut.key] = i
+
+def _start_file(path: str, meta: dict, history: str) -> None:
+    """Initialise the uvh5 file: from the header :func:`prepare_workers` serialised, or
+    from a new metadata-only ``UVData``."""
+    header = _HEADERS.get((_digest(meta), history))
+    if os.path.exists(path):
+        os.remove(path)
+    if header is None:
+        _metadata_uvdata(meta, history).initialize_uvh5_file(path)
+    else:
+        with open(path, "wb") as fh:
+            fh.write(header)
+
+
+def prepare_process(builder: Callable, description: Any, digest: str | None = None) -> float:
+    """Prepare this process for a simulation: what :func:`prepare_workers` runs on each
+    worker, and what an in-process reference runs in the driver.
+
+    Stores ``description`` under ``digest`` (so tasks may carry the digest alone) and
+    computes one 1 x 1 block, discarded: this builds the builder's per-process state (for
+    :func:`scenario_chunk`, the scenario, cached per process) and pays the first calls
+    (numba compilation, astropy's tables).
+
+    Parameters
+    ----------
+    builder, description
+        As in :class:`ChunkedSimulation`.
+    digest : str, optional
+        :attr:`ChunkedSimulation.digest` (default: computed here).
+
+    Returns
+    -------
+    float
+        Seconds spent.
+    """
+    t0 = time.perf_counter()
+    if digest is None:
+        digest = ChunkedSimulation(builder, description, {}).digest
+    _DESCRIPTIONS[digest] = description
+    builder(description, slice(0, 1), slice(0, 1))
+    return time.perf_counter() - t0
+
+
+def _plugin_name(sim: ChunkedSimulation) -> str:
+    return f"linlim-simulation-{sim.digest}"
+
+
+def prepare_workers(client: Any, sim: ChunkedSimulation,
+                    history: str = "simulated with linlim (distributed)") -> float:
+    """Prepare every worker of a cluster, now and when one joins later, for ``sim``.
+
+    Registers a worker plugin (:class:`linlim.distributed._plugin.SimulationPreparer`)
+    that runs :func:`prepare_process` on each worker: the description is kept on the
+    worker and the builder's per-process state is built (for a scenario, the scenario),
+    with numba and astropy's first calls, before any block is submitted. In this (the
+    driver's) process it builds the file header (a metadata-only ``UVData``, written by
+    pyuvdata's ``initialize_uvh5_file`` into a header-only file) and keeps that file's
+    bytes (the header arrays: about 60 bytes per baseline-time). Afterwards
+    :func:`simulate_uvh5` on this cluster sends each task the simulation's digest instead
+    of its description, the blocks pay only their own work, and the driver only copies
+    the header-only file and writes the blocks into it. Call it once per simulation
+    description when the (persistent) cluster is set up; a worker that dies and is
+    restarted is prepared again before it takes work (Dask sets up a joining worker's
+    plugins before it reads its first task). What a worker keeps (the description, the
+    builder's state) stays until the worker process ends.
+
+    Parameters
+    ----------
+    client : distributed.Client or "serial"
+        The cluster; ``"serial"`` prepares this process only (the in-process reference of
+        ``simulate_uvh5(..., client="serial")``).
+    sim : ChunkedSimulation
+    history : str
+        History string of the files to write (the header kept is for this one).
+
+    Returns
+    -------
+    float
+        Wall-clock seconds the preparation took (all workers in parallel).
+
+    Notes
+    -----
+    The preparation changes no result: a prepared and a cold cluster write the same file
+    bit for bit. Workers use astropy's configuration as they find it; a cluster without
+    network access should set ``astropy.utils.iers.conf.auto_download = False`` on its
+    workers first (another plugin registered before this one).
+    """
+    t0 = time.perf_counter()
+    if isinstance(client, str) and client != "serial":
+        raise InputError(f"prepare_workers: client must be a distributed.Client or "
+                         f"'serial', received {client!r}")
+    _HEADERS[(_digest(sim.metadata), history)] = _initialised_file(sim.metadata, history)
+    if client == "serial":
+        prepare_process(sim.builder, sim.description, sim.digest)
+        return time.perf_counter() - t0
+    from ._plugin import SimulationPreparer
+
+    client.register_plugin(SimulationPreparer(sim.builder, sim.description, sim.digest),
+                           name=_plugin_name(sim))
+    return time.perf_counter() - t0
+
+
+def _has_worker_plugin(name: str, dask_scheduler: Any = None) -> bool:
+    return name in dask_scheduler.worker_plugins
+
+
+class _Blocks:
+    """Blocks submitted to the cluster, at most ``max_in_flight`` at a time; iterating
+    yields ``(index, vis)`` as each finishes (its future released once yielded)."""
+
+    def __init__(self, client: Any, sim: ChunkedSimulation, plan: list[tuple[slice, slice]],
+                 retries: int, max_in_flight: int, workers: Any = None) -> None:
+        from distributed import as_completed
+
+        self.client, self.sim, self.plan, self.retries = client, sim, plan, retries
+        self.workers = workers
+        prepared = client.run_on_scheduler(_has_worker_plugin, _plugin_name(sim))
+        self.description = _Prepared(sim.digest) if prepared else sim.description
+        self.index: dict[str, int] = {}
+        self.queue = iter(range(len(plan)))
+        first = [self._submit(i) for _, i in zip(range(max_in_flight), self.queue)]
+        self.done = as_completed(first, with_results=True)
+
+    def _submit(self, i: int) -> Any:
+        t, f = self.plan[i]
+        sim = self.sim
+        fut = self.client.submit(simulate_chunk, sim.builder, self.description, t, f,
+                                 sim.sigma, sim.seed, i, retries=self.retries, pure=False,
+                                 key=f"linlim-simulate-{i}-{os.urandom(6).hex()}",
+                                 workers=self.workers)
+        self.index[fut.key] = i
         return fut
 
-    queue = iter(range(len(plan)))
-    done = as_completed([submit(i) for _, i in zip(range(max_in_flight), queue)])
-    for fut in done:
-        vis = fut.result()
-        i = index.pop(fut.key)
-        fut.release()
-        nxt = next(queue, None)
-        if nxt is not None:
-            done.add(submit(nxt))
-        yield i, vis
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        for fut, vis in self.done:
+            i = self.index.pop(fut.key)
+            fut.release()
+            nxt = next(self.queue, None)
+            if nxt is not None:
+                self.done.add(self._submit(nxt))
+            yield i, vis
+
+
+class _Uvh5Blocks:
+    """Writes (Nt_chunk, Nf_chunk, Nbl) blocks into an initialised single-polarisation
+    uvh5 file (baseline-times time-major), the file open from :meth:`open` to the end of
+    the ``with`` block."""
+
+    def __init__(self, path: str, nbl: int) -> None:
+        self.path, self.nbl, self.file = path, nbl, None
+        self.fill: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def open(self) -> None:
+        import h5py
+
+        self.file = h5py.File(self.path, "r+")
+        data = self.file["Data"]
+        self.vis, self.flags, self.nsamples = data["visdata"], data["flags"], data["nsamples"]
+        if self.vis.shape[2] != 1:
+            raise ShapeError(f"simulate_uvh5: the file has {self.vis.shape[2]} "
+                             f"polarisations, expected 1")
+
+    def __enter__(self) -> _Uvh5Blocks:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    def write(self, i: int, t: slice, f: slice, vis: np.ndarray) -> None:
+        nbl = self.nbl
+        if vis.shape[2] != nbl:
+            raise ShapeError(f"simulate_uvh5: block {i} has {vis.shape[2]} baselines, the "
+                             f"metadata {nbl}")
+        data = np.transpose(vis, (0, 2, 1)).reshape(-1, vis.shape[1], 1)
+        if data.shape not in self.fill:
+            self.fill[data.shape] = (np.zeros(data.shape, bool),
+                                     np.ones(data.shape, self.nsamples.dtype))
+        flags, nsamples = self.fill[data.shape]
+        rows = slice(t.start * nbl, t.stop * nbl)
+        self.vis[rows, f, :] = data
+        self.flags[rows, f, :] = flags
+        self.nsamples[rows, f, :] = nsamples
 
 
 def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: Any = None,
                   time_chunk: int | None = None, freq_chunk: int | None = None,
                   n_workers: int = 2, retries: int = 3, max_in_flight: int | None = None,
                   clobber: bool = False, history: str = "simulated with linlim (distributed)",
-                  ) -> str:
+                  workers: Any = None) -> str:
     """Simulate block by block on a Dask cluster and write one uvh5 file.
 
     Parameters
@@ -240,9 +452,15 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
         The cluster. ``None`` starts a ``LocalCluster`` of ``n_workers`` single-threaded
         worker processes for this call and closes it afterwards; ``"serial"`` computes the
         blocks one after the other in this process, without Dask (the reference the
-        distributed result equals bit for bit).
+        distributed result equals bit for bit). A client whose workers were prepared for
+        ``sim`` (:func:`prepare_workers`) gets the digest of the description with each
+        task instead of the description.
     time_chunk, freq_chunk : int, optional
-        Block size in times and channels (default: whole axes, i.e. one block).
+        Block size in times and channels (default: whole axes, i.e. one block). A few
+        blocks per worker balance the load; each block also pays a fixed set-up (the
+        operators of its sub-band and the source directions at its times), so many small
+        blocks cost more in all. The noise depends on the plan, so compare runs with the
+        same plan.
     n_workers : int
         Workers of the ``LocalCluster`` started when ``client`` is None.
     retries : int
@@ -254,6 +472,9 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
         Overwrite an existing file.
     history : str
         History string of the file.
+    workers : str or list of str, optional
+        Restrict the blocks to these workers (addresses), as ``Client.submit(workers=)``;
+        default: any worker of the cluster.
 
     Returns
     -------
@@ -264,42 +485,37 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
 
     Notes
     -----
-    The driver holds the metadata and, at any time, the block being written: blocks are
-    gathered one at a time as they complete (``distributed.as_completed``) and written with
-    ``UVData.write_uvh5_part`` at their ``(blt, freq)`` indices, so the order of arrival
-    does not matter. A killed worker's block is recomputed elsewhere from its description.
+    The blocks are submitted first; the driver then initialises the file with pyuvdata
+    (``UVData.initialize_uvh5_file`` of a metadata-only ``UVData``; after
+    :func:`prepare_workers`, a copy of the header-only file it wrote) while the workers
+    compute, and writes each block as
+    it arrives (``distributed.as_completed``, results gathered in the background) into
+    the file's ``visdata``, ``flags`` and ``nsamples`` datasets at its ``(blt, freq)``
+    slices, the file kept open (what ``UVData.write_uvh5_part`` does, without reopening
+    the file and re-deriving the indices per block). The order of arrival does not
+    matter and the driver holds the metadata and at most ``max_in_flight`` blocks. A
+    killed worker's block is recomputed elsewhere.
     """
     path = os.fspath(path)
     if os.path.exists(path) and not clobber:
         raise InputError(f"simulate_uvh5: path {path!r} exists; pass clobber=True")
+    if isinstance(client, str) and client != "serial":
+        raise InputError(f"simulate_uvh5: client must be a distributed.Client, None or "
+                         f"'serial', received {client!r}")
     nt, nf, nbl = sim.shape
     plan = plan_chunks(nt, nf, time_chunk, freq_chunk)
-    uv = _metadata_uvdata(sim.metadata, history)
-    if os.path.exists(path):
-        os.remove(path)
-    uv.initialize_uvh5_file(path)
-    flags_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+    writer = _Uvh5Blocks(path, nbl)
 
-    def write(i: int, vis: np.ndarray) -> None:
-        t, f = plan[i]
-        if vis.shape[2] != nbl:
-            raise ShapeError(f"simulate_uvh5: block {i} has {vis.shape[2]} baselines, the "
-                             f"metadata {nbl}")
-        data = np.transpose(vis, (0, 2, 1)).reshape(-1, vis.shape[1], 1)
-        if data.shape not in flags_cache:
-            flags_cache[data.shape] = (np.zeros(data.shape, bool), np.ones(data.shape))
-        flags, nsamples = flags_cache[data.shape]
-        uv.write_uvh5_part(path, data_array=data, flag_array=flags, nsample_array=nsamples,
-                           blt_inds=np.arange(t.start * nbl, t.stop * nbl),
-                           freq_chans=np.arange(f.start, f.stop), check_header=False,
-                           run_check_acceptability=False)
+    def start_file() -> None:
+        _start_file(path, sim.metadata, history)
+        writer.open()
 
-    if isinstance(client, str):
-        if client != "serial":
-            raise InputError(f"simulate_uvh5: client must be a distributed.Client, None or "
-                             f"'serial', received {client!r}")
-        for i, (t, f) in enumerate(plan):
-            write(i, simulate_chunk(sim.builder, sim.description, t, f, sim.sigma, sim.seed, i))
+    if client == "serial":
+        start_file()
+        with writer:
+            for i, (t, f) in enumerate(plan):
+                writer.write(i, t, f, simulate_chunk(sim.builder, sim.description, t, f,
+                                                     sim.sigma, sim.seed, i))
         return path
 
     own = client is None
@@ -314,12 +530,16 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
                                processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
-        nworkers = max(1, len(client.scheduler_info()["workers"]))
+        nworkers = (len([workers] if isinstance(workers, str) else workers) if workers
+                    else max(1, len(client.scheduler_info()["workers"])))
         limit = 2 * nworkers if max_in_flight is None else int(max_in_flight)
         if limit < 1:
             raise InputError(f"simulate_uvh5: max_in_flight must be >= 1, received {limit}")
-        for i, vis in _completed_in_order_of_arrival(client, sim, plan, retries, limit):
-            write(i, vis)
+        blocks = _Blocks(client, sim, plan, retries, limit, workers)   # workers start now
+        start_file()                                           # meanwhile, the header
+        with writer:
+            for i, vis in blocks:
+                writer.write(i, *plan[i], vis)
     finally:
         if own:
             client.close()
