@@ -445,7 +445,8 @@ class SpectralBlockInverse:
 
 
 def structured_preconditioner(SF: StructuredFisher, prior: Any,
-                              spectral: dict[int, np.ndarray]) -> Any:
+                              spectral: dict[int, np.ndarray], *, linear_only: bool = False
+                              ) -> Any:
     """A :class:`~linlim.inference.preconditioners.SchurPreconditioner` for the Gauss-Newton
     Hessian ``F + H_prior`` from its structure, without any ``n x n`` matrix.
 
@@ -464,6 +465,9 @@ def structured_preconditioner(SF: StructuredFisher, prior: Any,
         dense blocks must not touch them.
     spectral : dict
         ``{component index: sigma_f (Nf,)}`` (see :class:`SpectralBlockInverse`).
+    linear_only : bool
+        Precondition the linear block alone (the non-linear parameters held fixed): the
+        preconditioner then acts on ``theta[sort(SF.linear_index)]``.
 
     Returns
     -------
@@ -500,7 +504,7 @@ def structured_preconditioner(SF: StructuredFisher, prior: Any,
     # positions of every linear coefficient in SF.cross's columns (linear-block order)
     lin_pos = np.full(n, -1)
     lin_pos[SF.linear_index] = np.arange(SF.linear_index.size)
-    nl = SF.nonlinear
+    nl = np.zeros(0, np.int64) if linear_only else SF.nonlinear
     small_lin = [i for i in range(len(SF.linear)) if i not in spectral]
     small_order = np.concatenate([nl] + [np.arange(SF.linear[i][0].start, SF.linear[i][0].stop)
                                          for i in small_lin]).astype(np.int64)
@@ -508,7 +512,8 @@ def structured_preconditioner(SF: StructuredFisher, prior: Any,
     C = np.zeros((small_order.size, small_order.size))
     B = np.zeros((small_order.size, big.size))
     nn = nl.size
-    C[:nn, :nn] = SF.Fnn
+    if nn:
+        C[:nn, :nn] = SF.Fnn
     off = nn
     row_of = {}
     for i in small_lin:
@@ -518,11 +523,11 @@ def structured_preconditioner(SF: StructuredFisher, prior: Any,
     for i in small_lin:
         ri = row_of[i]
         cols = lin_pos[np.arange(SF.linear[i][0].start, SF.linear[i][0].stop)]
-        C[:nn, ri] = SF.cross[:, cols]
-        C[ri, :nn] = SF.cross[:, cols].T
+        C[:nn, ri] = SF.cross[:nn, cols]
+        C[ri, :nn] = SF.cross[:nn, cols].T
         for j in small_lin:
             C[ri, row_of[j]] = SF.component_block(i, j)
-    B[:nn] = SF.cross[:, lin_pos[big]]
+    B[:nn] = SF.cross[:nn, lin_pos[big]]
     boff = 0
     for j, sz in zip(sorted(spectral), sizes):
         for i in small_lin:
@@ -531,8 +536,11 @@ def structured_preconditioner(SF: StructuredFisher, prior: Any,
     prior.add_to(C, small_order)
     C = 0.5 * (C + C.T)
     perm = np.argsort(small_order)               # small_order -> ascending `small`
-    pc = SchurPreconditioner(n, big, small_order[perm], apply_big, C[np.ix_(perm, perm)],
-                             B[perm])
+    space = np.sort(SF.linear_index) if linear_only else np.arange(n)
+    pos = np.full(n, -1)
+    pos[space] = np.arange(space.size)
+    pc = SchurPreconditioner(space.size, pos[big], pos[small_order[perm]], apply_big,
+                             C[np.ix_(perm, perm)], B[perm])
     pc.blocks = inverses
     return pc
 
