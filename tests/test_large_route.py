@@ -183,3 +183,27 @@ def test_structured_route_memory_check() -> None:
     need = structured_route_memory(build_scenario(cfg["scenario"]))
     nf, P = 384, 372 + 34
     assert 8 * nf * P**2 < need < 16 * 2**30
+
+
+def test_demo_structured_route_logs_and_converges(tmp_path, capsys) -> None:
+    """`linlim demo` with fit.fisher 'none' (the large config's route) on a tiny scenario:
+    the start, every Gauss-Newton iteration and the convergence message are printed, and
+    the summary records the message."""
+    import json
+
+    from linlim.pipelines.demo import run_demo
+
+    s = run_demo({"scenario": TINY, "fit": {"fisher": "none", "maxiter": 30},
+                  "hmc": {"enabled": False}, "plots": False, "progress": False,
+                  "steps": {"wrong_beam": False, "old_route": False, "null_test": False}},
+                 output=str(tmp_path / "demo"))
+    out = capsys.readouterr().out
+    assert "structured Gauss-Newton-CG" in out and "start: linear blocks" in out
+    nit = s["joint_fit"]["iterations"]
+    for k in range(1, nit + 1):
+        assert f"Gauss-Newton iteration {k}: loss" in out
+    assert f"Gauss-Newton iteration {nit + 1}:" not in out
+    assert s["joint_fit"]["message"].startswith("converged: the last Gauss-Newton step")
+    assert s["joint_fit"]["message"] in out
+    saved = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert saved["joint_fit"]["message"] == s["joint_fit"]["message"]
