@@ -6,9 +6,12 @@ the signal (linear, thousands of whitened coefficients; :mod:`linlim.pipelines.s
 all in one RIME and one posterior.
 
 1. MAP by matrix-free Gauss-Newton with CG inner solves. The preconditioner is the
-   Gauss-Newton Hessian at the start, built from the model's structure
+   Gauss-Newton Hessian built from the model's structure
    (:mod:`linlim.pipelines.structured`: no Jacobian column of a linear coefficient is ever
-   formed) and factorised once; the whitened prior is its identity part.
+   formed) and Cholesky-factorised (``fit.fisher: dense``), or, for large fits
+   (``fit.fisher: none``), never formed: CG then runs on the structured Hessian's
+   products, preconditioned per channel on the signal block with the other parameters
+   coupled exactly through a Schur complement (:func:`_structured_gauss_newton`).
 2. The Laplace posterior at the MAP: the same structured Fisher matrix, the errors of every
    non-signal parameter with the signal marginalised, and the signal block of the
    likelihood Fisher with everything else marginalised (:func:`marginal_signal_fisher`).
