@@ -8,6 +8,8 @@ The sampler consumes any object with the log-posterior protocol
 - ``post.value(theta) -> float`` (log density, higher is better),
 - ``post.grad(theta) -> array (n,)``,
 - ``post.value_and_grad(theta) -> (float, array (n,))``,
+- optionally ``post.value_and_grad_batch(thetas) -> (array (C,), array (C, n))``, the same at
+  ``C`` points at once,
 
 and runs on its array module (NumPy or CuPy); only random numbers (drawn on the host, one
 :class:`numpy.random.Generator` per chain) and scalars cross to the host.
@@ -25,6 +27,14 @@ A static-HMC transition integrates for ``L = max(1, ceil(T / eps))`` leapfrog st
 integration time ``T`` jittered uniformly in ``[(1 - jitter) int_time, (1 + jitter) int_time]``
 (this breaks the periodicities that make fixed-length HMC non-ergodic on near-Gaussian
 targets), then accepts with probability ``min(1, exp(H0 - H))``. NUTS is a port of Stan's.
+
+Static-HMC chains that share one fixed metric are advanced **in lockstep**
+(:func:`static_transitions`): each leapfrog step applies the metric to all chains' momenta
+as one matrix-matrix product (a dense ``n x n`` metric is read once per step instead of once
+per chain) and evaluates the gradient at all positions in one ``value_and_grad_batch`` call
+when the posterior has one. Every chain keeps its own step size, trajectory length, random
+stream and accept/reject, drawn in the same order as one chain alone, so a chain's draws
+equal those of the one-chain-at-a-time loop up to floating-point rounding.
 
 A transition is **divergent** when its energy error ``H - H0`` exceeds ``max_delta_h``
 (1000, as Stan) or becomes non-finite; static HMC also stops the trajectory as soon as the
@@ -78,7 +88,8 @@ from .warmup import (
     WindowedAdaptation,
 )
 
-__all__ = ["HMC", "HMCResult", "DivergenceWarning", "sample", "load_result"]
+__all__ = ["HMC", "HMCResult", "DivergenceWarning", "sample", "load_result",
+           "static_transition", "static_transitions"]
 
 _STATS = ("lp", "accept_stat", "energy", "step_size", "tree_depth", "n_leapfrog", "divergent")
 _STAT_DTYPES = {"tree_depth": np.int32, "n_leapfrog": np.int64, "divergent": np.bool_}
@@ -96,6 +107,7 @@ def static_transition(
     n_steps: int,
     rng: np.random.Generator,
     max_delta_h: float = 1000.0,
+    centre: Any | None = None,
 ) -> dict[str, Any]:
     """One static HMC transition of ``n_steps`` leapfrog steps with Metropolis correction.
 
@@ -115,6 +127,9 @@ def static_transition(
         Chain generator: one momentum draw and one uniform are taken from it.
     max_delta_h : float
         Divergence threshold on ``H - H0``.
+    centre : array (n,), optional
+        Split the Hamiltonian about the Gaussian ``N(centre, M^{-1})`` (see
+        :func:`static_transitions`).
 
     Returns
     -------
@@ -122,31 +137,147 @@ def static_transition(
         ``point``, ``accept_stat`` (``min(1, exp(H0 - H))``, 0 if divergent), ``energy``,
         ``n_leapfrog``, ``tree_depth`` (0), ``divergent``.
     """
+    return static_transitions(post, metric, [z0], [eps], [n_steps], [rng], max_delta_h,
+                              centre)[0]
+
+
+def _fingerprint(a: Any) -> str:
+    """A short hash of an array (pins a run's split centre in its checkpoints)."""
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(to_numpy(a), np.float64).tobytes()).hexdigest()[:16]
+
+
+def _kinetic_rows(xp: Any, P: Any, V: Any) -> np.ndarray:
+    """``p . M^{-1} p / 2`` per row, as :meth:`Metric.kinetic` forms it (one dot each)."""
+    return np.array([0.5 * float(xp.dot(p, v)) for p, v in zip(P, V)])
+
+
+def static_transitions(
+    post: Any,
+    metric: Metric,
+    points: list[Point],
+    eps: list[float],
+    n_steps: list[int],
+    rngs: list[np.random.Generator],
+    max_delta_h: float = 1000.0,
+    centre: Any | None = None,
+) -> list[dict[str, Any]]:
+    r"""Static HMC transitions of ``C`` chains that share one metric, in lockstep.
+
+    Chain ``c`` draws its momentum and then its uniform from ``rngs[c]``, runs
+    ``n_steps[c]`` steps of size ``eps[c]`` and is accepted or rejected alone; a chain
+    alone (``C = 1``) is :func:`static_transition`. Only the work is shared: at each step
+    the momenta of the chains still moving go through ``metric.velocity_batch`` together
+    (one matrix-matrix product) and their positions through ``post.value_and_grad_batch``
+    when the posterior provides it.
+
+    **Split HMC** (``centre`` given; Shahbaba et al. 2014, Stat. Comput. 24, 339). The
+    potential is split as ``U = U0 + U1`` with the Gaussian part
+    ``U0 = (x - m)^T M (x - m) / 2`` (``m = centre``, ``M`` the metric's mass). The
+    Hamiltonian flow of ``U0 + K`` is a rotation, solved exactly for a time ``eps``
+    (``c = cos eps``, ``s = sin eps``, ``d = x - m``, ``v = M^{-1} p``, ``a = M d``):
+
+    .. math::
+
+        d' = c\,d + s\,v,\quad p' = c\,p - s\,a,\quad a' = c\,a + s\,p,\quad
+        v' = c\,v - s\,d,
+
+    and only the residual force ``-grad U1 = grad log pi + a`` is integrated by half kicks
+    around it (Strang splitting: symplectic, volume-preserving and reversible, so the
+    Metropolis step with the full ``H`` keeps the target exact). On a near-Gaussian
+    posterior with ``M`` its Hessian the residual is small and a trajectory needs a few
+    steps where leapfrog needs ``O(d^{1/4})`` times more. Each step costs one gradient and
+    one ``M^{-1}`` product, as a leapfrog step; ``a`` is carried by the rotation (one ``M``
+    product per trajectory).
+
+    Parameters
+    ----------
+    post : object
+        Log posterior (see module docstring).
+    metric : Metric
+        Mass matrix shared by all chains (with ``centre``: also ``mass_batch``).
+    points : list of Point
+        Current states (their momenta are redrawn).
+    eps : list of float
+        Step size of each chain.
+    n_steps : list of int
+        Steps of each chain.
+    rngs : list of numpy.random.Generator
+        Each chain's generator.
+    max_delta_h : float
+        Divergence threshold on ``H - H0``.
+    centre : array (n,), optional
+        The Gaussian part's mean ``m`` (split HMC); None for plain leapfrog.
+
+    Returns
+    -------
+    list of dict
+        Per chain, as :func:`static_transition`.
+    """
     xp = metric.xp
-    p = metric.sample_momentum(rng)
-    u = rng.uniform()
-    H0 = -z0.logp + metric.kinetic(p)
-    z = Point(z0.theta, p, z0.logp, z0.grad)
-    divergent = False
-    n_done = 0
-    for _ in range(n_steps):
-        z = leapfrog(post, metric, z, eps)
-        n_done += 1
-        if -z.logp - H0 > max_delta_h:  # potential alone beyond the bound (or -inf log p)
-            divergent = True
+    C = len(points)
+    P = xp.stack([metric.sample_momentum(r) for r in rngs])
+    u = [r.uniform() for r in rngs]
+    Q = xp.stack([z.theta for z in points])
+    G = xp.stack([z.grad for z in points])
+    logp = np.array([z.logp for z in points], float)
+    V = metric.velocity_batch(P)
+    H0 = -logp + _kinetic_rows(xp, P, V)
+    e = np.asarray(eps, float)
+    steps = np.asarray(n_steps, int)
+    n_done = np.zeros(C, int)
+    divergent = np.zeros(C, bool)
+    split = centre is not None
+    A = metric.mass_batch(Q - centre) if split else None          # M (x - m)
+    batch_grad = getattr(post, "value_and_grad_batch", None)
+    for s in range(int(steps.max(initial=0))):
+        act = np.flatnonzero((steps > s) & ~divergent)       # chains still moving (host)
+        if act.size == 0:
             break
-    h = math.inf
-    if not divergent:
-        h = -z.logp + 0.5 * float(xp.dot(z.p, metric.velocity(z.p)))
-        if not math.isfinite(h) or h - H0 > max_delta_h:
-            divergent = True
-            h = math.inf
-    accept_stat = 0.0 if divergent else min(1.0, math.exp(min(0.0, H0 - h)))
-    if not divergent and u < accept_stat:
-        return {"point": z, "accept_stat": accept_stat, "energy": h, "n_leapfrog": n_done,
-                "tree_depth": 0, "divergent": False}
-    return {"point": z0, "accept_stat": accept_stat, "energy": H0, "n_leapfrog": n_done,
-            "tree_depth": 0, "divergent": divergent}
+        ia = asarray(act, xp)                                # the same, to index on xp
+        half = asarray(0.5 * e[act], xp)[:, None]
+        force = G[ia] + A[ia] if split else G[ia]
+        p_half = P[ia] + half * force
+        v_half = metric.velocity_batch(p_half)
+        if split:
+            cs = asarray(np.cos(e[act]), xp)[:, None]
+            sn = asarray(np.sin(e[act]), xp)[:, None]
+            theta = centre + cs * (Q[ia] - centre) + sn * v_half
+            p_half, a_new = cs * p_half - sn * A[ia], cs * A[ia] + sn * p_half
+            A[ia] = a_new
+        else:
+            theta = Q[ia] + asarray(e[act], xp)[:, None] * v_half
+        if batch_grad is not None:
+            lp, g = batch_grad(theta)
+            lp = to_numpy(lp).astype(float)
+        else:
+            pairs = [post.value_and_grad(t) for t in theta]
+            lp = np.array([float(v) for v, _ in pairs])
+            g = xp.stack([gr for _, gr in pairs])
+        lp[~np.isfinite(lp)] = -math.inf
+        P[ia] = p_half + half * (g + A[ia] if split else g)
+        Q[ia], G[ia] = theta, g
+        logp[act] = lp
+        n_done[act] += 1
+        divergent[act[-lp - H0[act] > max_delta_h]] = True
+    h = np.full(C, math.inf)
+    ok = np.flatnonzero(~divergent)
+    if ok.size:
+        Pok = P[asarray(ok, xp)]
+        h[ok] = -logp[ok] + _kinetic_rows(xp, Pok, metric.velocity_batch(Pok))
+    out = []
+    for c in range(C):
+        div = bool(divergent[c]) or not math.isfinite(h[c]) or h[c] - H0[c] > max_delta_h
+        accept_stat = 0.0 if div else min(1.0, math.exp(min(0.0, H0[c] - h[c])))
+        if not div and u[c] < accept_stat:
+            z = Point(Q[c].copy(), None, float(logp[c]), G[c].copy())
+            out.append({"point": z, "accept_stat": accept_stat, "energy": float(h[c]),
+                        "n_leapfrog": int(n_done[c]), "tree_depth": 0, "divergent": False})
+        else:
+            out.append({"point": points[c], "accept_stat": accept_stat, "energy": float(H0[c]),
+                        "n_leapfrog": int(n_done[c]), "tree_depth": 0, "divergent": div})
+    return out
 
 
 @dataclass
@@ -382,6 +513,16 @@ class HMC:
         Dual averaging during warm-up.
     adapt_metric : bool, optional
         Default: True for "diag"/"dense", False otherwise.
+    split_centre : array (n,), optional
+        Static HMC only, with a fixed metric: split the Hamiltonian about the Gaussian
+        ``N(split_centre, M^{-1})`` and integrate that part exactly (split HMC; see
+        :func:`static_transitions`). For posteriors close to that Gaussian (the metric their
+        Hessian at the mode, the centre the mode) it allows much longer steps. The draws
+        target the posterior exactly whatever the centre; only efficiency depends on it.
+    batch_chains : bool
+        Advance static-HMC chains that share one fixed metric in lockstep
+        (:func:`static_transitions`: one metric and one gradient evaluation per step for
+        all chains). The draws equal the one-chain-at-a-time loop's up to rounding.
     max_depth : int
         NUTS maximum tree depth (Stan: 10).
     max_delta_h : float
@@ -404,6 +545,8 @@ class HMC:
         step_size: float = 1.0,
         adapt_step_size: bool = True,
         adapt_metric: bool | None = None,
+        split_centre: Any | None = None,
+        batch_chains: bool = True,
         max_depth: int = 10,
         max_delta_h: float = 1000.0,
         init_buffer: int = STAN_INIT_BUFFER,
@@ -454,6 +597,20 @@ class HMC:
         if not (int_time > 0 and step_size > 0 and max_delta_h > 0 and max_depth >= 1):
             raise InputError("int_time, step_size, max_delta_h and max_depth must be positive")
         self.algorithm = algorithm
+        self.batch_chains = bool(batch_chains)
+        self.centre = None
+        if split_centre is not None:
+            if algorithm != "hmc" or self.adapt_metric:
+                raise InputError(
+                    f"split_centre: expected algorithm 'hmc' with a fixed metric (the Gaussian "
+                    f"part's precision), received algorithm {algorithm!r}, adapt_metric "
+                    f"{self.adapt_metric}")
+            c = np.asarray(to_numpy(split_centre), dtype=np.float64)
+            if c.shape != (self.size,) or not np.all(np.isfinite(c)):
+                raise ShapeError(f"split_centre: expected finite values of shape ({self.size},), "
+                                 f"received shape {c.shape}")
+            self.metric0.mass_batch(asarray(c[None], self.xp))      # refuses a metric without
+            self.centre = asarray(c, self.xp)
         self.target_accept = float(target_accept)
         self.int_time = float(int_time)
         self.jitter = float(jitter)
@@ -480,7 +637,7 @@ class HMC:
             "max_delta_h": self.max_delta_h, "windows": list(self.windows),
             "dual_averaging": list(self.da_consts), "save_warmup": bool(save_warmup),
             "init": init_fp,
-        }
+        } | ({} if self.centre is None else {"split_centre": _fingerprint(self.centre)})
 
     def _eval(self, theta: Any) -> Point:
         logp, grad = self.post.value_and_grad(theta)
@@ -528,6 +685,10 @@ class HMC:
         log08 = math.log(0.8)
 
         def delta_h() -> float:
+            if self.centre is not None:     # one split step; only "accept > 0.8" matters
+                a = static_transition(self.post, ch.metric, ch.z, eps, 1, ch.rng,
+                                      self.max_delta_h, self.centre)["accept_stat"]
+                return math.log(a) if a > 0 else -math.inf
             p = ch.metric.sample_momentum(ch.rng)
             H0 = -ch.z.logp + ch.metric.kinetic(p)
             z1 = leapfrog(self.post, ch.metric, Point(ch.z.theta, p, ch.z.logp, ch.z.grad), eps)
@@ -541,6 +702,8 @@ class HMC:
             dh = delta_h()
             if direction == 1 and not dh > log08:
                 break
+            if direction == 1 and self.centre is not None and eps >= self.int_time:
+                break                   # split HMC: one step already spans a trajectory
             if direction == -1 and not dh < log08:
                 break
             eps = 2.0 * eps if direction == 1 else 0.5 * eps
@@ -552,14 +715,33 @@ class HMC:
                                  "density continuous?")
         return eps
 
+    def _trajectory(self, ch: _Chain, eps: float) -> tuple[float, int]:
+        """A static trajectory's step size and number of steps (one jitter uniform from the
+        chain). Split HMC shortens the step to ``t / ceil(t / eps)`` so the trajectory lasts
+        exactly ``t``: its exact rotation makes any step stable, and a step beyond the
+        integration time would rotate past it (a full period returns to the start)."""
+        t = self.int_time * (1.0 + self.jitter * (2.0 * ch.rng.uniform() - 1.0))
+        n = max(1, math.ceil(t / eps))
+        return (t / n if self.centre is not None else eps), n
+
     def _transition(self, ch: _Chain, eps: float) -> dict[str, Any]:
         if self.algorithm == "nuts":
             return nuts_transition(self.post, ch.metric, ch.z, eps, ch.rng,
                                    self.max_depth, self.max_delta_h)
-        t = self.int_time * (1.0 + self.jitter * (2.0 * ch.rng.uniform() - 1.0))
-        n_steps = max(1, math.ceil(t / eps))
-        return static_transition(self.post, ch.metric, ch.z, eps, n_steps, ch.rng,
-                                 self.max_delta_h)
+        step, n = self._trajectory(ch, eps)
+        return static_transition(self.post, ch.metric, ch.z, step, n, ch.rng,
+                                 self.max_delta_h, self.centre)
+
+    def _transitions(self, chs: list[_Chain]) -> list[dict[str, Any]]:
+        """One transition of every chain: in lockstep when they are static HMC chains with
+        one shared metric (``batch_chains``), else one chain after the other."""
+        if (self.batch_chains and self.algorithm == "hmc" and len(chs) > 1
+                and all(ch.metric is chs[0].metric for ch in chs)):
+            step, n = zip(*[self._trajectory(ch, ch.eps) for ch in chs])
+            return static_transitions(self.post, chs[0].metric, [ch.z for ch in chs],
+                                      list(step), list(n), [ch.rng for ch in chs],
+                                      self.max_delta_h, self.centre)
+        return [self._transition(ch, ch.eps) for ch in chs]
 
     def _adapt(self, ch: _Chain, it: int, num_warmup: int, accept_stat: float) -> None:
         if self.adapt_step_size:
@@ -640,7 +822,7 @@ class HMC:
         checkpoint_seconds: float = 60.0,
         progress: bool | None = None,
     ) -> HMCResult:
-        """Run ``chains`` chains (one after the other within each iteration).
+        """Run ``chains`` chains (in lockstep or one after the other within each iteration).
 
         This is the driver: it opens or resumes the chain store, then per iteration lets
         each chain take one transition with its warm-up adaptation (``_step``), buffers
@@ -696,9 +878,9 @@ class HMC:
         bar = _Progress(progress, start, total, f"{self.algorithm} x{chains}")
         t_last, since = time.monotonic(), 0
         for it in range(start, total):
-            for c, ch in enumerate(chs):
-                eps = ch.eps
-                buf.record(c, ch, self._step(ch, it, num_warmup), eps, it)
+            eps = [ch.eps for ch in chs]
+            for c, res in enumerate(self._step(chs, it, num_warmup)):
+                buf.record(c, chs[c], res, eps[c], it)
             buf.end_iteration(it)
             since += 1
             now = time.monotonic()
@@ -762,15 +944,16 @@ class HMC:
         chs = [self._restore_chain(state[f"chain_{c}"], num_warmup) for c in range(chains)]
         return store, start, chs, None
 
-    def _step(self, ch: _Chain, it: int, num_warmup: int) -> dict[str, Any]:
-        """One transition of one chain at its current step size, then (in warm-up) the
-        step-size and metric adaptation. Returns the transition's statistics."""
-        res = self._transition(ch, ch.eps)
-        pt = res["point"]
-        ch.z = Point(pt.theta, None, pt.logp, pt.grad)
-        if it < num_warmup:
-            self._adapt(ch, it, num_warmup, res["accept_stat"])
-        return res
+    def _step(self, chs: list[_Chain], it: int, num_warmup: int) -> list[dict[str, Any]]:
+        """One transition of every chain at its current step size, then (in warm-up) each
+        chain's step-size and metric adaptation. Returns the transitions' statistics."""
+        results = self._transitions(chs)
+        for ch, res in zip(chs, results):
+            pt = res["point"]
+            ch.z = Point(pt.theta, None, pt.logp, pt.grad)
+            if it < num_warmup:
+                self._adapt(ch, it, num_warmup, res["accept_stat"])
+        return results
 
     def _checkpoint(self, store: Any, config: dict[str, Any], buf: _DrawBuffer, it_end: int,
                     chs: list[_Chain]) -> None:

@@ -82,6 +82,7 @@ class HierarchicalLaplacePosterior:
             np.asarray(centring, float), 0.0, 1.0)
         self.size = self.nr + self.ns + self.nb
         self.xp = np
+        self._band_matrix = (self.band[:, None] == np.arange(self.nb)).astype(float)
         # prior precision restricted to the non-signal parameters, as (diag, blocks)
         mask = np.zeros(n, bool)
         mask[self.rest] = True
@@ -107,34 +108,58 @@ class HierarchicalLaplacePosterior:
         return np.concatenate([self.theta_hat[self.rest], w, u])
 
     def _prior_prec(self, d: np.ndarray) -> np.ndarray:
-        out = self._pdiag * d
+        """Prior precision (non-signal part) times ``d``: (n,) or columns (n, C)."""
+        out = (self._pdiag * d.T).T
         for idx, B in self._pblocks:
             out[idx] += B @ d[idx]
         return out
 
     # -- density ----------------------------------------------------------------------
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        x = np.asarray(x, float)
-        r, w, u = self.split(x)
-        th = self.theta(x)
-        d = th - self.theta_hat
-        Fd = self.SF.matvec(d)
-        Pd = self._prior_prec(d)
-        h = self.g - Fd                                  # d lnL / d theta
-        val = float(self.g @ d - 0.5 * d @ Fd)
-        dr = d[self.rest]
-        val += float(self.gp[self.rest] @ dr - 0.5 * dr @ Pd[self.rest])
-        ub = u[self.band]
-        q = np.exp((self.a - 1.0) * ub)                   # prior precision of w
-        val += float(-0.5 * np.sum(w * w * q) - 0.5 * np.sum((1.0 - self.a) * ub)
-                     - 0.5 * u @ u / self.u_sigma**2)
-        gr = h[self.rest] + self.gp[self.rest] - Pd[self.rest]
-        hs = h[self.sig]
+        vals, grads = self.value_and_grad_batch(np.asarray(x, float)[None])
+        return float(vals[0]), grads[0]
+
+    def value_and_grad_batch(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``log p`` and its gradient at ``C`` points at once.
+
+        Parameters
+        ----------
+        X : ndarray (C, size)
+
+        Returns
+        -------
+        values : ndarray (C,)
+        grads : ndarray (C, size)
+
+        One structured Fisher product serves all ``C`` points (a matrix-matrix product,
+        so the chains of a sampler share one pass over ``F``).
+        """
+        X = np.asarray(X, float)
+        r, w, u = X[:, :self.nr], X[:, self.nr:self.nr + self.ns], X[:, self.nr + self.ns:]
+        ub = u[:, self.band]
         scale = np.exp(0.5 * self.a * ub)
+        th = np.empty((X.shape[0], self.theta_hat.size))
+        th[:, self.rest] = r
+        th[:, self.sig] = scale * w
+        d = th - self.theta_hat
+        Fd = self.SF.matvec(d.T).T
+        Pd = self._prior_prec(d.T).T
+        h = self.g - Fd                                  # d lnL / d theta
+        dr, Pr = d[:, self.rest], Pd[:, self.rest]
+        q = np.exp((self.a - 1.0) * ub)                   # prior precision of w
+        val = (d @ self.g - 0.5 * np.sum(d * Fd, axis=1) + dr @ self.gp[self.rest]
+               - 0.5 * np.sum(dr * Pr, axis=1) - 0.5 * np.sum(w * w * q, axis=1)
+               - 0.5 * ub @ (1.0 - self.a) - 0.5 * np.sum(u * u, axis=1) / self.u_sigma**2)
+        gr = h[:, self.rest] + self.gp[self.rest] - Pr
+        hs = h[:, self.sig]
         gw = hs * scale - w * q
-        per = 0.5 * self.a * hs * th[self.sig] + 0.5 * (1.0 - self.a) * (w * w * q - 1.0)
-        gu = np.bincount(self.band, per, minlength=self.nb) - u / self.u_sigma**2
-        return val, np.concatenate([gr, gw, gu])
+        per = 0.5 * self.a * hs * th[:, self.sig] + 0.5 * (1.0 - self.a) * (w * w * q - 1.0)
+        gu = self._band_sum(per) - u / self.u_sigma**2
+        return val, np.concatenate([gr, gw, gu], axis=1)
+
+    def _band_sum(self, per: np.ndarray) -> np.ndarray:
+        """Sum of ``per`` (C, Nsig) over each band's coefficients: (C, Nband)."""
+        return per @ self._band_matrix
 
     def value(self, x: np.ndarray) -> float:
         return self.value_and_grad(x)[0]

@@ -242,31 +242,40 @@ class StructuredFisher:
         return 0.5 * (F + F.T)
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
-        """``F v`` without forming ``F`` (``O(Nf P^2 + Nn n)``)."""
+        """``F v`` without forming ``F`` (``O(Nf P^2 + Nn n)`` per vector).
+
+        ``v`` is one vector (n,) or a block of ``C`` columns (n, C); a block goes through
+        the same products as one batched matrix-matrix product per channel (one pass over
+        ``M`` for all columns).
+        """
         v = np.asarray(v, float)
-        out = np.zeros(self.n)
+        V = v.reshape(self.n, -1)                          # (n, C)
+        C = V.shape[1]
         li, nl = self.linear_index, self.nonlinear
-        vl = v[li]
-        # map coefficients to per-pixel spectra T[p, f], then M_f, then back
-        P = self.M.shape[1]
-        T = np.zeros((P, self.M.shape[0]))
+        Vl = V[li]
+        # coefficients -> per-pixel spectra T[f, q, c], then M_f, then back
+        nf, P = self.M.shape[0], self.M.shape[1]
+        T = np.zeros((nf, P, C))
         off = 0
         for _sl, E, pl in self.linear:
-            nm = E.shape[1]
-            npx = pl.stop - pl.start
-            T[pl] = vl[off:off + npx * nm].reshape(npx, nm) @ E.T
+            nm, npx = E.shape[1], pl.stop - pl.start
+            blk = Vl[off:off + npx * nm].reshape(npx, nm, C)
+            T[:, pl] = np.matmul(E, blk.transpose(1, 2, 0).reshape(nm, -1)).reshape(
+                nf, C, npx).transpose(0, 2, 1)
             off += npx * nm
-        U = np.einsum("fpq,qf->pf", self.M, T, optimize=True)
-        ol = np.empty(li.size)
+        U = np.matmul(self.M, T)                           # (nf, P, C)
+        out = np.empty((self.n, C))
         off = 0
+        ol = np.empty((li.size, C))
         for _sl, E, pl in self.linear:
-            nm = E.shape[1]
-            npx = pl.stop - pl.start
-            ol[off:off + npx * nm] = (U[pl] @ E).ravel()
+            nm, npx = E.shape[1], pl.stop - pl.start
+            Up = U[:, pl].reshape(nf, npx * C)
+            ol[off:off + npx * nm] = (E.T @ Up).reshape(nm, npx, C).transpose(1, 0, 2).reshape(
+                npx * nm, C)
             off += npx * nm
-        out[li] = ol + self.cross.T @ v[nl]
-        out[nl] = self.cross @ vl + self.Fnn @ v[nl]
-        return out
+        out[li] = ol + self.cross.T @ V[nl]
+        out[nl] = self.cross @ Vl + self.Fnn @ V[nl]
+        return out.reshape(v.shape)
 
 
 def structured_fisher(post: Any, params: Any, theta: np.ndarray, obs: Any,
