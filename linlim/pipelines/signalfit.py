@@ -274,8 +274,11 @@ def _signal_sigma_f(sc: Scenario, comp: Any) -> np.ndarray:
     modes ``U``, so ``sigma_f = jy_per_kelvin_f * rms(s)``."""
     sf = sc.signal_field
     d = sf.jy_per_kelvin()
-    s = np.asarray(comp.spectral, float) / (d[:, None] * sf.modes)
-    return d * float(np.sqrt(np.mean(np.median(s, axis=0) ** 2)))
+    # per-mode scale s_k = |E[:, k] / d| / |U[:, k]| (column norms: no division by a mode's
+    # zero crossings)
+    s = (np.linalg.norm(np.asarray(comp.spectral, float) / d[:, None], axis=0)
+         / np.linalg.norm(sf.modes, axis=0))
+    return d * float(np.sqrt(np.mean(s**2)))
 
 
 def _prior_min_eigenvalue(prior: Any) -> float:
