@@ -76,6 +76,7 @@ from .preconditioners import (
     Preconditioner,
     PriorPreconditioner,
     RebuiltPreconditioner,
+    SchurPreconditioner,
     make_preconditioner,
 )
 
@@ -84,6 +85,7 @@ __all__ = [
     "CGResult", "forcing_term", "null_space_projector", "newton_loop", "InnerSolver",
     "Preconditioner", "PriorPreconditioner", "LowRankPreconditioner", "JacobiPreconditioner",
     "BlockJacobiPreconditioner", "RebuiltPreconditioner", "make_preconditioner",
+    "SchurPreconditioner",
     "LowRankPosterior", "low_rank_laplace", "prior_factor", "lanczos_eigsh",
     "randomized_eigsh", "DiagonalFactor", "DenseFactor", "FourierFactor", "BlockFactor",
     "fisher_marginal_block", "operator_fisher", "operator_jacobian", "LaplaceMetric",

@@ -18,6 +18,9 @@ to the Gauss-Newton Hessian ``H = P + F`` (prior precision ``P``, data Fisher
   (jvps only over each block's columns), Cholesky-inverted; the rest diagonal.
 * :class:`RebuiltPreconditioner` -- a user function rebuilding ``M^-1`` from the current
   point every ``refresh_every`` linearisations (structured, model-aware preconditioners).
+* :class:`SchurPreconditioner` -- a large block known only through an approximate inverse
+  (e.g. per-channel solves of a sky block) coupled exactly, through the Schur complement,
+  to a small dense block (non-linear and few-mode parameters); nothing ``n x n`` is formed.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "BlockJacobiPreconditioner",
     "PriorPreconditioner",
     "LowRankPreconditioner",
+    "SchurPreconditioner",
     "make_preconditioner",
     "gn_diagonal",
 ]
@@ -341,6 +345,95 @@ class LowRankPreconditioner(Preconditioner):
 
     def __call__(self, r: Any) -> Any:
         return self.posterior.covariance_product(r)
+
+
+class SchurPreconditioner(Preconditioner):
+    """Block preconditioner: an approximate inverse of a large block, exact coupling to a
+    small one.
+
+    With ``H = [[A, B^T], [B, C]]`` (``A`` on ``big``, ``C`` on ``small``, ``B`` their
+    coupling) and ``P ~ A^-1`` symmetric positive definite, ``M^-1`` is the exact inverse of
+    ``[[P^-1, B^T], [B, C]]`` by block elimination::
+
+        y = P r_big,   z_small = S^-1 (r_small - B y),   z_big = y - (P B^T) z_small,
+        S = C - B P B^T   (the Schur complement, dense, small x small, Cholesky-factorised)
+
+    ``M`` is symmetric positive definite when ``P`` and ``S`` are; ``P B^T`` is formed once
+    (``len(small)`` applications of ``P``). When ``S`` is not positive definite (``P``
+    overestimates ``A^-1`` along ``B``), each eigenvalue of ``S`` below ``floor v^T C v``
+    (``v`` its eigenvector; the true Schur complement lies between ``S`` and ``C``) is
+    raised to it (``clipped`` counts them), which keeps ``M`` SPD.
+
+    Parameters
+    ----------
+    n : int
+        Size of ``H``.
+    big, small : int arrays
+        Disjoint indices covering ``0 .. n-1``.
+    apply_big : callable
+        ``X -> P X`` for ``X`` of shape ``(len(big),)`` or ``(k, len(big))`` (rows).
+    C : array (len(small), len(small))
+        The small block of ``H`` (symmetric positive definite).
+    B : array (len(small), len(big))
+        The coupling block ``H[small, big]``.
+    floor : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> H = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+    >>> pc = SchurPreconditioner(3, np.array([0, 1]), np.array([2]),
+    ...                          lambda X: X @ np.linalg.inv(H[:2, :2]), H[2:, 2:], H[2:, :2])
+    >>> bool(np.allclose(pc(H @ np.array([1.0, -2.0, 3.0])), [1.0, -2.0, 3.0]))
+    True
+    """
+
+    def __init__(self, n: int, big: Any, small: Any, apply_big: Callable[[Any], Any],
+                 C: Any, B: Any, floor: float = 1e-3) -> None:
+        big = np.asarray(big, dtype=np.int64)
+        small = np.asarray(small, dtype=np.int64)
+        C = np.asarray(C, float)
+        B = np.asarray(B, float)
+        cover = np.zeros(int(n), int)
+        np.add.at(cover, big, 1)
+        np.add.at(cover, small, 1)
+        if not np.all(cover == 1):
+            raise InputError(f"SchurPreconditioner: big and small must be disjoint and cover "
+                             f"0..{n - 1}; {int(np.sum(cover != 1))} indices are not covered "
+                             "exactly once")
+        if C.shape != (small.size, small.size) or B.shape != (small.size, big.size):
+            raise InputError(f"SchurPreconditioner: expected C {(small.size, small.size)} and "
+                             f"B {(small.size, big.size)}, received {C.shape} and {B.shape}")
+        self.n, self.big, self.small, self.apply_big = int(n), big, small, apply_big
+        self.B = B
+        self.PBt = np.asarray(apply_big(B), float) if small.size else np.zeros((0, big.size))
+        S = C - B @ self.PBt.T
+        S = 0.5 * (S + S.T)
+        self.clipped = 0
+        if small.size:
+            try:
+                self.L = np.linalg.cholesky(S)
+            except np.linalg.LinAlgError:
+                lam, V = np.linalg.eigh(S)
+                lo = floor * np.einsum("ij,ik,kj->j", V, C, V)   # floor * v^T C v
+                self.clipped = int(np.sum(lam < lo))
+                S = (V * np.maximum(lam, lo)) @ V.T
+                self.L = np.linalg.cholesky(0.5 * (S + S.T))
+
+    def __call__(self, r: Any) -> Any:
+        import scipy.linalg as sla
+
+        r = np.asarray(r, float)
+        out = np.empty_like(r)
+        y = np.asarray(self.apply_big(r[self.big]), float)
+        if self.small.size:
+            t = r[self.small] - self.B @ y
+            zs = sla.cho_solve((self.L, True), t)
+            out[self.small] = zs
+            out[self.big] = y - self.PBt.T @ zs
+        else:
+            out[self.big] = y
+        return out
 
 
 def make_preconditioner(spec: Any) -> Preconditioner | None:

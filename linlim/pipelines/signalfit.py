@@ -6,9 +6,12 @@ the signal (linear, thousands of whitened coefficients; :mod:`linlim.pipelines.s
 all in one RIME and one posterior.
 
 1. MAP by matrix-free Gauss-Newton with CG inner solves. The preconditioner is the
-   Gauss-Newton Hessian at the start, built from the model's structure
+   Gauss-Newton Hessian built from the model's structure
    (:mod:`linlim.pipelines.structured`: no Jacobian column of a linear coefficient is ever
-   formed) and factorised once; the whitened prior is its identity part.
+   formed) and Cholesky-factorised (``fit.fisher: dense``), or, for large fits
+   (``fit.fisher: none``), never formed: CG then runs on the structured Hessian's
+   products, preconditioned per channel on the signal block with the other parameters
+   coupled exactly through a Schur complement (:func:`_structured_gauss_newton`).
 2. The Laplace posterior at the MAP: the same structured Fisher matrix, the errors of every
    non-signal parameter with the signal marginalised, and the signal block of the
    likelihood Fisher with everything else marginalised (:func:`marginal_signal_fisher`).
@@ -34,10 +37,18 @@ from .fit import start_and_priors
 from .joint import LinearComponent, build_joint_model
 from .power import PriorHessian, band_powers, marginal_signal_fisher
 from .scenario import Scenario
-from .structured import check_memory, memory_estimate, structured_fisher
+from .structured import (
+    check_memory,
+    memory_estimate,
+    prior_matvec,
+    redundant_groups,
+    structured_fisher,
+    structured_memory_estimate,
+    structured_preconditioner,
+)
 
 __all__ = ["SIGNAL_FIT_OPTIONS", "fiducial_power", "linear_components", "fit_with_signal",
-           "laplace_analysis", "check_dense_memory"]
+           "laplace_analysis", "check_dense_memory", "structured_route_memory"]
 
 #: Options of the signal part of the joint fit (merged into the ``fit`` section).
 SIGNAL_FIT_OPTIONS: dict[str, Any] = {
@@ -81,11 +92,9 @@ def linear_components(sc: Scenario, p0: np.ndarray, with_signal: bool = True
     return comps
 
 
-def check_dense_memory(sc: Scenario, fit: dict, model_signal: bool = True) -> int:
-    """Refuse (InputError, naming the GiB needed) a configuration whose dense Fisher route
-    would not fit in memory; returns the bytes it needs. Call before writing anything."""
-    if fit["fisher"] != "dense":
-        return 0
+def _sizes(sc: Scenario, model_signal: bool) -> tuple[int, int, int, int, int]:
+    """(non-linear parameters, linear pixels, linear coefficients, signal pixels, signal
+    coefficients) of the joint fit."""
     ns, na = sc.catalog.ra.size, sc.obs.antpos.shape[0]
     n_nl = 2 * ns + 4 + (2 * na if sc.gains is not None else 0)
     pix, n_lin = 0, 0
@@ -93,9 +102,34 @@ def check_dense_memory(sc: Scenario, fit: dict, model_signal: bool = True) -> in
             [sc.signal_field] if model_signal and sc.signal_field is not None else []):
         pix += comp.npix
         n_lin += int(np.prod(comp.shape))
-    need = memory_estimate(n_nl + n_lin, pix, n_nl, sc.obs.shape)
+    sig = sc.signal_field if model_signal else None
+    return (n_nl, pix, n_lin, 0 if sig is None else sig.npix,
+            0 if sig is None else int(np.prod(sig.shape)))
+
+
+def structured_route_memory(sc: Scenario, model_signal: bool = True) -> int:
+    """Bytes the structured Gauss-Newton route (``fit.fisher: none``) needs at its peak
+    (:func:`~linlim.pipelines.structured.structured_memory_estimate`)."""
+    n_nl, pix, n_lin, sig_pix, n_sig = _sizes(sc, model_signal)
+    first, _ = redundant_groups(sc.obs)
+    return structured_memory_estimate(sc.obs.shape, int(first.size), pix, sig_pix, n_nl,
+                                      int(sc.catalog.ra.size), n_nl + n_lin - n_sig, n_sig)
+
+
+def check_dense_memory(sc: Scenario, fit: dict, model_signal: bool = True) -> int:
+    """Refuse (InputError, naming the GiB needed) a configuration whose fit would not fit in
+    memory; call before writing anything. Returns the bytes the dense Fisher route needs
+    (0 with ``fit.fisher: none``, whose structured route is checked too:
+    :func:`structured_route_memory`)."""
     lim = fit.get("memory_limit_gib")
-    check_memory(need, "fit", None if lim is None else int(float(lim) * 2**30))
+    limit = None if lim is None else int(float(lim) * 2**30)
+    if fit["fisher"] != "dense":
+        check_memory(structured_route_memory(sc, model_signal), "fit", limit,
+                     route="structured")
+        return 0
+    n_nl, pix, n_lin, _, _ = _sizes(sc, model_signal)
+    need = memory_estimate(n_nl + n_lin, pix, n_nl, sc.obs.shape)
+    check_memory(need, "fit", limit)
     return need
 
 
@@ -169,12 +203,13 @@ def _staged_gauss_newton(sc: Scenario, post: Any, jm: Any, comps: list, theta0: 
     from types import SimpleNamespace
 
     maxiter = int(fit["maxiter"])
-    if fit["fisher"] != "dense" or not comps:
-        # matrix-free: the whitened prior (identity) is the preconditioner; no Jacobian
-        # column is formed (Jacobi would need one jvp per parameter)
+    if not comps:
+        # no linear sky component: plain matrix-free Gauss-Newton-CG
         return gauss_newton(post, theta0, maxiter=maxiter, solver="cg", preconditioner=None,
                             cg_tol=float(fit["cg_tol"]), cg_maxiter=int(fit["cg_maxiter"]),
                             ftol=1e-10)
+    if fit["fisher"] != "dense":
+        return _structured_gauss_newton(sc, post, jm, comps, theta0, fit, nominal, log)
     theta = np.asarray(theta0, float).copy()
     t0 = time.perf_counter()
     SF, cf = _hessian_factor(sc, post, jm, comps, theta, nominal)
@@ -231,6 +266,180 @@ def _staged_gauss_newton(sc: Scenario, post: Any, jm: Any, comps: list, theta0: 
     return SimpleNamespace(x=theta, fun=float(res.fun), grad=res.grad, success=success,
                            message=message, nit=nit, njvp=njvp, nvjp=nvjp,
                            history=history, method="gauss-newton (staged CG)", path=path)
+
+
+def _signal_sigma_f(sc: Scenario, comp: Any) -> np.ndarray:
+    """Per-channel prior standard deviation (Jy per pixel) of the signal's spectrum were
+    every k_par mode kept: ``E = diag(jy_per_kelvin) U diag(s)`` with orthonormal DCT
+    modes ``U``, so ``sigma_f = jy_per_kelvin_f * rms(s)``."""
+    sf = sc.signal_field
+    d = sf.jy_per_kelvin()
+    # per-mode scale s_k = |E[:, k] / d| / |U[:, k]| (column norms: no division by a mode's
+    # zero crossings)
+    s = (np.linalg.norm(np.asarray(comp.spectral, float) / d[:, None], axis=0)
+         / np.linalg.norm(sf.modes, axis=0))
+    return d * float(np.sqrt(np.mean(s**2)))
+
+
+def _prior_min_eigenvalue(prior: Any) -> float:
+    """Smallest eigenvalue of the prior Hessian (diagonal plus small dense blocks): a lower
+    bound on every eigenvalue of the Gauss-Newton Hessian ``F + H_prior`` (``F`` is PSD)."""
+    n = prior.diag.size
+    touched = np.zeros(n, bool)
+    for idx, _ in prior.blocks:
+        touched[idx] = True
+    mu = float(prior.diag[~touched].min()) if (~touched).any() else np.inf
+    if touched.any():
+        u = np.flatnonzero(touched)
+        mu = min(mu, float(np.linalg.eigvalsh(prior.add_to(np.zeros((u.size, u.size)), u))[0]))
+    return mu
+
+
+def _structured_gauss_newton(sc: Scenario, post: Any, jm: Any, comps: list,
+                             theta0: np.ndarray, fit: dict, nominal: np.ndarray,
+                             log: Callable[[str], None]) -> Any:
+    """Gauss-Newton for large joint fits, never forming ``J`` or an ``n x n`` matrix.
+
+    First the linear blocks are solved at the start's non-linear parameters (as on the
+    dense route). Then every iteration, at the current point: the true loss and gradient;
+    the structured Gauss-Newton Hessian ``F + H_prior`` (:func:`structured_fisher`: exact,
+    ``F v`` in ``O(Nf P^2 + Nn n)``); CG on it,
+    preconditioned by :func:`structured_preconditioner` (per-channel inverses of the signal
+    block, the non-linear and diffuse parameters exact through the Schur complement); a
+    backtracking (Armijo) line search on the true loss.
+
+    Converged when the Gauss-Newton step predicts a reduction of ``-log p`` of at most
+    ``max(fit.ftol |f|, fit.loss_atol)``: half the Newton decrement ``g^T H^-1 g``, the
+    squared distance to the Gauss-Newton optimum in posterior standard deviations (so the
+    step is ``sqrt(2 tol)`` standard deviations or less in every direction). Any
+    approximate solve ``x`` bounds it from above: with ``r = -g - H x``,
+    ``lambda^2 = -g^T x - g^T H^-1 r <= c + lambda rho`` (``c = -g^T x``, ``rho = |r| /
+    sqrt(mu)``, ``mu`` the prior Hessian's smallest eigenvalue, ``H >= H_prior``), so
+    ``lambda <= (rho + sqrt(rho^2 + 4 c)) / 2`` whether or not CG reached ``fit.cg_tol``.
+    That last step is still taken.
+    """
+    from types import SimpleNamespace
+
+    from ..operators.cg import conjugate_gradient
+
+    maxiter, cg_tol = int(fit["maxiter"]), float(fit["cg_tol"])
+    cg_maxiter = int(fit["cg_maxiter"])
+    ftol = float(fit["ftol"])
+    atol = float(fit.get("loss_atol", SIGNAL_FIT_OPTIONS["loss_atol"]))
+    t0 = time.perf_counter()
+    theta = np.asarray(theta0, float).copy()
+    prior = PriorHessian(post, theta)          # Gaussian priors: constant
+    mu = _prior_min_eigenvalue(prior)
+    spectral = {i: _signal_sigma_f(sc, c) for i, c in enumerate(comps) if c.name == "signal"}
+    need = structured_route_memory(sc, any(c.name == "signal" for c in comps))
+    f, g = post.loss_and_grad(theta)
+    f, g = float(f), np.asarray(g, float)
+    njvp, nvjp, nfev = 0, 1, 1
+    hist: dict[str, list] = {"loss": [f], "grad_norm": [float(np.abs(g).max())],
+                             "cg_iters": [0], "step": [0.0], "decrement": [np.nan],
+                             "seconds": [time.perf_counter() - t0]}
+    path = [theta.copy()]
+    log(f"  structured Gauss-Newton-CG ({theta.size} parameters; no Jacobian or n x n "
+        f"matrix; needs ~{need / 2**30:.1f} GiB): start loss {f:.6g}, |grad|_inf "
+        f"{hist['grad_norm'][0]:.3g}")
+    # jvps per structured build: the beam's columns (sources and gains come analytically)
+    n_beam = int(np.size(theta[jm.params.slices["beam"]])) if "beam" in jm.params.names else 0
+    njvp += n_beam
+    # the start: linear blocks (signal, diffuse) solved at the catalogue's non-linear
+    # parameters, as the dense route does (the first Gauss-Newton steps then need less
+    # backtracking)
+    SF = structured_fisher(post, jm.params, theta, sc.obs, comps, sc.ref_freq,
+                           sc.ripple_delay, _beam_of(jm, theta, nominal), _gains_of(jm, theta),
+                           sources=(sc.catalog.ra, sc.catalog.dec))
+    lin = np.sort(SF.linear_index)
+    pcl = structured_preconditioner(SF, prior, spectral, linear_only=True)
+
+    def mv_lin(u: np.ndarray, _SF: Any = SF) -> np.ndarray:
+        v = np.zeros(theta.size)
+        v[lin] = u
+        return (_SF.matvec(v) + prior_matvec(prior, v))[lin]
+
+    cgl = conjugate_gradient(mv_lin, -g[lin], tol=cg_tol, maxiter=cg_maxiter, precond=pcl)
+    trial = theta.copy()
+    trial[lin] += np.asarray(cgl.x, float)
+    f_l, g_l = post.loss_and_grad(trial)
+    nfev += 1
+    nvjp += 1
+    if float(f_l) < f:
+        theta, f, g = trial, float(f_l), np.asarray(g_l, float)
+    del SF, pcl, mv_lin, trial           # the next build needs the memory
+    log(f"  start: linear blocks ({lin.size} coefficients) solved by CG ({cgl.niter} "
+        f"iterations): loss {f:.6g}, |grad|_inf {float(np.abs(g).max()):.3g}, "
+        f"{time.perf_counter() - t0:.0f} s")
+    success, message, nit = False, "", 0
+    for nit in range(1, maxiter + 1):
+        ti = time.perf_counter()
+        SF = structured_fisher(post, jm.params, theta, sc.obs, comps, sc.ref_freq,
+                               sc.ripple_delay, _beam_of(jm, theta, nominal),
+                               _gains_of(jm, theta), check=False,
+                               sources=(sc.catalog.ra, sc.catalog.dec))
+        njvp += n_beam
+        pc = structured_preconditioner(SF, prior, spectral)
+        t_build = time.perf_counter() - ti
+
+        def mv(v: np.ndarray, _SF: Any = SF) -> np.ndarray:
+            return _SF.matvec(v) + prior_matvec(prior, v)
+
+        cg = conjugate_gradient(mv, -g, tol=cg_tol, maxiter=cg_maxiter, precond=pc)
+        cg_rel = float(cg.residual_norm) / max(float(np.linalg.norm(g)), 1e-300)
+        dx = np.asarray(cg.x, float)
+        slope = float(g @ dx)
+        if not slope < 0:                       # CG failed: preconditioned steepest descent
+            dx = -pc(g)
+            slope = float(g @ dx)
+        pred = -0.5 * slope                     # GN model's reduction at the full step
+        # upper bound on half the Newton decrement g^T H^-1 g from the true residual
+        # r = -g - H dx (see the docstring); inf without a proper prior on every parameter
+        rho = float(np.linalg.norm(-g - mv(dx))) / np.sqrt(mu) if mu > 0 else np.inf
+        bound = 0.5 * (0.5 * (rho + np.sqrt(rho**2 + 4.0 * max(-slope, 0.0)))) ** 2
+        del SF, pc, mv                          # the next build needs the memory
+        tol = max(ftol * abs(f), atol)
+        step, f_new = 1.0, np.inf
+        for _ in range(31):
+            f_new = float(-post.value(theta + step * dx))
+            nfev += 1
+            if np.isfinite(f_new) and f_new <= f + 1e-4 * step * slope:
+                break
+            step *= 0.5
+        else:
+            message = (f"not converged: the line search could not lower -log p along the "
+                       f"Gauss-Newton step (predicted reduction {pred:.3g}) at iteration "
+                       f"{nit}")
+            log(f"  Gauss-Newton iteration {nit}: {message}")
+            break
+        theta = theta + step * dx
+        f, g = post.loss_and_grad(theta)
+        f, g = float(f), np.asarray(g, float)
+        nfev += 1
+        nvjp += 1
+        path.append(theta.copy())
+        for k, v in (("loss", f), ("grad_norm", float(np.abs(g).max())),
+                     ("cg_iters", cg.niter), ("step", step), ("decrement", pred),
+                     ("seconds", time.perf_counter() - t0)):
+            hist[k].append(v)
+        log(f"  Gauss-Newton iteration {nit}: loss {f:.6g}, |grad|_inf "
+            f"{hist['grad_norm'][-1]:.3g}, predicted reduction {pred:.3g}, step {step:.3g}, "
+            f"CG {cg.niter} iterations (residual {cg_rel:.1e}; Hessian and preconditioner "
+            f"{t_build:.0f} s), {time.perf_counter() - t0:.0f} s")
+        if bound <= tol:
+            success = True
+            message = (f"converged: the last Gauss-Newton step predicted a reduction of "
+                       f"-log p of {pred:.3g} (at most {bound:.3g} with the CG residual) <= "
+                       f"max(ftol |f|, loss_atol) = {tol:.3g}")
+            break
+    else:
+        message = (f"not converged: stopped at fit.maxiter = {maxiter} Gauss-Newton "
+                   f"iterations; the last step still predicted a reduction of -log p of "
+                   f"{hist['decrement'][-1]:.3g} (> {max(ftol * abs(f), atol):.3g})")
+    history = {k: np.asarray(v, float) for k, v in hist.items()}
+    return SimpleNamespace(x=theta, fun=f, grad=g, success=success, message=message,
+                           nit=len(path) - 1, njvp=njvp, nvjp=nvjp, nfev=nfev,
+                           history=history, method="gauss-newton (structured CG)", path=path)
 
 
 def _solve_block(SF: Any, post: Any, theta: np.ndarray, idx: np.ndarray, rhs: np.ndarray
