@@ -211,3 +211,8 @@ def test_demo_structured_route_logs_and_converges(tmp_path, capsys) -> None:
     assert s["joint_fit"]["message"] in out
     saved = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert saved["joint_fit"]["message"] == s["joint_fit"]["message"]
+    assert saved["joint_fit"]["converged"] is True
+    assert 0.5 < saved["joint_fit"]["chi2_per_dof"] < 1.5       # noise-limited residual
+    assert len(saved["beam_map"]) == 4
+    assert all(b["name"].startswith("beam") for b in saved["beam_map"])
+    assert "beam MAP vs truth" in out

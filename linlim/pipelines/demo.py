@@ -208,10 +208,20 @@ def _run(cfg: dict, out: pathlib.Path, fit: dict, steps_cfg: dict, dense: bool, 
         "joint_fit": {"parameters": int(joint["n_params"]), "iterations": int(res.nit),
                       "njvp": int(res.njvp), "nvjp": int(res.nvjp),
                       "seconds": joint["seconds"], "message": res.message,
+                      "converged": bool(res.success), "loss": float(res.fun),
+                      "chi2_per_dof": float(np.mean(abs(joint["residual"])**2) / sc.sigma**2),
                       "blocks": {b.name: int(np.prod(b.shape)) for b in jm.params.blocks}},
     }
     bar.done()
     if not dense:
+        # MAP only: the beam against the truth without errors (they need the dense route)
+        xm = np.asarray(res.x)
+        bi = np.arange(xm.size)[jm.params.slices["beam"]] if "beam" in jm.params.names else []
+        summary["beam_map"] = [{"name": jm.names[i], "truth": float(t), "map": float(xm[i])}
+                               for i, t in zip(bi, sc.beam_params.ravel())]
+        _log("  beam MAP vs truth (no errors without the Fisher matrix): " + ", ".join(
+            f"{b['name']} {b['map']:.5g} ({b['truth']:.5g})" for b in summary["beam_map"]))
+        _log(f"  chi2/dof {summary['joint_fit']['chi2_per_dof']:.4f}")
         summary["seconds"] = time.perf_counter() - t_start
         with open(out / "summary.json", "w") as fh:
             json.dump(summary, fh, indent=2)
