@@ -131,11 +131,18 @@ def test_structured_route_reaches_dense_map_and_logs(capsys) -> None:
     data = simulate_data(sc)["data"]
     nominal = [14.0, 0.0, 0.0, 0.0]
     lines: list[str] = []
-    dense = fit_with_signal(sc, data, _fit_options(), beam="fit", seed=3)
+    dense = fit_with_signal(sc, data, _fit_options(map_solver="dense"), beam="fit", seed=3)
     big = fit_with_signal(sc, data, _fit_options(fisher="none"), beam="fit", seed=3,
                           log=lines.append)
     rd, rb = dense["result"], big["result"]
     assert rd.success and rb.success
+    assert rd.method == "gauss-newton (staged CG)" != rb.method      # two different routes
+    # the default (fit.fisher 'dense' for the errors) finds its MAP by the structured route
+    default = fit_with_signal(sc, data, _fit_options(), beam="fit", seed=3)["result"]
+    assert default.method == rb.method and np.array_equal(default.x, rb.x)
+    with pytest.raises(InputError, match="map_solver.*needs fit.fisher 'dense'"):
+        fit_with_signal(sc, data, _fit_options(fisher="none", map_solver="dense"),
+                        beam="fit", seed=3)
     assert rb.message.startswith("converged: the last Gauss-Newton step predicted")
     it_lines = [ln for ln in lines if "Gauss-Newton iteration" in ln]
     assert len(it_lines) == rb.nit >= 3

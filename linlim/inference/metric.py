@@ -44,13 +44,13 @@ __all__ = [
 ]
 
 
-#: Rows of a dense metric per panel in :func:`_rows_times_symmetric` (a
+#: Rows of a dense metric per panel in :func:`_apply_to_rows` (a
 #: 512 x 5,363 float64 panel is 22 MB; measured best of 32-512 on a 2-core EPYC VM).
 _PANEL_ROWS = 512
 
 
-def _rows_times_symmetric(xp: ModuleType, S: Any, P: Any) -> Any:
-    """``(S P^T)^T`` for a symmetric ``S`` (n, n) and rows ``P`` (C, n).
+def _apply_to_rows(xp: ModuleType, S: Any, P: Any) -> Any:
+    """``S p`` for every row ``p`` of ``P`` (C, n): ``(S P^T)^T``, ``S`` (n, n).
 
     Row panels of ``S`` times ``P^T``: each panel is read from memory once for all ``C``
     columns (a plain GEMM packs, i.e. copies, the whole ``n x n`` matrix first, so on the
@@ -111,6 +111,11 @@ class Metric:
     def _sqrt_mass(self, z: Any) -> Any:
         """``B z`` with ``B B^T = M``."""
         raise NotImplementedError
+
+    def sqrt_mass_batch(self, Z: Any) -> Any:
+        """``B z`` (``B B^T = M``) for every row ``z`` of ``Z`` (C, n): momenta ``N(0, M)``
+        from standard normal rows. Metrics whose product vectorises override this."""
+        return self.xp.stack([self._sqrt_mass(z) for z in Z])
 
     def kinetic(self, p: Any, v: Any | None = None) -> float:
         """Kinetic energy ``p . M^{-1} p / 2`` (pass ``v = M^{-1} p`` if already known)."""
@@ -264,11 +269,14 @@ class DenseMetric(Metric):
         return self.inv_mass @ p
 
     def velocity_batch(self, P: Any) -> Any:
-        return _rows_times_symmetric(self.xp, self.inv_mass, P)
+        return _apply_to_rows(self.xp, self.inv_mass, P)
+
+    def sqrt_mass_batch(self, Z: Any) -> Any:
+        return _apply_to_rows(self.xp, self._sqrt, Z)
 
     def mass_batch(self, X: Any) -> Any:
         if self._mass is not None:
-            return _rows_times_symmetric(self.xp, self._mass, X)
+            return _apply_to_rows(self.xp, self._mass, X)
         return (X @ self._sqrt) @ self._sqrt.T       # M = B B^T, B = L^{-T}
 
     def _sqrt_mass(self, z: Any) -> Any:

@@ -154,6 +154,8 @@ SCHEMA: dict[str, Spec] = {
     "wedge_margin_s": Spec("float", **_NONNEG),
     "taper": Spec("str", choices=("blackman-harris", "hann", "tukey", "none")),
     "fit.fisher": Spec("str", choices=("dense", "none")),
+    "map_solver": Spec("str", choices=("structured", "dense")),
+    "jitter": Spec("float", low=0.0, high=1.0, high_open=True),
     "memory_limit_gib": Spec("float", nullable=True, **_POS),
     "fiducial_rms_mk": Spec("float", **_POS),
     "cg_maxiter": Spec("int", **_GE1),

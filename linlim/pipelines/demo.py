@@ -56,8 +56,9 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "fit": {**FIT_OPTIONS, **SIGNAL_FIT_OPTIONS},
     "filter": {"tau_cut_s": 300e-9, "wedge_margin_s": 100e-9,
                "taper": "blackman-harris"},
-    "hmc": {"enabled": True, "chains": 4, "warmup": 150, "draws": 400, "seed": 1,
-            "metric": "auto", "metric_rank": 300, "dense_max": 6000, "split": True},
+    "hmc": {"enabled": True, "chains": 4, "warmup": 100, "draws": 400, "seed": 1,
+            "metric": "auto", "metric_rank": 300, "dense_max": 6000, "split": True,
+            "jitter": 0.25},
     "steps": {"wrong_beam": True, "old_route": True, "null_test": True},
     "plots": True,
     "progress": True,
@@ -244,8 +245,10 @@ def _run(cfg: dict, out: pathlib.Path, fit: dict, steps_cfg: dict, dense: bool, 
     _log(f"Laplace posterior at the MAP ({time.perf_counter() - t0:.1f} s): errors with the "
          "signal, diffuse and gains marginalised")
     for row in beam_table:
-        _log(f"  {row['name']:>10s}: truth {row['truth']:+.4f}  MAP {row['map']:+.4f} +- "
-             f"{row['error']:.4f}  z = {row['z']:+.2f}")
+        # digits to the error's scale (a fixed 4 decimals printed errors of 5e-5 as 0.0000)
+        nd = max(4, 2 - int(np.floor(np.log10(row["error"])))) if row["error"] > 0 else 4
+        _log(f"  {row['name']:>10s}: truth {row['truth']:+.{nd}f}  MAP {row['map']:+.{nd}f} "
+             f"+- {row['error']:.2g}  z = {row['z']:+.2f}")
     _log(f"  point sources: rms z over {fg_idx.size} amplitudes and indices = "
          f"{np.sqrt(np.mean(fg_z**2)):.2f}")
     _log("  band powers P(k) [mK^2 Mpc^3] (estimate +- Fisher sigma, truth, z):")
@@ -381,7 +384,7 @@ def _hmc(h: dict, sc: Scenario, joint: dict, lap: dict, out: pathlib.Path, summa
     split = bool(h["split"]) and metric.kind == "dense"
     r = sample(hp, num_draws=int(h["draws"]), num_warmup=int(h["warmup"]),
                chains=int(h["chains"]), seed=int(h["seed"]), metric=metric, init=x0,
-               split_centre=x0 if split else None,
+               split_centre=x0 if split else None, jitter=float(h["jitter"]),
                path=str(out / "chains.h5"), resume=False, progress=progress)
     draws = r.draws                                     # (chains, draws, n)
     u = draws[:, :, hp.nr + hp.ns:]

@@ -62,6 +62,9 @@ SIGNAL_FIT_OPTIONS: dict[str, Any] = {
     "bjk_iterations": 8,           # most BJK steps (stops at convergence)
     "fisher": "dense",             # "dense": structured dense Fisher (errors, band powers);
     #                                "none": MAP only (large configs)
+    "map_solver": "structured",    # MAP by "structured" Gauss-Newton-CG (no n x n matrix;
+    #                                the only route with fisher 'none') or by CG
+    #                                preconditioned with the "dense" Hessian's Cholesky factor
     "memory_limit_gib": None,      # refuse configs needing more (default: available memory)
 }
 
@@ -208,7 +211,15 @@ def _staged_gauss_newton(sc: Scenario, post: Any, jm: Any, comps: list, theta0: 
         return gauss_newton(post, theta0, maxiter=maxiter, solver="cg", preconditioner=None,
                             cg_tol=float(fit["cg_tol"]), cg_maxiter=int(fit["cg_maxiter"]),
                             ftol=1e-10)
-    if fit["fisher"] != "dense":
+    route = fit.get("map_solver", SIGNAL_FIT_OPTIONS["map_solver"])
+    if route not in ("structured", "dense"):
+        raise InputError(f"config fit.map_solver: expected 'structured' or 'dense', received "
+                         f"{route!r}")
+    if route == "dense" and fit["fisher"] != "dense":
+        raise InputError("config fit.map_solver: 'dense' needs fit.fisher 'dense' (it "
+                         "factorises the n x n Hessian), received fit.fisher "
+                         f"{fit['fisher']!r}")
+    if route == "structured":
         return _structured_gauss_newton(sc, post, jm, comps, theta0, fit, nominal, log)
     theta = np.asarray(theta0, float).copy()
     t0 = time.perf_counter()
