@@ -56,7 +56,7 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "fit": {**FIT_OPTIONS, **SIGNAL_FIT_OPTIONS},
     "filter": {"tau_cut_s": 300e-9, "wedge_margin_s": 100e-9,
                "taper": "blackman-harris"},
-    "hmc": {"enabled": True, "chains": 4, "warmup": 100, "draws": 400, "seed": 1,
+    "hmc": {"enabled": True, "chains": 4, "warmup": 100, "draws": 500, "seed": 1,
             "metric": "auto", "metric_rank": 300, "dense_max": 6000, "split": True,
             "jitter": 0.25},
     "steps": {"wrong_beam": True, "old_route": True, "null_test": True},
