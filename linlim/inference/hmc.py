@@ -914,9 +914,7 @@ class HMC:
             raise ShapeError(
                 f"init: expected shape ({self.size},) or ({chains}, {self.size}), "
                 f"received {init_np.shape}")
-        import hashlib
-
-        return init_np, hashlib.sha256(np.ascontiguousarray(init_np).tobytes()).hexdigest()[:16]
+        return init_np, _fingerprint(init_np)
 
     def _open_store(self, path: str, resume: bool, config: dict[str, Any], chains: int,
                     num_warmup: int) -> tuple[Any, int, list[_Chain], HMCResult | None]:

@@ -30,11 +30,13 @@ products, never an ``n x n`` factorisation).
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from ..inference.metric import LowRankMetric
+from .structured import prior_matvec
 
 __all__ = ["HierarchicalLaplacePosterior", "lowrank_metric", "dense_hessian", "dense_metric"]
 
@@ -86,8 +88,9 @@ class HierarchicalLaplacePosterior:
         # prior precision restricted to the non-signal parameters, as (diag, blocks)
         mask = np.zeros(n, bool)
         mask[self.rest] = True
-        self._pdiag = np.where(mask, prior.diag, 0.0)
-        self._pblocks = [(i, B) for i, B in prior.blocks if mask[i].all()]
+        self._prior_rest = SimpleNamespace(
+            diag=np.where(mask, prior.diag, 0.0),
+            blocks=[(i, B) for i, B in prior.blocks if mask[i].all()])
 
     # -- coordinates -------------------------------------------------------------------
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -109,10 +112,7 @@ class HierarchicalLaplacePosterior:
 
     def _prior_prec(self, d: np.ndarray) -> np.ndarray:
         """Prior precision (non-signal part) times ``d``: (n,) or columns (n, C)."""
-        out = (self._pdiag * d.T).T
-        for idx, B in self._pblocks:
-            out[idx] += B @ d[idx]
-        return out
+        return prior_matvec(self._prior_rest, d)
 
     # -- density ----------------------------------------------------------------------
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -205,9 +205,9 @@ class HierarchicalLaplacePosterior:
     def hess_diagonal(self, x: np.ndarray, dense_F_diag: np.ndarray) -> np.ndarray:
         """Diagonal of the Gauss-Newton Hessian (``dense_F_diag`` = diag of ``F``)."""
         r, w, u = self.split(x)
-        fd = dense_F_diag + self._pdiag
-        for idx, B in self._pblocks:
-            fd[idx] += np.diag(B) - self._pdiag[idx]
+        fd = dense_F_diag + self._prior_rest.diag
+        for idx, B in self._prior_rest.blocks:
+            fd[idx] += np.diag(B) - self._prior_rest.diag[idx]
         sc2 = np.exp(self.a * u[self.band])
         q, du = self._prior_w_u(x)
         dw = fd[self.sig] * sc2 + q
@@ -269,10 +269,10 @@ def dense_hessian(post: HierarchicalLaplacePosterior, x: np.ndarray,
     r, w, u = post.split(np.asarray(x, float))
     order = np.concatenate([post.rest, post.sig])             # theta index of x's (r, w)
     A = np.asarray(F, float)[np.ix_(order, order)]
-    A[np.diag_indices_from(A)] += post._pdiag[order]
+    A[np.diag_indices_from(A)] += post._prior_rest.diag[order]
     pos = np.full(post.theta_hat.size, -1)
     pos[order] = np.arange(order.size)
-    for idx, B in post._pblocks:
+    for idx, B in post._prior_rest.blocks:
         j = pos[idx]
         A[np.ix_(j, j)] += B
     sc = np.exp(0.5 * post.a * u[post.band])

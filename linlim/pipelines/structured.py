@@ -370,10 +370,10 @@ def structured_fisher(post: Any, params: Any, theta: np.ndarray, obs: Any,
 
 
 def prior_matvec(prior: Any, v: np.ndarray) -> np.ndarray:
-    """``H_prior v`` for a :class:`~linlim.pipelines.power.PriorHessian` (its diagonal and
-    small dense blocks), without forming a matrix."""
+    """``H_prior v`` for a :class:`~linlim.pipelines.power.PriorHessian` (its ``diag`` and
+    small dense ``blocks``), without forming a matrix; ``v`` is (n,) or columns (n, C)."""
     v = np.asarray(v, float)
-    out = prior.diag * v
+    out = (prior.diag * v.T).T
     for idx, B in prior.blocks:
         out[idx] += B @ v[idx]
     return out
