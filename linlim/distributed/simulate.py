@@ -370,7 +370,11 @@ class _Blocks:
         self.index: dict[str, int] = {}
         self.queue = iter(range(len(plan)))
         first = [self._submit(i) for _, i in zip(range(max_in_flight), self.queue)]
-        self.done = as_completed(first, with_results=True)
+        # results are fetched here, one at a time, not by as_completed(with_results=True):
+        # its background gathers run concurrently and can lose one (dask/distributed
+        # #7331), which left the driver waiting forever for a block already in memory
+        # (seen here twice in about 430 runs)
+        self.done = as_completed(first)
 
     def _submit(self, i: int) -> Any:
         t, f = self.plan[i]
@@ -383,7 +387,8 @@ class _Blocks:
         return fut
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        for fut, vis in self.done:
+        for fut in self.done:
+            vis = fut.result()
             i = self.index.pop(fut.key)
             fut.release()
             nxt = next(self.queue, None)
@@ -488,11 +493,11 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
     The blocks are submitted first; the driver then initialises the file with pyuvdata
     (``UVData.initialize_uvh5_file`` of a metadata-only ``UVData``; after
     :func:`prepare_workers`, a copy of the header-only file it wrote) while the workers
-    compute, and writes each block as
-    it arrives (``distributed.as_completed``, results gathered in the background) into
-    the file's ``visdata``, ``flags`` and ``nsamples`` datasets at its ``(blt, freq)``
-    slices, the file kept open (what ``UVData.write_uvh5_part`` does, without reopening
-    the file and re-deriving the indices per block). The order of arrival does not
+    compute, and writes each block as it finishes (``distributed.as_completed``; the
+    driver fetches the finished block's result, one at a time) into the file's
+    ``visdata``, ``flags`` and ``nsamples`` datasets at its ``(blt, freq)`` slices, the
+    file kept open (what ``UVData.write_uvh5_part`` does, without reopening the file and
+    re-deriving the indices per block). The order of arrival does not
     matter and the driver holds the metadata and at most ``max_in_flight`` blocks. A
     killed worker's block is recomputed elsewhere.
     """
