@@ -13,20 +13,22 @@ Measures
     * cold: a fresh Python interpreter from its launch to the file written (imports, the
       driver's scenario, the ``LocalCluster`` start-up, the workers' imports, first numba
       and astropy calls and scenario builds, the blocks and the writes), one run each;
-    * prepared: persistent clusters prepared once with
-      :func:`linlim.distributed.prepare_workers` (outside the timing, reported), then
-      ``simulate_uvh5`` alone, median and best of ``--reps`` runs, in-process, 1 and 2
-      workers interleaved; the in-process reference after
-      ``prepare_workers("serial", sim)``.
+    * prepared: clusters prepared with :func:`linlim.distributed.prepare_workers`
+      (outside the timing, reported), then ``simulate_uvh5`` alone, median and best of
+      ``--reps`` runs per configuration; one cluster alive at a time, in three rounds
+      that alternate 1 and 2 workers, each round's runs interleaved with in-process ones
+      (the reference, after ``prepare_workers("serial", sim)``).
 
     It also reports the blocks' compute time on the workers (Dask's task stream, in
     separate runs), the
     driver's CPU time per run, and from the 1-worker runs the serial fraction ``f`` (time
     outside block compute) and Amdahl's bound ``1 / (f + (1 - f) / 2)`` for 2 workers.
 
-Every cluster is a ``LocalCluster`` of single-threaded worker processes with one BLAS,
-OpenMP and numba thread each; the driver (and so the in-process reference) has one BLAS
-and numba thread too. Run ``python benchmarks/bench_distributed.py`` (``--quick`` for a
+Every cluster comes from :func:`linlim.distributed.local_cluster`: single-threaded worker
+processes with one BLAS, OpenMP and numba thread each, under linlim's lean Dask
+configuration (``--dask-defaults``: Dask's own, for comparison; the benchmark prints the
+idle clusters' CPU use under either); the driver (and so the in-process reference) has
+one BLAS and numba thread too. Run ``python benchmarks/bench_distributed.py`` (``--quick`` for a
 smoke run; ``--sim-only --scenario demo`` for (c) alone at the demo's size,
 ``--scenario bench`` at a larger size); prints Markdown tables, the versions and the load
 average at the start and the end, which on a shared machine decide what a 1 -> 2 worker
@@ -52,16 +54,41 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 
 import numpy as np  # noqa: E402
 
+#: Clusters under linlim's lean Dask configuration (``--dask-defaults``: Dask's own).
+LEAN = True
+#: Times per block of (c) (``--time-chunk``; None: the scenario's default plan).
+TIME_CHUNK: int | None = None
+
 
 def _cluster(n: int):
-    from distributed import Client, LocalCluster
+    from linlim.distributed import local_cluster
 
     t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=40)
-    client = Client(cluster)
+    cluster, client = local_cluster(n, lean=LEAN, silence_logs=40)
     client.run(_offline_astropy)
     return cluster, client, time.perf_counter() - t0
+
+
+def _idle_cpu(seconds: float = 2.0) -> float:
+    """CPU time (core-seconds per second) this process and its children (the workers)
+    use while the cluster idles: Dask's housekeeping."""
+    import psutil
+
+    procs = [psutil.Process()]
+    procs += procs[0].children(recursive=True)
+
+    def used() -> float:
+        total = 0.0
+        for p in procs:
+            try:
+                total += sum(p.cpu_times()[:2])
+            except psutil.NoSuchProcess:  # pragma: no cover - a process that ended
+                pass
+        return total
+
+    c0 = used()
+    time.sleep(seconds)
+    return (used() - c0) / seconds
 
 
 def _offline_astropy() -> None:
@@ -139,15 +166,18 @@ def _config(scenario: str, quick: bool) -> tuple[dict, dict]:
     if scenario == "demo":
         from linlim.pipelines.demo import DEMO_DEFAULTS
 
-        # 8 times x 96 channels: 4 blocks of 2 times x 96 channels, two per worker
-        return DEMO_DEFAULTS["scenario"], {"time_chunk": 2, "freq_chunk": 96}
+        # 8 times x 96 channels: blocks of TIME_CHUNK times x 96 channels (default 4: one
+        # block per worker on 2 workers; a block's fixed set-up, ~0.03 s of astropy
+        # directions and operators, is most of a 2-time block's ~0.04 s in-process)
+        return DEMO_DEFAULTS["scenario"], {"time_chunk": TIME_CHUNK or 4, "freq_chunk": 96}
     if quick:
         return ({"array": {"hex_num": 2}, "band": {"nfreq": 16}, "times": {"ntimes": 4},
                  "foregrounds": {"nsources": 5}, "signal": {"nside": 16, "radius_deg": 15.0}},
                 {"time_chunk": 1, "freq_chunk": 16})
     # 37 antennas, 128 channels, 32 times, 100 sources: 4 blocks of 8 times x 128 channels
     return ({"array": {"hex_num": 4}, "band": {"nfreq": 128}, "times": {"ntimes": 32},
-             "foregrounds": {"nsources": 100}}, {"time_chunk": 8, "freq_chunk": 128})
+             "foregrounds": {"nsources": 100}}, {"time_chunk": TIME_CHUNK or 8,
+                                                 "freq_chunk": 128})
 
 
 def _threads() -> dict:
@@ -195,6 +225,10 @@ def _cold(mode: str, scenario: str, quick: bool) -> dict:
            "--scenario", scenario, "--launched", repr(time.time())]
     if quick:
         cmd.append("--quick")
+    if not LEAN:
+        cmd.append("--dask-defaults")
+    if TIME_CHUNK:
+        cmd += ["--time-chunk", str(TIME_CHUNK)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -240,36 +274,41 @@ def bench_simulation(scenario: str, quick: bool, reps: int) -> dict:
 
         out["prepare"]["serial"] = prepare_workers("serial", sim)
         out["threads"] = {"driver": _threads()}
-        clusters, clients = {}, {"serial": "serial"}
-        try:
+        # one cluster at a time (an idle second cluster's housekeeping would take CPU
+        # from the measured one), in rounds that alternate 1 and 2 workers, each round's
+        # runs interleaved with in-process ones, so that a change of the machine's load
+        # hits all three alike
+        rounds = min(3, reps)
+        per_round = -(-reps // rounds)
+        runs: dict = {k: [] for k in ("serial", "1", "2")}
+        comp: dict = {"1": [], "2": []}
+        for r in range(rounds):
             for n in ("1", "2"):
-                clusters[n], clients[n], out["startup"][n] = _cluster(int(n))
-                out["prepare"][n] = prepare_workers(clients[n], sim)
-                out["threads"][f"{n} worker(s)"] = list(clients[n].run(_threads).values())
-            # interleaved, so that a change of the machine's load hits all three alike
-            runs: dict = {k: [] for k in clients}
-            for _ in range(reps):
-                for k, client in clients.items():
-                    runs[k].append(timed(client))
-            for k in clients:
-                out["prepared"][k] = [r[0] for r in runs[k]]
-                out["driver_cpu"][k] = statistics.median(r[1] for r in runs[k])
-            # separate runs (the task stream costs scheduler time), interleaved too: the
-            # blocks' compute and the share of each run's wall time outside it
-            comp: dict = {"1": [], "2": []}
-            for _ in range(min(3, reps)):
-                for n in comp:
-                    with get_task_stream(clients[n]) as stream:
-                        wall = timed(clients[n])[0]
+                cluster, client, startup = _cluster(int(n))
+                try:
+                    prep = prepare_workers(client, sim)
+                    if r == 0:
+                        out["startup"][n], out["prepare"][n] = startup, prep
+                        out["threads"][f"{n} worker(s)"] = list(client.run(_threads).values())
+                        out.setdefault("idle_cpu", {})[n] = _idle_cpu()
+                    for _ in range(per_round):
+                        runs[n].append(timed(client))
+                        runs["serial"].append(timed("serial"))
+                    # a separate run (the task stream costs scheduler time): the blocks'
+                    # compute and the share of the run's wall time outside it
+                    with get_task_stream(client) as stream:
+                        wall = timed(client)[0]
                     comp[n].append((wall, _compute_seconds(stream)[0]))
-            for n, pairs in comp.items():
-                out["compute"][n] = statistics.median(c for _, c in pairs)
-                out["serial_fraction"][n] = statistics.median(max(0.0, (w - c) / w)
-                                                              for w, c in pairs)
-        finally:
-            for n in clusters:
-                clients[n].close()
-                clusters[n].close()
+                finally:
+                    client.close()
+                    cluster.close()
+        for k in runs:
+            out["prepared"][k] = [r[0] for r in runs[k]]
+            out["driver_cpu"][k] = statistics.median(r[1] for r in runs[k])
+        for n, pairs in comp.items():
+            out["compute"][n] = statistics.median(c for _, c in pairs)
+            out["serial_fraction"][n] = statistics.median(max(0.0, (w - c) / w)
+                                                          for w, c in pairs)
     return out
 
 
@@ -308,9 +347,18 @@ def main() -> None:
                          "32 times x 128 channels, 100 sources)")
     ap.add_argument("--reps", type=int, default=7,
                     help="(c) prepared runs per configuration (median reported)")
+    ap.add_argument("--dask-defaults", action="store_true",
+                    help="clusters under Dask's default configuration instead of "
+                         "linlim.distributed.LEAN_DASK_CONFIG")
+    ap.add_argument("--time-chunk", type=int, default=None,
+                    help="(c) times per block (default: 4 for demo, i.e. 2 blocks, one per "
+                         "worker; 8 for bench, i.e. 4 blocks)")
     ap.add_argument("--cold-child", choices=("serial", "1", "2"), help=argparse.SUPPRESS)
     ap.add_argument("--launched", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global LEAN, TIME_CHUNK
+    LEAN = not args.dask_defaults
+    TIME_CHUNK = args.time_chunk
     if args.cold_child:
         _cold_child(args.cold_child, args.scenario, args.quick, args.launched)
         return
@@ -341,7 +389,9 @@ def main() -> None:
     print(f"\nMachine: {os.cpu_count()} cores, {_cpu_model()}; "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
           f"{_versions()}.")
-    print(f"Threads (BLAS/OpenMP pools, numba): {sim['threads']}\n")
+    print(f"Threads (BLAS/OpenMP pools, numba): {sim['threads']}")
+    print("Dask configuration: " + ("linlim.distributed.LEAN_DASK_CONFIG" if LEAN
+                                    else "Dask's defaults (--dask-defaults)") + "\n")
     print("Load average (1, 5, 15 min): " + "; ".join(
         f"{k} {v[0]:.2f}, {v[1]:.2f}, {v[2]:.2f}" for k, v in load.items()) + "\n")
     if over is not None:
@@ -384,6 +434,9 @@ def _print_c(sim: dict, scenario: str) -> None:
           f"(2 workers), {sim['prepare']['serial']:.2f} s (in-process); the file header "
           f"(metadata-only UVData and header-only uvh5 file, built by prepare_workers, "
           f"copied in the prepared runs) takes {sim['header']:.3f} s")
+    idle = sim["idle_cpu"]
+    print(f"- idle prepared cluster, driver and workers together: {idle['1']:.3f} (1 worker), "
+          f"{idle['2']:.3f} (2 workers) core-s per s")
     t1, c1, d1 = med["1"], sim["compute"]["1"], sim["driver_cpu"]["1"]
     f = sim["serial_fraction"]["1"]
     cores = os.cpu_count() or 1

@@ -13,7 +13,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed", reason="the dist extra (dask) is not installed")
 
-from linlim.distributed import DistributedLogPosterior  # noqa: E402
+from linlim.distributed import DistributedLogPosterior, local_cluster  # noqa: E402
 from linlim.distributed.synthetic import linear_gaussian_chunk  # noqa: E402
 from linlim.likelihood import GaussianLikelihood, LogPosterior  # noqa: E402
 from linlim.operators import MatrixMult  # noqa: E402
@@ -25,9 +25,7 @@ NCHUNKS = 4
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-    c = distributed.Client(cluster)
+    cluster, c = local_cluster(2, silence_logs=40)
     yield c
     c.close()
     cluster.close()

@@ -15,6 +15,7 @@ distributed = pytest.importorskip("distributed", reason="the dist extra (dask) i
 
 from distributed.diagnostics.plugin import WorkerPlugin  # noqa: E402
 
+from linlim.distributed import local_cluster  # noqa: E402
 from linlim.distributed import simulate as dsim  # noqa: E402
 from linlim.distributed.simulate import (  # noqa: E402
     ChunkedSimulation,
@@ -45,9 +46,7 @@ class OfflineAstropy(WorkerPlugin):
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-    c = distributed.Client(cluster)
+    cluster, c = local_cluster(2, silence_logs=40)
     c.register_plugin(OfflineAstropy())
     yield c
     c.close()
@@ -249,3 +248,35 @@ def test_bad_client_and_existing_file(tmp_path, rng) -> None:
         simulate_uvh5(path, sim, client="serial")
     with pytest.raises(InputError, match="client"):
         simulate_uvh5(path, sim, client="threads", clobber=True)
+
+
+def _worker_settings() -> tuple:
+    import dask
+
+    return (dask.config.get("distributed.worker.profile.enabled"),
+            dask.config.get("distributed.admin.tick.interval"),
+            os.environ.get("NUMBA_NUM_THREADS"), os.environ.get("OPENBLAS_NUM_THREADS"),
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+
+
+def test_local_cluster_workers_run_lean_and_single_threaded(client) -> None:
+    """The fixture's cluster comes from local_cluster: every worker (the one restarted
+    after the kill test included) holds the lean configuration, one BLAS/numba thread and
+    no MALLOC_TRIM_THRESHOLD_, though the driver's configuration is Dask's default again
+    (the settings were applied while the cluster started)."""
+    import dask
+
+    from linlim.distributed import LEAN_DASK_CONFIG
+
+    got = set(client.run(_worker_settings).values())
+    assert got == {(False, LEAN_DASK_CONFIG["distributed.admin.tick.interval"], "1", "1", None)}
+    assert dask.config.get("distributed.admin.tick.interval") != "1s"   # not leaked
+    assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler._tick_interval) == 1
+
+
+@pytest.mark.parametrize("kwargs, match", [({"n_workers": 0}, "n_workers"),
+                                           ({"threads_per_worker": 1.5}, "threads_per_worker"),
+                                           ({"n_workers": True}, "n_workers")])
+def test_local_cluster_bad_input(kwargs, match) -> None:
+    with pytest.raises(InputError, match=match):
+        local_cluster(**kwargs)

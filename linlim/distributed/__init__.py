@@ -4,6 +4,7 @@ Needs the ``dist`` extra (``pip install 'linlim[dist]'``); without it everything
 linlim runs in-process.
 """
 
+from .cluster import LEAN_DASK_CONFIG, local_cluster
 from .posterior import DistributedLogPosterior, chunk_call, resident_chunks
 from .simulate import (
     ChunkedSimulation,
@@ -16,6 +17,7 @@ from .simulate import (
     simulate_uvh5,
 )
 
-__all__ = ["DistributedLogPosterior", "chunk_call", "resident_chunks", "ChunkedSimulation",
-           "plan_chunks", "point_source_simulation", "prepare_process", "prepare_workers",
-           "scenario_simulation", "simulate_chunk", "simulate_uvh5"]
+__all__ = ["LEAN_DASK_CONFIG", "local_cluster", "DistributedLogPosterior", "chunk_call",
+           "resident_chunks", "ChunkedSimulation", "plan_chunks", "point_source_simulation",
+           "prepare_process", "prepare_workers", "scenario_simulation", "simulate_chunk",
+           "simulate_uvh5"]

@@ -92,7 +92,8 @@ class DistributedLogPosterior:
     Parameters
     ----------
     client : distributed.Client
-        The cluster to use (e.g. ``Client(LocalCluster(n_workers=2))``; dask-cuda's
+        The cluster to use (e.g. the client of
+        :func:`~linlim.distributed.cluster.local_cluster`; dask-cuda's
         ``LocalCUDACluster`` gives one worker per GPU).
     builder : callable
         ``builder(description, index) -> chunk posterior``; a top-level (importable)

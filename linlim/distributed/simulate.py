@@ -455,9 +455,10 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
         What to simulate (see :func:`scenario_simulation`, :func:`point_source_simulation`).
     client : distributed.Client, None or "serial"
         The cluster. ``None`` starts a ``LocalCluster`` of ``n_workers`` single-threaded
-        worker processes for this call and closes it afterwards; ``"serial"`` computes the
-        blocks one after the other in this process, without Dask (the reference the
-        distributed result equals bit for bit). A client whose workers were prepared for
+        worker processes (:func:`~linlim.distributed.cluster.local_cluster`) for this
+        call and closes it afterwards; ``"serial"`` computes the blocks one after the
+        other in this process, without Dask (the reference the distributed result equals
+        bit for bit). A client whose workers were prepared for
         ``sim`` (:func:`prepare_workers`) gets the digest of the description with each
         task instead of the description.
     time_chunk, freq_chunk : int, optional
@@ -526,14 +527,9 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
     own = client is None
     cluster = None
     if own:
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError as err:  # pragma: no cover - depends on the environment
-            raise InputError("simulate_uvh5: client=None needs dask.distributed (install "
-                             "'linlim[dist]'), or pass client='serial'") from err
-        cluster = LocalCluster(n_workers=int(n_workers), threads_per_worker=1,
-                               processes=True, dashboard_address=None)
-        client = Client(cluster)
+        from .cluster import local_cluster
+
+        cluster, client = local_cluster(int(n_workers))
     try:
         nworkers = (len([workers] if isinstance(workers, str) else workers) if workers
                     else max(1, len(client.scheduler_info()["workers"])))
