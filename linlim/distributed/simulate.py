@@ -351,8 +351,10 @@ def prepare_workers(client: Any, sim: ChunkedSimulation,
     return time.perf_counter() - t0
 
 
-def _has_worker_plugin(name: str, dask_scheduler: Any = None) -> bool:
-    return name in dask_scheduler.worker_plugins
+def _cluster_state(name: str, dask_scheduler: Any = None) -> tuple[bool, int]:
+    """On the scheduler: whether the worker plugin ``name`` is registered, and the number
+    of workers (one round trip for both, before the first block is submitted)."""
+    return name in dask_scheduler.worker_plugins, len(dask_scheduler.workers)
 
 
 class _Blocks:
@@ -360,12 +362,19 @@ class _Blocks:
     yields ``(index, vis)`` as each finishes (its future released once yielded)."""
 
     def __init__(self, client: Any, sim: ChunkedSimulation, plan: list[tuple[slice, slice]],
-                 retries: int, max_in_flight: int, workers: Any = None) -> None:
+                 retries: int, max_in_flight: int | None, workers: Any = None) -> None:
         from distributed import as_completed
 
         self.client, self.sim, self.plan, self.retries = client, sim, plan, retries
         self.workers = workers
-        prepared = client.run_on_scheduler(_has_worker_plugin, _plugin_name(sim))
+        prepared, nworkers = client.run_on_scheduler(_cluster_state, _plugin_name(sim))
+        if workers:
+            nworkers = len([workers] if isinstance(workers, str) else workers)
+        if max_in_flight is None:
+            max_in_flight = 2 * max(1, nworkers)
+        if max_in_flight < 1:
+            raise InputError(f"simulate_uvh5: max_in_flight must be >= 1, received "
+                             f"{max_in_flight}")
         self.description = _Prepared(sim.digest) if prepared else sim.description
         self.index: dict[str, int] = {}
         self.queue = iter(range(len(plan)))
@@ -531,12 +540,9 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
 
         cluster, client = local_cluster(int(n_workers))
     try:
-        nworkers = (len([workers] if isinstance(workers, str) else workers) if workers
-                    else max(1, len(client.scheduler_info()["workers"])))
-        limit = 2 * nworkers if max_in_flight is None else int(max_in_flight)
-        if limit < 1:
-            raise InputError(f"simulate_uvh5: max_in_flight must be >= 1, received {limit}")
-        blocks = _Blocks(client, sim, plan, retries, limit, workers)   # workers start now
+        blocks = _Blocks(client, sim, plan, retries,
+                         None if max_in_flight is None else int(max_in_flight),
+                         workers)                               # workers start now
         start_file()                                           # meanwhile, the header
         with writer:
             for i, vis in blocks:
