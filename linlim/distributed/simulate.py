@@ -382,7 +382,7 @@ class _Blocks:
         # results are fetched here, one at a time, not by as_completed(with_results=True):
         # its background gathers run concurrently and can lose one (dask/distributed
         # #7331), which left the driver waiting forever for a block already in memory
-        # (seen here twice in about 430 runs)
+        # (seen here twice in about 400 runs)
         self.done = as_completed(first)
 
     def _submit(self, i: int) -> Any:
