@@ -50,8 +50,13 @@ def linear_response(obs: Any, ra: np.ndarray, dec: np.ndarray, ref_freq: float,
     phase = np.exp(2j * np.pi * obs.freqs[None, :, None, None] / _C * proj[:, None, :, :])
     K = 0.5 * (A**2).transpose(0, 2, 1)[:, :, None, :] * phase  # (Nt, Nf, Nbl, P)
     if gains is not None:
-        K *= (gains[obs.ant1] * np.conj(gains[obs.ant2]))[None, None, :, None]
+        K *= _gain_products(gains, obs)[None, None, :, None]
     return K
+
+
+def _gain_products(gains: np.ndarray, obs: Any) -> np.ndarray:
+    """``g_i conj(g_j)`` of every baseline of ``obs``: ``gains`` (Nant, ...) -> (Nbl, ...)."""
+    return gains[obs.ant1] * np.conj(gains[obs.ant2])
 
 
 def redundant_groups(obs: Any, decimals: int = 9) -> tuple[np.ndarray, np.ndarray]:
@@ -86,12 +91,12 @@ def _check_response(K: np.ndarray, obs: Any, ra: np.ndarray, dec: np.ndarray,
     x = np.random.default_rng(0).standard_normal((ra.size, obs.freqs.size))
     ref = np.asarray(op.matvec(x))
     if gains is not None:
-        ref = ref * (gains[obs.ant1] * np.conj(gains[obs.ant2]))
+        ref = ref * _gain_products(gains, obs)
     got = np.einsum("tfbp,pf->tfb", K, x, optimize=True)
     if inverse is not None:
         got = got[:, :, inverse]
         if gains is not None:
-            got = got * (gains[obs.ant1] * np.conj(gains[obs.ant2]))
+            got = got * _gain_products(gains, obs)
     err = np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-300)
     if not err < 1e-8:
         raise RuntimeError(f"linear_response: K disagrees with RIMEIntensity (relative "
@@ -118,7 +123,7 @@ def _nonlinear_columns(post: Any, params: Any, theta: np.ndarray, obs: Any,
     Ks = linear_response(_group_observation(obs, first), ra, dec, ref_freq, ripple_delay,
                          beam_params, None)[:, :, inverse, :]       # per redundant group
     if gains is not None:
-        Ks *= (gains[obs.ant1] * np.conj(gains[obs.ant2]))[None, None, :, None]
+        Ks *= _gain_products(gains, obs)[None, None, :, None]
     Vs = Ks * I.T[None, :, None, :]                                        # (Nt, Nf, Nbl, Ns)
     il = np.arange(n)[params.slices["fg_logflux"]]
     ia = np.arange(n)[params.slices["fg_index"]]
