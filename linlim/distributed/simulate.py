@@ -359,7 +359,8 @@ def _cluster_state(name: str, dask_scheduler: Any = None) -> tuple[bool, int]:
 
 class _Blocks:
     """Blocks submitted to the cluster, at most ``max_in_flight`` at a time; iterating
-    yields ``(index, vis)`` as each finishes (its future released once yielded)."""
+    yields ``(index, vis)`` as blocks finish (those finished together fetched in one
+    gather; each future released once yielded)."""
 
     def __init__(self, client: Any, sim: ChunkedSimulation, plan: list[tuple[slice, slice]],
                  retries: int, max_in_flight: int | None, workers: Any = None) -> None:
@@ -379,10 +380,10 @@ class _Blocks:
         self.index: dict[str, int] = {}
         self.queue = iter(range(len(plan)))
         first = [self._submit(i) for _, i in zip(range(max_in_flight), self.queue)]
-        # results are fetched here, one at a time, not by as_completed(with_results=True):
-        # its background gathers run concurrently and can lose one (dask/distributed
-        # #7331), which left the driver waiting forever for a block already in memory
-        # (seen here twice in about 400 runs)
+        # results are fetched here, one gather per batch of finished blocks, not by
+        # as_completed(with_results=True): its background gathers run concurrently and
+        # can lose one (dask/distributed #7331), which left the driver waiting forever
+        # for a block already in memory (seen here twice in about 400 runs)
         self.done = as_completed(first)
 
     def _submit(self, i: int) -> Any:
@@ -396,14 +397,15 @@ class _Blocks:
         return fut
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        for fut in self.done:
-            vis = fut.result()
-            i = self.index.pop(fut.key)
-            fut.release()
-            nxt = next(self.queue, None)
-            if nxt is not None:
-                self.done.add(self._submit(nxt))
-            yield i, vis
+        for batch in self.done.batches():        # the blocks finished so far
+            results = self.client.gather(batch)  # one call: fetched side by side
+            index = [self.index.pop(fut.key) for fut in batch]
+            for fut in batch:                    # released, then as many submitted:
+                fut.release()                    # at most max_in_flight held
+                nxt = next(self.queue, None)
+                if nxt is not None:
+                    self.done.add(self._submit(nxt))
+            yield from zip(index, results)
 
 
 class _Uvh5Blocks:
@@ -504,7 +506,7 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
     (``UVData.initialize_uvh5_file`` of a metadata-only ``UVData``; after
     :func:`prepare_workers`, a copy of the header-only file it wrote) while the workers
     compute, and writes each block as it finishes (``distributed.as_completed``; the
-    driver fetches the finished block's result, one at a time) into the file's
+    driver fetches the blocks finished so far in one gather) into the file's
     ``visdata``, ``flags`` and ``nsamples`` datasets at its ``(blt, freq)`` slices, the
     file kept open (what ``UVData.write_uvh5_part`` does, without reopening the file and
     re-deriving the indices per block). The order of arrival does not
