@@ -409,16 +409,18 @@ def _print_c(sim: dict, scenario: str) -> None:
     cold = {k: v["total"] for k, v in sim["cold"].items()}
     med = {k: statistics.median(v) for k, v in sim["prepared"].items()}
     best = {k: min(v) for k, v in sim["prepared"].items()}
-    nrep = len(sim["prepared"]["serial"])
+    nrep = len(sim["prepared"]["1"])               # per worker count (in-process: twice)
     print(f"(c) simulate_uvh5, {scenario} scenario: {nt} times x {nf} channels x {nbl} "
           f"baselines, {sim['nblocks']} blocks; seconds\n")
     print("| run | in-process | 1 worker | 2 workers | speed-up 1 -> 2 |")
     print("|---|---|---|---|---|")
     print(f"| cold: fresh interpreter, launch to file written | {cold['serial']:.2f} | "
           f"{cold['1']:.2f} | {cold['2']:.2f} | {cold['1'] / cold['2']:.2f}x |")
-    print(f"| prepared cluster: `simulate_uvh5`, median of {nrep} | {med['serial']:.3f} | "
+    print(f"| prepared cluster: `simulate_uvh5`, median of {nrep} (in-process "
+          f"{len(sim['prepared']['serial'])}) | {med['serial']:.3f} | "
           f"{med['1']:.3f} | {med['2']:.3f} | {med['1'] / med['2']:.2f}x |")
-    print(f"| prepared cluster: `simulate_uvh5`, best of {nrep} | {best['serial']:.3f} | "
+    print(f"| prepared cluster: `simulate_uvh5`, best of {nrep} (in-process "
+          f"{len(sim['prepared']['serial'])}) | {best['serial']:.3f} | "
           f"{best['1']:.3f} | {best['2']:.3f} | {best['1'] / best['2']:.2f}x |")
     print(f"| prepared: blocks' compute on the workers (sum, median) | | "
           f"{sim['compute']['1']:.3f} | {sim['compute']['2']:.3f} | |")

@@ -248,6 +248,8 @@ def test_bad_client_and_existing_file(tmp_path, rng) -> None:
         simulate_uvh5(path, sim, client="serial")
     with pytest.raises(InputError, match="client"):
         simulate_uvh5(path, sim, client="threads", clobber=True)
+    with pytest.raises(InputError, match="max_in_flight must be >= 1, received 0"):
+        simulate_uvh5(path, sim, client=None, max_in_flight=0, clobber=True)  # no cluster
 
 
 def _worker_settings() -> tuple:

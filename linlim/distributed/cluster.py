@@ -104,9 +104,10 @@ def local_cluster(n_workers: int = 2, *, threads_per_worker: int = 1, lean: bool
     kwargs.setdefault("dashboard_address", None)
     settings = LEAN_DASK_CONFIG if lean else {}
     with dask.config.set(settings):   # the scheduler and client read them at start-up
-        if settings:   # the whole configuration with them: each nanny hands it to the
-            #            worker processes it starts and restarts later
-            kwargs["config"] = copy.deepcopy(dask.config.config)
+        if settings:   # the whole configuration with them (and a ``config`` passed in):
+            #            each nanny hands it to the worker processes it (re)starts
+            kwargs["config"] = dask.config.merge(copy.deepcopy(dask.config.config),
+                                                 kwargs.get("config") or {})
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                                processes=True, env=env, **kwargs)
         try:

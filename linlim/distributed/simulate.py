@@ -373,9 +373,6 @@ class _Blocks:
             nworkers = len([workers] if isinstance(workers, str) else workers)
         if max_in_flight is None:
             max_in_flight = 2 * max(1, nworkers)
-        if max_in_flight < 1:
-            raise InputError(f"simulate_uvh5: max_in_flight must be >= 1, received "
-                             f"{max_in_flight}")
         self.description = _Prepared(sim.digest) if prepared else sim.description
         self.index: dict[str, int] = {}
         self.queue = iter(range(len(plan)))
@@ -535,6 +532,9 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
                                                      sim.sigma, sim.seed, i))
         return path
 
+    if max_in_flight is not None and int(max_in_flight) < 1:
+        raise InputError(f"simulate_uvh5: max_in_flight must be >= 1, received "
+                         f"{max_in_flight}")
     own = client is None
     cluster = None
     if own:
