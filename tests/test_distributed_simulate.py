@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 
+import h5py
 import numpy as np
 import pytest
 
@@ -136,6 +137,15 @@ def test_scenario_distributed_equals_in_process(client, tmp_path) -> None:
     assert ser == back
     assert ser.pol_convention == "sum" and ser.vis_units == "Jy"
     assert not ser.flag_array.any() and (ser.nsample_array == 1).all()
+    # flags and nsamples are the data sets' fill values: also in a partial read, and to
+    # h5py directly
+    from pyuvdata import UVData
+
+    part = UVData.from_file(str(p_dis), times=np.unique(ser.time_array)[1:3],
+                            freq_chans=np.arange(3, 11))
+    assert not part.flag_array.any() and (part.nsample_array == 1).all()
+    with h5py.File(p_dis, "r") as f:
+        assert not f["Data/flags"][()].any() and (f["Data/nsamples"][()] == 1).all()
 
 
 def test_point_sources_distributed_equals_in_process(client, tmp_path, rng) -> None:
@@ -265,7 +275,7 @@ def test_local_cluster_workers_run_lean_and_single_threaded(client) -> None:
     """The fixture's cluster comes from local_cluster: every worker (the one restarted
     after the kill test included) holds the lean configuration, one BLAS/numba thread and
     no MALLOC_TRIM_THRESHOLD_, though the driver's configuration is Dask's default again
-    (the settings were applied while the cluster started)."""
+    (the settings were applied while the cluster and its client started)."""
     import dask
 
     from linlim.distributed import LEAN_DASK_CONFIG
@@ -274,6 +284,7 @@ def test_local_cluster_workers_run_lean_and_single_threaded(client) -> None:
     assert got == {(False, LEAN_DASK_CONFIG["distributed.admin.tick.interval"], "1", "1", None)}
     assert dask.config.get("distributed.admin.tick.interval") != "1s"   # not leaked
     assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler._tick_interval) == 1
+    assert client.direct_to_workers is True      # results fetched from the workers
 
 
 @pytest.mark.parametrize("kwargs, match", [({"n_workers": 0}, "n_workers"),
