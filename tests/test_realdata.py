@@ -481,3 +481,30 @@ def test_low_snr_gains_flagged(loc, rng):
     assert fl[5].all() and not fl[:5].any()
     assert res.info[0]["low_snr_flags"] == fl.shape[1]
     assert 0.5 < res.info[0]["reduced_chi2"] / 0.1**2 < 1.5     # noise variance recovered
+
+
+def test_fit_quality_says_what_the_reduced_chi2_is(loc, rng):
+    """Without noise.sigma the weights are nsamples, and the log calls the residual
+    variance what it is (not a chi^2); with the true sigma the reduced chi^2 is ~1 and is
+    called one. Gains of amplitude 1e-3 on 0.1 Jy noise, as in raw HERA data: the raw
+    residual variance is (1e-3)^4 0.1^2 = 1e-14, the noise in the data's units 1e-7."""
+    from linlim.pipelines.calibrate import calibrate_from_config, fit_quality
+    from linlim.pipelines.simulate import add_noise_and_gains
+
+    model, _ = _uv(loc, rng, pols=("ee",), nant=6, ntimes=4)
+    raw = add_noise_and_gains(model, 0.1, None, seed=4)
+    g = 1e-3 * np.exp(0.3j * rng.standard_normal(6))
+    raw.data_array = raw.data_array * (g[raw.ant_1_array] * np.conj(g[raw.ant_2_array])
+                                       )[:, None, None]
+    raw.vis_units = "UNCALIB"
+    cfg = {"solver": {"time_interval": "all", "method": "gn"}}
+    row = calibrate_from_config(cfg, data_uvdata=raw, model_uvdata=model,
+                                progress=False).info[0]
+    assert row["noise_sigma"] is None and 0.5 < row["reduced_chi2"] / 1e-14 < 1.5
+    text = fit_quality(row)
+    assert "residual variance" in text and "not a chi^2" in text
+    assert f"rms {np.sqrt(row['reduced_chi2']):.4g}" in text           # ~1e-7
+    known = calibrate_from_config({**cfg, "noise": {"sigma": 1e-7}}, data_uvdata=raw,
+                                  model_uvdata=model, progress=False).info[0]
+    assert known["noise_sigma"] == 1e-7 and 0.5 < known["reduced_chi2"] < 1.5
+    assert "against noise.sigma 1e-07" in fit_quality(known)

@@ -60,7 +60,7 @@ from .scenario import SCENARIO_DEFAULTS, build_scenario
 from .simulate import simulate_data, uvh5_metadata
 
 __all__ = ["CALIBRATE_DEFAULTS", "CALIBRATION_OPTIONS", "DEFAULTS", "CalibrationResult",
-           "calibrate_from_config", "run_calibrate"]
+           "calibrate_from_config", "fit_quality", "run_calibrate"]
 
 #: Options of the ``calibration`` section.
 CALIBRATION_OPTIONS: dict = {
@@ -98,6 +98,8 @@ class CalibrationResult:
     uvcal : pyuvdata.UVCal
     info : list of dict
         Per Jones term: solver, iterations, converged cells, gauge, chi2, reduced chi2,
+        the noise sigma used (None: unit weights times nsamples, so the reduced chi2 is
+        the residual variance in the data's units squared; see :func:`fit_quality`),
         low-S/N flags, seconds.
     paths : dict
         Files written (solutions, plot, calibrated).
@@ -155,6 +157,34 @@ def _cell_statistics(d: Any, m: Any, w: Any, g: Any, ant1: Any, ant2: Any, tidx:
         snr = np.abs(g) * np.sqrt(fisher / np.where(red > 0, red, 0.0)[None])
     return {"chi2": chi_cell, "reduced": red, "ndof": ndof,
             "quality": chi_ant / ndof_ant, "snr": snr}
+
+
+def fit_quality(row: dict) -> str:
+    """What a calibration's residuals say, in words a user can act on.
+
+    With ``noise.sigma`` given, the weights are ``nsamples / sigma^2`` and the reduced
+    chi^2 should be about 1. Without it the weights are ``nsamples``: the "reduced chi^2"
+    is then the residual variance per complex sample (one nsample unit) in the data's
+    units squared, i.e. the noise variance the fit implies, not a goodness of fit (for
+    uncalibrated data it is in the raw units, however small the true gains make it).
+
+    Parameters
+    ----------
+    row : dict
+        One entry of :attr:`CalibrationResult.info` (``chi2``, ``reduced_chi2``,
+        ``noise_sigma``).
+
+    Returns
+    -------
+    str
+    """
+    red = float(row["reduced_chi2"])
+    if row.get("noise_sigma") is None:
+        return (f"residual variance {red:.4g} per complex sample (data units^2; rms "
+                f"{np.sqrt(red):.4g}): no noise.sigma given, so this is the noise the fit "
+                f"implies, not a chi^2")
+    return (f"chi^2 {row['chi2']:.4g}, reduced {red:.4g} against noise.sigma "
+            f"{row['noise_sigma']:.4g} (about 1 if the noise level is right)")
 
 
 def _data_pol_convention(vd: dict) -> str:
@@ -256,6 +286,7 @@ def calibrate_from_config(config: dict, *, model_uvdata: Any = None,
                      "iterations_median": float(np.median(its)),
                      "converged_cells": int(np.sum(conv)), "cells": int(np.size(conv)),
                      "gauge": gauge, "chi2": chi2, "reduced_chi2": chi2 / max(ndof, 1.0),
+                     "noise_sigma": None if sigma is None else float(sigma),
                      "low_snr_flags": int(low.sum()), "seconds": seconds})
         gains.append(g)
         flags.append(fl)
@@ -336,7 +367,8 @@ def _residual_plot(path: Any, vd: dict, vm: dict, G: Any, tidx: Any, fidx: Any) 
 def run_calibrate(config: dict | None = None, output: str | None = None,
                   overwrite: bool | None = None) -> dict[str, Any]:
     """Calibrate and write the solutions (calfits), ``summary.json`` and a residual plot;
-    prints chi^2 and iterations per polarisation. Returns the summary."""
+    prints iterations and the fit's quality (:func:`fit_quality`) per polarisation.
+    Returns the summary."""
     import json
 
     cfg, out = prepare_run(config, CALIBRATE_DEFAULTS, output, overwrite=overwrite,
@@ -398,9 +430,9 @@ def run_calibrate(config: dict | None = None, output: str | None = None,
         if not quiet:
             print(f"[linlim calibrate] pol {row['pol']}: {row['method']}, iterations "
                   f"median {row['iterations_median']:.0f} / max {row['iterations_max']}, "
-                  f"{row['converged_cells']}/{row['cells']} cells converged, chi^2 "
-                  f"{row['chi2']:.4g} (reduced {row['reduced_chi2']:.4g}), "
-                  f"{row['low_snr_flags']} low-S/N gains flagged, {row['seconds']:.2f} s")
+                  f"{row['converged_cells']}/{row['cells']} cells converged, "
+                  f"{row['low_snr_flags']} low-S/N gains flagged, {row['seconds']:.2f} s; "
+                  f"{fit_quality(row)}")
     if truth is not None:
         g = np.asarray(result.gains)[0]                      # (Nant, Ntimes_sol, Nfreqs_sol)
         t = truth[:, None, None]
