@@ -660,7 +660,7 @@ def scenario_chunk(description: dict, times: slice, freqs: slice) -> np.ndarray:
         K = RIMEIntensity(enu, obs.antpos, obs.freqs, obs.ant1, obs.ant2, beam=A)
         vd = to_numpy(K.matvec(np.ascontiguousarray(dif.intensity(dif.coeffs)[:, freqs])))
         if gains is not None and component != "sky_model":
-            vd = vd * (gains[obs.ant1] * np.conj(gains[obs.ant2]))
+            vd = vd * obs.gain_products(gains)
         out += vd
     if component in ("data", "signal") and sc.signal_ra.size:
         enu, az, za = obs.directions(sc.signal_ra, sc.signal_dec)
@@ -668,7 +668,7 @@ def scenario_chunk(description: dict, times: slice, freqs: slice) -> np.ndarray:
         K = RIMEIntensity(enu, obs.antpos, obs.freqs, obs.ant1, obs.ant2, beam=A)
         sig = to_numpy(K.matvec(np.ascontiguousarray(sc.signal_jy[:, freqs])))
         if gains is not None:
-            sig = sig * (gains[obs.ant1] * np.conj(gains[obs.ant2]))
+            sig = sig * obs.gain_products(gains)
         out += sig
     return out
 

@@ -107,6 +107,12 @@ class Observation:
         """Visibility shape (Ntimes, Nfreq, Nbl)."""
         return (self.times_jd.size, self.freqs.size, self.ant1.size)
 
+    def gain_products(self, gains: np.ndarray) -> np.ndarray:
+        """``g[ant1] conj(g[ant2])``, (Nbl, ...), for per-antenna complex gains ``g``
+        (Nant, ...): what multiplies each baseline's visibility (``V_raw = g_p conj(g_q)
+        V``)."""
+        return gains[self.ant1] * np.conj(gains[self.ant2])
+
     def directions(self, ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, ...]:
         """ENU unit vectors (Ntimes, 3, Nsrc) and beam angles ``az`` (uvbeam convention)
         and ``za``, each flattened time-major to (Ntimes * Nsrc,)."""

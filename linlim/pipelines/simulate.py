@@ -242,7 +242,7 @@ def simulate_data(sc: Scenario) -> dict[str, np.ndarray]:
         K = RIMEIntensity(enu, obs.antpos, obs.freqs, obs.ant1, obs.ant2, beam=A)
         v = np.asarray(K.matvec(jy))
         if sc.gains is not None:
-            v = v * (sc.gains[obs.ant1] * np.conj(sc.gains[obs.ant2]))
+            v = v * obs.gain_products(sc.gains)
         return v
 
     v_sig = np.zeros_like(v_fg)
@@ -256,7 +256,7 @@ def simulate_data(sc: Scenario) -> dict[str, np.ndarray]:
                                      + 1j * sc.rng.standard_normal(shape))
     sky_model = v_fg
     if sc.gains is not None:  # the foregrounds without the gains: a calibration's model
-        sky_model = v_fg / (sc.gains[obs.ant1] * np.conj(sc.gains[obs.ant2]))
+        sky_model = v_fg / obs.gain_products(sc.gains)
     return {"truth": truth, "foregrounds": v_fg, "signal": v_sig, "noise": noise,
             "data": v_fg + v_sig + noise, "names": truth_model.names,
             "sky_model": sky_model}

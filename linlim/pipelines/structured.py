@@ -50,13 +50,8 @@ def linear_response(obs: Any, ra: np.ndarray, dec: np.ndarray, ref_freq: float,
     phase = np.exp(2j * np.pi * obs.freqs[None, :, None, None] / _C * proj[:, None, :, :])
     K = 0.5 * (A**2).transpose(0, 2, 1)[:, :, None, :] * phase  # (Nt, Nf, Nbl, P)
     if gains is not None:
-        K *= _gain_products(gains, obs)[None, None, :, None]
+        K *= obs.gain_products(gains)[None, None, :, None]
     return K
-
-
-def _gain_products(gains: np.ndarray, obs: Any) -> np.ndarray:
-    """``g_i conj(g_j)`` of every baseline of ``obs``: ``gains`` (Nant, ...) -> (Nbl, ...)."""
-    return gains[obs.ant1] * np.conj(gains[obs.ant2])
 
 
 def redundant_groups(obs: Any, decimals: int = 9) -> tuple[np.ndarray, np.ndarray]:
@@ -91,12 +86,12 @@ def _check_response(K: np.ndarray, obs: Any, ra: np.ndarray, dec: np.ndarray,
     x = np.random.default_rng(0).standard_normal((ra.size, obs.freqs.size))
     ref = np.asarray(op.matvec(x))
     if gains is not None:
-        ref = ref * _gain_products(gains, obs)
+        ref = ref * obs.gain_products(gains)
     got = np.einsum("tfbp,pf->tfb", K, x, optimize=True)
     if inverse is not None:
         got = got[:, :, inverse]
         if gains is not None:
-            got = got * _gain_products(gains, obs)
+            got = got * obs.gain_products(gains)
     err = np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-300)
     if not err < 1e-8:
         raise RuntimeError(f"linear_response: K disagrees with RIMEIntensity (relative "
@@ -123,7 +118,7 @@ def _nonlinear_columns(post: Any, params: Any, theta: np.ndarray, obs: Any,
     Ks = linear_response(_group_observation(obs, first), ra, dec, ref_freq, ripple_delay,
                          beam_params, None)[:, :, inverse, :]       # per redundant group
     if gains is not None:
-        Ks *= _gain_products(gains, obs)[None, None, :, None]
+        Ks *= obs.gain_products(gains)[None, None, :, None]
     Vs = Ks * I.T[None, :, None, :]                                        # (Nt, Nf, Nbl, Ns)
     il = np.arange(n)[params.slices["fg_logflux"]]
     ia = np.arange(n)[params.slices["fg_index"]]
@@ -332,7 +327,7 @@ def structured_fisher(post: Any, params: Any, theta: np.ndarray, obs: Any,
     nt, nf, nu, P = Ku.shape
     nbl = inverse.size
     w = np.broadcast_to(np.asarray(post.likelihood.w_eff, float), (nt, nf, nbl))
-    gg = np.ones(nbl, complex) if gains is None else gains[obs.ant1] * np.conj(gains[obs.ant2])
+    gg = np.ones(nbl, complex) if gains is None else obs.gain_products(gains)
     group = np.zeros((nbl, nu))
     group[np.arange(nbl), inverse] = 1.0
     Wu = (w * np.abs(gg) ** 2) @ group                           # (Nt, Nf, Nu)
