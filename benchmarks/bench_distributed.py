@@ -20,9 +20,11 @@ Measures
       (the reference, after ``prepare_workers("serial", sim)``).
 
     It also reports the blocks' compute time on the workers (Dask's task stream, in
-    separate runs), the
-    driver's CPU time per run, and from the 1-worker runs the serial fraction ``f`` (time
-    outside block compute) and Amdahl's bound ``1 / (f + (1 - f) / 2)`` for 2 workers.
+    separate runs), the driver's CPU time per run, from the 1-worker runs the serial
+    fraction ``f`` (time outside block compute) and Amdahl's bound
+    ``1 / (f + (1 - f) / 2)`` for 2 workers, and, in each round, what the host charges
+    for two blocks at once without Dask: one block in a plain process alone, and in two
+    plain processes started together at a barrier (the bound ``2 t_alone / t_pair``).
 
 Every cluster comes from :func:`linlim.distributed.local_cluster`: single-threaded worker
 processes with one BLAS, OpenMP and numba thread each, under linlim's lean Dask
@@ -233,6 +235,51 @@ def _cold(mode: str, scenario: str, quick: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _plain_child(barrier, queue, scenario: str, quick: bool, time_chunk, slot: int,
+                 nrep: int) -> None:
+    """In a fresh process without Dask: block ``slot`` of the plan, ``nrep`` times, each
+    started at a barrier shared with the other plain processes."""
+    global TIME_CHUNK
+    TIME_CHUNK = time_chunk
+    _offline_astropy()
+    from linlim.distributed import simulate as dsim
+
+    cfg, chunks = _config(scenario, quick)
+    sim = dsim.scenario_simulation(cfg, "data")
+    dsim.prepare_process(sim.builder, sim.description, sim.digest)
+    plan = dsim.plan_chunks(*sim.shape[:2], **chunks)
+    t, f = plan[slot % len(plan)]
+
+    def block() -> float:
+        t0 = time.perf_counter()
+        dsim.simulate_chunk(sim.builder, sim.description, t, f, sim.sigma, sim.seed, slot)
+        return time.perf_counter() - t0
+
+    block(), block()
+    times = []
+    for _ in range(nrep):
+        barrier.wait()
+        times.append(block())
+    queue.put(times)
+
+
+def _plain_processes(scenario: str, quick: bool, n: int, nrep: int) -> list[float]:
+    """Seconds per block of ``n`` plain processes (no Dask) computing one block each at
+    the same moment: what the host itself charges for running blocks side by side."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_plain_child, args=(barrier, queue, scenario, quick,
+                                                     TIME_CHUNK, i, nrep)) for i in range(n)]
+    for pr in procs:
+        pr.start()
+    times = [t for _ in procs for t in queue.get()]
+    for pr in procs:
+        pr.join()
+    return times
+
+
 def _compute_seconds(stream) -> tuple[float, int]:
     """Sum of the blocks' compute time in a task stream, and the number of blocks."""
     total, n = 0.0, 0
@@ -282,6 +329,7 @@ def bench_simulation(scenario: str, quick: bool, reps: int) -> dict:
         per_round = -(-reps // rounds)
         runs: dict = {k: [] for k in ("serial", "1", "2")}
         comp: dict = {"1": [], "2": []}
+        plain: dict = {"1": [], "2": []}
         for r in range(rounds):
             for n in ("1", "2"):
                 cluster, client, startup = _cluster(int(n))
@@ -302,6 +350,11 @@ def bench_simulation(scenario: str, quick: bool, reps: int) -> dict:
                 finally:
                     client.close()
                     cluster.close()
+            # the host's own cost of two blocks at once, in the same round (no Dask)
+            for n in ("1", "2"):
+                plain[n] += _plain_processes(scenario, quick, int(n), 2 * per_round)
+        out["plain"] = {n: statistics.median(v) for n, v in plain.items()}
+        out["plain_count"] = {n: len(v) for n, v in plain.items()}
         for k in runs:
             out["prepared"][k] = [r[0] for r in runs[k]]
             out["driver_cpu"][k] = statistics.median(r[1] for r in runs[k])
@@ -426,6 +479,10 @@ def _print_c(sim: dict, scenario: str) -> None:
           f"{sim['compute']['1']:.3f} | {sim['compute']['2']:.3f} | |")
     print(f"| prepared: driver CPU time per run (median) | {sim['driver_cpu']['serial']:.3f} "
           f"| {sim['driver_cpu']['1']:.3f} | {sim['driver_cpu']['2']:.3f} | |")
+    pa, ps = sim["plain"]["1"], sim["plain"]["2"]
+    print(f"| no Dask: one block in plain processes, alone / two side by side (median of "
+          f"{sim['plain_count']['1']} / {sim['plain_count']['2']}) | | {pa:.4f} | "
+          f"{ps:.4f} | host bound {2 * pa / ps:.2f}x |")
     print()
     for mode, label in (("serial", "in-process"), ("1", "1 worker"), ("2", "2 workers")):
         ph = ", ".join(f"{k} {v:.2f}" for k, v in sim["cold"][mode]["phases"].items())
@@ -445,6 +502,11 @@ def _print_c(sim: dict, scenario: str) -> None:
     print(f"- Amdahl, from the 1-worker prepared runs with the task stream: serial fraction "
           f"f = {f:.2f} (median share of the run's wall time outside block compute); "
           f"bound for 2 workers 1 / (f + (1 - f) / 2) = {1 / (f + (1 - f) / 2):.2f}x")
+    print(f"- the host: in each round, after the clusters, {sim['plain_count']['1']} blocks in "
+          f"one plain process and {sim['plain_count']['2'] // 2} pairs in two started "
+          f"together (a barrier before each): two blocks side by side take {ps / pa:.2f}x "
+          f"one alone, so no scheduler can make 2 workers more than 2 / {ps / pa:.2f} = "
+          f"{2 * pa / ps:.2f}x faster than 1 on this host in this window")
     if cores <= 2:
         cap = (c1 + d1) / cores
         print(f"- CPU capacity on {cores} cores: 2 workers need the blocks' {c1:.3f} s and "
