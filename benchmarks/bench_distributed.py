@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
              "NUMBA_NUM_THREADS"):
@@ -235,10 +236,10 @@ def _cold(mode: str, scenario: str, quick: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _plain_child(barrier, queue, scenario: str, quick: bool, time_chunk, slot: int,
-                 nrep: int) -> None:
-    """In a fresh process without Dask: block ``slot`` of the plan, ``nrep`` times, each
-    started at a barrier shared with the other plain processes."""
+def _plain_child(barrier: Any, queue: Any, scenario: str, quick: bool,
+                 time_chunk: int | None, slots: list[int], nrep: int) -> None:
+    """In a fresh process without Dask: ``nrep`` blocks, cycling through plan blocks
+    ``slots``, each started at a barrier shared with the other plain processes."""
     global TIME_CHUNK
     TIME_CHUNK = time_chunk
     _offline_astropy()
@@ -248,18 +249,19 @@ def _plain_child(barrier, queue, scenario: str, quick: bool, time_chunk, slot: i
     sim = dsim.scenario_simulation(cfg, "data")
     dsim.prepare_process(sim.builder, sim.description, sim.digest)
     plan = dsim.plan_chunks(*sim.shape[:2], **chunks)
-    t, f = plan[slot % len(plan)]
 
-    def block() -> float:
+    def block(slot: int) -> float:
+        t, f = plan[slot % len(plan)]
         t0 = time.perf_counter()
         dsim.simulate_chunk(sim.builder, sim.description, t, f, sim.sigma, sim.seed, slot)
         return time.perf_counter() - t0
 
-    block(), block()
+    for slot in slots:
+        block(slot)
     times = []
-    for _ in range(nrep):
+    for k in range(nrep):
         barrier.wait()
-        times.append(block())
+        times.append(block(slots[k % len(slots)]))
     queue.put(times)
 
 
@@ -270,11 +272,13 @@ def _plain_processes(scenario: str, quick: bool, n: int, nrep: int) -> list[floa
 
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(n), ctx.Queue()
+    # alone: blocks 0 and 1 in turn; side by side: block i in process i (the same blocks)
+    slots = [[0, 1]] if n == 1 else [[i] for i in range(n)]
     procs = [ctx.Process(target=_plain_child, args=(barrier, queue, scenario, quick,
-                                                     TIME_CHUNK, i, nrep)) for i in range(n)]
+                                                     TIME_CHUNK, sl, nrep)) for sl in slots]
     for pr in procs:
         pr.start()
-    times = [t for _ in procs for t in queue.get()]
+    times = [t for _ in procs for t in queue.get(timeout=600)]   # a dead child: an error
     for pr in procs:
         pr.join()
     return times

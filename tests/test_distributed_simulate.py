@@ -146,6 +146,15 @@ def test_scenario_distributed_equals_in_process(client, tmp_path) -> None:
     assert not part.flag_array.any() and (part.nsample_array == 1).all()
     with h5py.File(p_dis, "r") as f:
         assert not f["Data/flags"][()].any() and (f["Data/nsamples"][()] == 1).all()
+        # never written (no chunk stored), and laid out as pyuvdata lays them out
+        plain = tmp_path / "pyuvdata_header.uvh5"
+        dsim._metadata_uvdata(clean.metadata, "h").initialize_uvh5_file(str(plain))
+        with h5py.File(plain, "r") as g:
+            for name in ("flags", "nsamples"):
+                d = f["Data"][name]
+                assert d.id.get_storage_size() == 0 and d.compression == "lzf"
+                assert d.chunks == g["Data"][name].chunks and d.dtype == g["Data"][name].dtype
+            assert f["Data/visdata"].id.get_storage_size() > 0
 
 
 def test_point_sources_distributed_equals_in_process(client, tmp_path, rng) -> None:
@@ -201,8 +210,8 @@ def test_prepared_cluster_one_and_two_workers_equal_in_process(client, tmp_path)
     p_two = simulate_uvh5(tmp_path / "2.uvh5", sim, client=client, **chunks)
     one = sorted(client.scheduler_info()["workers"])[0]
     with distributed.get_task_stream(client) as stream:
-        p_one = simulate_uvh5(tmp_path / "1.uvh5", sim, client=client, workers=[one],
-                              **chunks)
+        p_one = simulate_uvh5(tmp_path / "1.uvh5", sim, client=client, workers=(one,),
+                              **chunks)                         # a tuple, as submit took
     assert {t["worker"] for t in stream.data if t["key"].startswith("linlim-")} == {one}
     ser = _read(p_ser)
     for p in (p_cold, p_two, p_one):

@@ -398,7 +398,9 @@ class _Blocks:
         from distributed import as_completed
 
         self.client, self.sim, self.plan, self.retries = client, sim, plan, retries
-        self.workers = workers
+        # Client.map takes a str or a list (Client.submit also took a tuple)
+        self.workers = (workers if workers is None or isinstance(workers, str)
+                        else list(workers))
         prepared, nworkers = client.run_on_scheduler(_cluster_state, _plugin_name(sim))
         if workers:
             nworkers = len([workers] if isinstance(workers, str) else workers)
@@ -463,7 +465,7 @@ class _Uvh5Blocks:
 
     def __exit__(self, *exc: Any) -> None:
         if self.file is not None:
-            del self.vis
+            self.vis = None   # the data set closed before the file
             self.file.close()
             self.file = None
 
@@ -515,7 +517,7 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
     history : str
         History string of the file.
     workers : str or list of str, optional
-        Restrict the blocks to these workers (addresses), as ``Client.submit(workers=)``;
+        Restrict the blocks to these workers (addresses), as ``Client.map(workers=)``;
         default: any worker of the cluster.
 
     Returns

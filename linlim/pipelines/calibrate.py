@@ -35,7 +35,9 @@ Config keys of the ``calibration`` section (:data:`CALIBRATION_OPTIONS` lists ev
 
 Only parallel-hand polarisations are solved (one Jones term each, feeds independent);
 flagged samples carry zero weight. The calfits carries each antenna's chi^2 per degree of
-freedom as its quality and each cell's reduced chi^2 as the total quality.
+freedom as its quality and each cell's reduced chi^2 as the total quality; without
+``noise.sigma`` (weights = nsamples) both are residual variances in the data's units
+squared, not chi^2 (see :func:`fit_quality`).
 """
 
 from __future__ import annotations
@@ -177,6 +179,8 @@ def fit_quality(row: dict) -> str:
     Returns
     -------
     str
+        One clause for the log: the reduced chi^2 against ``noise.sigma``, or the
+        residual variance and rms the fit implies when no sigma was given.
     """
     red = float(row["reduced_chi2"])
     if row.get("noise_sigma") is None:

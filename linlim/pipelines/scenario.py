@@ -108,9 +108,18 @@ class Observation:
         return (self.times_jd.size, self.freqs.size, self.ant1.size)
 
     def gain_products(self, gains: np.ndarray) -> np.ndarray:
-        """``g[ant1] conj(g[ant2])``, (Nbl, ...), for per-antenna complex gains ``g``
-        (Nant, ...): what multiplies each baseline's visibility (``V_raw = g_p conj(g_q)
-        V``)."""
+        """What multiplies each baseline's visibility: ``V_raw = g_p conj(g_q) V``.
+
+        Parameters
+        ----------
+        gains : ndarray, shape (Nant, ...), complex
+            Per-antenna gains (any trailing axes, e.g. time and channel).
+
+        Returns
+        -------
+        ndarray, shape (Nbl, ...), complex
+            ``gains[ant1] * conj(gains[ant2])``.
+        """
         return gains[self.ant1] * np.conj(gains[self.ant2])
 
     def directions(self, ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, ...]:

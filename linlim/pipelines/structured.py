@@ -67,7 +67,9 @@ def redundant_groups(obs: Any, decimals: int = 9) -> tuple[np.ndarray, np.ndarra
 
 
 def _group_observation(obs: Any, first: np.ndarray) -> SimpleNamespace:
-    """What :func:`linear_response` reads of ``obs``, restricted to baselines ``first``."""
+    """What :func:`linear_response` reads of ``obs``, restricted to baselines ``first``
+    (no ``gain_products``: pass it with ``gains=None``, the response per redundant group
+    without gains)."""
     return SimpleNamespace(antpos=obs.antpos, ant1=obs.ant1[first], ant2=obs.ant2[first],
                            freqs=obs.freqs, directions=obs.directions, times_jd=obs.times_jd)
 
