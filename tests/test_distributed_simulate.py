@@ -269,6 +269,8 @@ def test_bad_client_and_existing_file(tmp_path, rng) -> None:
         simulate_uvh5(path, sim, client="threads", clobber=True)
     with pytest.raises(InputError, match="max_in_flight must be >= 1, received 0"):
         simulate_uvh5(path, sim, client=None, max_in_flight=0, clobber=True)  # no cluster
+    with pytest.raises(InputError, match="checkpoint_seconds must be >= 0, received -1"):
+        simulate_uvh5(path, sim, client="serial", checkpoint_seconds=-1, clobber=True)
 
 
 def _worker_settings() -> tuple:
@@ -302,3 +304,68 @@ def test_local_cluster_workers_run_lean_and_single_threaded(client) -> None:
 def test_local_cluster_bad_input(kwargs, match) -> None:
     with pytest.raises(InputError, match=match):
         local_cluster(**kwargs)
+
+
+def test_killed_run_resumes_bit_for_bit(client, tmp_path) -> None:
+    """A driver killed (SIGKILL) after 4 of 8 blocks leaves a file whose checkpoint lists
+    those 4; resumed in-process or on the cluster, the file equals an uninterrupted run
+    bit for bit. A resume with another plan, or of a file linlim did not write, is
+    refused with the reason."""
+    import pickle
+    import shutil
+    import subprocess
+    import sys
+
+    from linlim.distributed.simulate import ChunkedSimulation
+
+    from .simulation_helpers import point_source_chunk_or_die
+
+    _, base = _points(np.random.default_rng(3), sigma=0.05)
+    sim = ChunkedSimulation(point_source_chunk_or_die, base.description, base.metadata,
+                            base.sigma, base.seed)
+    chunks = {"time_chunk": 1, "freq_chunk": 8}       # 4 times x 2 channel blocks
+    whole = simulate_uvh5(tmp_path / "whole.uvh5", sim, client="serial", **chunks)
+    killed = tmp_path / "killed.uvh5"
+    with open(tmp_path / "sim.pkl", "wb") as fh:
+        pickle.dump(sim, fh)
+    script = ("import pickle, sys\n"
+              "from linlim.distributed import simulate_uvh5\n"
+              "sim = pickle.load(open(sys.argv[1], 'rb'))\n"
+              "simulate_uvh5(sys.argv[2], sim, client='serial', time_chunk=1, "
+              "freq_chunk=8, checkpoint_seconds=0)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "sim.pkl"),
+                          str(killed)], cwd=root, capture_output=True, text=True,
+                         env={**os.environ, "LINLIM_TEST_DIE_AT": "2"}, timeout=300)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    with h5py.File(killed, "r") as f:
+        done = np.unpackbits(f["Data/visdata"].attrs["linlim_blocks_done"], count=8)
+    assert done.tolist() == [1, 1, 1, 1, 0, 0, 0, 0]        # times 0 and 1 written
+    on_cluster = tmp_path / "killed_cluster.uvh5"
+    shutil.copy(killed, on_cluster)
+    with pytest.raises(InputError, match="path .* exists; pass clobber=True .*resume"):
+        simulate_uvh5(killed, sim, client="serial", **chunks)
+    with pytest.raises(InputError, match="another simulation or chunk plan"):
+        simulate_uvh5(killed, sim, client="serial", time_chunk=2, freq_chunk=8,
+                      resume=True)
+    simulate_uvh5(killed, sim, client="serial", resume=True, **chunks)
+    with distributed.get_task_stream(client) as stream:
+        simulate_uvh5(on_cluster, sim, client=client, resume=True, **chunks)
+    assert len([t for t in stream.data if t["key"].startswith("linlim-")]) == 4  # the rest
+    with h5py.File(whole, "r") as f:
+        ref = f["Data/visdata"][()]
+    for path in (killed, on_cluster):
+        with h5py.File(path, "r") as f:
+            assert np.array_equal(f["Data/visdata"][()], ref)
+            assert np.unpackbits(f["Data/visdata"].attrs["linlim_blocks_done"],
+                                 count=8).all()
+        assert _read(path) == _read(whole)
+    # nothing left to do: the file is not touched
+    stamp = os.path.getmtime(killed)
+    simulate_uvh5(killed, sim, client="serial", resume=True, **chunks)
+    assert os.path.getmtime(killed) == stamp
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f.create_dataset("Data/visdata", data=np.zeros((4, 16, 1), complex))
+    with pytest.raises(InputError, match="carries no linlim checkpoint"):
+        simulate_uvh5(plain, sim, client="serial", resume=True, **chunks)

@@ -25,6 +25,10 @@ block's position in the chunk plan. The file is therefore independent of the num
 workers, of the order in which blocks finish and of retried tasks; it depends on the chunk
 plan only through the noise realisation.
 
+Checkpoints: the file records which blocks it holds (and what it is a simulation of);
+``simulate_uvh5(..., resume=True)`` after a crash computes only the missing blocks, and
+the file equals an uninterrupted run bit for bit.
+
 Prepared clusters: a worker process pays, before its first block, the import of linlim and
 its dependencies, the first calls of numba and astropy, and the builder's per-process
 state (the scenario of :func:`scenario_chunk`, built once per process and kept).
@@ -394,7 +398,8 @@ class _Blocks:
     gather; each future released once yielded)."""
 
     def __init__(self, client: Any, sim: ChunkedSimulation, plan: list[tuple[slice, slice]],
-                 retries: int, max_in_flight: int | None, workers: Any = None) -> None:
+                 todo: list[int], retries: int, max_in_flight: int | None,
+                 workers: Any = None) -> None:
         from distributed import as_completed
 
         self.client, self.sim, self.plan, self.retries = client, sim, plan, retries
@@ -408,7 +413,7 @@ class _Blocks:
             max_in_flight = 2 * max(1, nworkers)
         self.description = _Prepared(sim.digest) if prepared else sim.description
         self.index: dict[str, int] = {}
-        self.queue = iter(range(len(plan)))
+        self.queue = iter(todo)
         first = self._submit([i for _, i in zip(range(max_in_flight), self.queue)])
         # results are fetched here, one gather per batch of finished blocks, not by
         # as_completed(with_results=True): its background gathers run concurrently and
@@ -446,12 +451,24 @@ class _Uvh5Blocks:
     """Writes (Nt_chunk, Nf_chunk, Nbl) blocks into the ``visdata`` of a single-polarisation
     uvh5 file initialised by :func:`_start_file` (baseline-times time-major; ``flags`` and
     ``nsamples`` hold their constant values as fill values), the file open from
-    :meth:`open` to the end of the ``with`` block."""
+    :meth:`open` to the end of the ``with`` block.
 
-    def __init__(self, path: str, nbl: int) -> None:
+    Checkpoints: ``visdata`` carries two attributes, ``linlim_run`` (the digest of what
+    the file is a simulation of: :func:`_run_id`) and ``linlim_blocks_done`` (one bit per
+    block of the plan, ``numpy.packbits``), written with a flush of the file at most every
+    ``checkpoint_seconds`` and when the file is closed (also after an error), so that a
+    run that dies leaves a file :func:`simulate_uvh5` can resume (``resume=True``).
+    """
+
+    def __init__(self, path: str, nbl: int, run_id: str, nblocks: int,
+                 checkpoint_seconds: float) -> None:
         self.path, self.nbl, self.file = path, nbl, None
+        self.run_id, self.every = run_id, float(checkpoint_seconds)
+        self.done = np.zeros(nblocks, dtype=bool)
+        self.last = 0.0
 
-    def open(self) -> None:
+    def open(self, done: np.ndarray | None = None) -> None:
+        """Open the file; ``done``: the blocks already in it (a resumed run)."""
         import h5py
 
         self.file = h5py.File(self.path, "r+")
@@ -459,12 +476,23 @@ class _Uvh5Blocks:
         if self.vis.shape[2] != 1:
             raise ShapeError(f"simulate_uvh5: the file has {self.vis.shape[2]} "
                              f"polarisations, expected 1")
+        if done is not None:
+            self.done[:] = done
+        self.vis.attrs["linlim_run"] = self.run_id
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        self.vis.attrs["linlim_blocks_done"] = np.packbits(self.done)
+        self.file.flush()
+        self.last = time.monotonic()
 
     def __enter__(self) -> _Uvh5Blocks:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.file is not None:
+            if getattr(self, "vis", None) is not None:
+                self._checkpoint()
             self.vis = None   # the data set closed before the file
             self.file.close()
             self.file = None
@@ -476,13 +504,50 @@ class _Uvh5Blocks:
                              f"metadata {nbl}")
         data = np.transpose(vis, (0, 2, 1)).reshape(-1, vis.shape[1], 1)
         self.vis[t.start * nbl:t.stop * nbl, f, :] = data
+        self.done[i] = True
+        if time.monotonic() - self.last >= self.every:
+            self._checkpoint()
+
+
+def _run_id(sim: ChunkedSimulation, plan: list[tuple[slice, slice]], history: str) -> str:
+    """What a file written by :func:`simulate_uvh5` holds: the simulation (builder and
+    description), its metadata, noise, seed, history and chunk plan."""
+    blocks = [(t.start, t.stop, f.start, f.stop) for t, f in plan]
+    return _digest((sim.digest, _digest(sim.metadata), float(sim.sigma), int(sim.seed),
+                    history, blocks))
+
+
+def _blocks_done(path: str, run_id: str, nblocks: int) -> np.ndarray:
+    """The blocks a checkpointed file holds (``simulate_uvh5(resume=True)``)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = f["Data"]["visdata"].attrs
+            found = attrs.get("linlim_run")
+            bits = attrs.get("linlim_blocks_done")
+    except (OSError, KeyError) as err:
+        raise InputError(f"simulate_uvh5: cannot resume {path!r}: not a readable uvh5 file "
+                         f"with Data/visdata ({err})") from None
+    if found is None or bits is None:
+        raise InputError(f"simulate_uvh5: cannot resume {path!r}: it carries no linlim "
+                         f"checkpoint (not written by simulate_uvh5)")
+    if isinstance(found, bytes):
+        found = found.decode()
+    if found != run_id:
+        raise InputError(f"simulate_uvh5: cannot resume {path!r}: it holds another "
+                         f"simulation or chunk plan (run {found[:12]}..., this call "
+                         f"{run_id[:12]}...); use the same sim, time_chunk, freq_chunk "
+                         f"and history, or clobber=True")
+    return np.unpackbits(np.asarray(bits, dtype=np.uint8), count=nblocks).astype(bool)
 
 
 def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: Any = None,
                   time_chunk: int | None = None, freq_chunk: int | None = None,
                   n_workers: int = 2, retries: int = 3, max_in_flight: int | None = None,
                   clobber: bool = False, history: str = "simulated with linlim (distributed)",
-                  workers: Any = None) -> str:
+                  workers: Any = None, resume: bool = False,
+                  checkpoint_seconds: float = 10.0) -> str:
     """Simulate block by block on a Dask cluster and write one uvh5 file.
 
     Parameters
@@ -519,6 +584,16 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
     workers : str or list of str, optional
         Restrict the blocks to these workers (addresses), as ``Client.map(workers=)``;
         default: any worker of the cluster.
+    resume : bool
+        Continue a run that stopped (a killed driver, a failed block): compute only the
+        blocks the checkpoint in ``path`` does not list and write them into it. The call
+        must describe the same simulation, chunk plan and history (else ``InputError``);
+        the result equals an uninterrupted run bit for bit (each block's noise depends on
+        its index only). Without a file at ``path`` it starts afresh.
+    checkpoint_seconds : float
+        Longest time between checkpoints (the list of blocks written, flushed to the
+        file); a run that dies loses at most the blocks written since. 0: after every
+        block.
 
     Returns
     -------
@@ -543,23 +618,35 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
     killed worker's block is recomputed elsewhere.
     """
     path = os.fspath(path)
-    if os.path.exists(path) and not clobber:
-        raise InputError(f"simulate_uvh5: path {path!r} exists; pass clobber=True")
+    resuming = bool(resume) and os.path.exists(path)
+    if os.path.exists(path) and not (clobber or resuming):
+        raise InputError(f"simulate_uvh5: path {path!r} exists; pass clobber=True (or "
+                         f"resume=True to continue a run that stopped)")
     if isinstance(client, str) and client != "serial":
         raise InputError(f"simulate_uvh5: client must be a distributed.Client, None or "
                          f"'serial', received {client!r}")
+    if not checkpoint_seconds >= 0:
+        raise InputError(f"simulate_uvh5: checkpoint_seconds must be >= 0, received "
+                         f"{checkpoint_seconds!r}")
     nt, nf, nbl = sim.shape
     plan = plan_chunks(nt, nf, time_chunk, freq_chunk)
-    writer = _Uvh5Blocks(path, nbl)
+    run_id = _run_id(sim, plan, history)
+    done = _blocks_done(path, run_id, len(plan)) if resuming else None
+    todo = [i for i in range(len(plan)) if done is None or not done[i]]
+    writer = _Uvh5Blocks(path, nbl, run_id, len(plan), checkpoint_seconds)
 
     def start_file() -> None:
-        _start_file(path, sim.metadata, history)
-        writer.open()
+        if done is None:
+            _start_file(path, sim.metadata, history)
+        writer.open(done)
 
+    if not todo:
+        return path
     if client == "serial":
         start_file()
         with writer:
-            for i, (t, f) in enumerate(plan):
+            for i in todo:
+                t, f = plan[i]
                 writer.write(i, t, f, simulate_chunk(sim.builder, sim.description, t, f,
                                                      sim.sigma, sim.seed, i))
         return path
@@ -574,7 +661,7 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
 
         cluster, client = local_cluster(int(n_workers))
     try:
-        blocks = _Blocks(client, sim, plan, retries,
+        blocks = _Blocks(client, sim, plan, todo, retries,
                          None if max_in_flight is None else int(max_in_flight),
                          workers)                               # workers start now
         start_file()                                           # meanwhile, the header
