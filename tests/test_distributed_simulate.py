@@ -273,6 +273,17 @@ def test_bad_client_and_existing_file(tmp_path, rng) -> None:
         simulate_uvh5(path, sim, client="serial", checkpoint_seconds=-1, clobber=True)
 
 
+def test_plan_beyond_what_a_checkpoint_lists_is_refused(tmp_path, monkeypatch) -> None:
+    """More blocks than the checkpoint attribute can list: refused before any work, with
+    the way out (the limit lowered here: the real one is 480,000 blocks)."""
+    _, sim = _points(np.random.default_rng(0))
+    monkeypatch.setattr(dsim, "_MAX_BLOCKS", 3)
+    with pytest.raises(InputError, match="plan has 4 blocks, more than the 3 .*larger "
+                                         "time_chunk"):
+        simulate_uvh5(tmp_path / "a.uvh5", sim, client="serial", time_chunk=1)
+    assert not (tmp_path / "a.uvh5").exists()
+
+
 def _worker_settings() -> tuple:
     import dask
 
@@ -336,7 +347,8 @@ def test_killed_run_resumes_bit_for_bit(client, tmp_path) -> None:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "sim.pkl"),
                           str(killed)], cwd=root, capture_output=True, text=True,
-                         env={**os.environ, "LINLIM_TEST_DIE_AT": "2"}, timeout=300)
+                         env={**os.environ, "LINLIM_TEST_DIE_AT": "2", "PYTHONPATH": root},
+                         timeout=300)
     assert run.returncode == -signal.SIGKILL, run.stderr
     with h5py.File(killed, "r") as f:
         done = np.unpackbits(f["Data/visdata"].attrs["linlim_blocks_done"], count=8)
@@ -345,6 +357,8 @@ def test_killed_run_resumes_bit_for_bit(client, tmp_path) -> None:
     shutil.copy(killed, on_cluster)
     with pytest.raises(InputError, match="path .* exists; pass clobber=True .*resume"):
         simulate_uvh5(killed, sim, client="serial", **chunks)
+    with pytest.raises(InputError, match="pass one of them"):
+        simulate_uvh5(killed, sim, client="serial", resume=True, clobber=True, **chunks)
     with pytest.raises(InputError, match="another simulation or chunk plan"):
         simulate_uvh5(killed, sim, client="serial", time_chunk=2, freq_chunk=8,
                       resume=True)
@@ -361,11 +375,40 @@ def test_killed_run_resumes_bit_for_bit(client, tmp_path) -> None:
                                  count=8).all()
         assert _read(path) == _read(whole)
     # nothing left to do: the file is not touched
-    stamp = os.path.getmtime(killed)
+    before = killed.read_bytes()
     simulate_uvh5(killed, sim, client="serial", resume=True, **chunks)
-    assert os.path.getmtime(killed) == stamp
+    assert killed.read_bytes() == before
     plain = tmp_path / "plain.h5"
     with h5py.File(plain, "w") as f:
         f.create_dataset("Data/visdata", data=np.zeros((4, 16, 1), complex))
     with pytest.raises(InputError, match="carries no linlim checkpoint"):
         simulate_uvh5(plain, sim, client="serial", resume=True, **chunks)
+
+
+def test_failed_flush_claims_no_block_and_is_the_error_reported(tmp_path, monkeypatch
+                                                                ) -> None:
+    """A flush that fails (a full disk) after the file was initialised: the error that
+    stops the run is that one (not an echo from the clean-up), and the checkpoint on disk
+    lists no block whose data were not flushed first."""
+    _, sim = _points(np.random.default_rng(0))
+    calls = {"n": 0}
+    real = h5py.File.flush
+
+    def flaky(self) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:                # the two flushes of the first checkpoint pass
+            raise OSError("disk full (simulated)")
+        if calls["n"] > 3:                 # what the clean-up would meet: not to be shown
+            raise RuntimeError("flush failed again")
+        real(self)
+
+    monkeypatch.setattr(h5py.File, "flush", flaky)
+    path = tmp_path / "a.uvh5"
+    with pytest.raises(OSError, match="disk full"):
+        simulate_uvh5(path, sim, client="serial", time_chunk=1, checkpoint_seconds=0)
+    monkeypatch.setattr(h5py.File, "flush", real)
+    with h5py.File(path, "r") as f:
+        assert not np.unpackbits(f["Data/visdata"].attrs["linlim_blocks_done"]).any()
+    done = simulate_uvh5(path, sim, client="serial", time_chunk=1, resume=True)
+    ref = simulate_uvh5(tmp_path / "ref.uvh5", sim, client="serial", time_chunk=1)
+    assert _read(done) == _read(ref)

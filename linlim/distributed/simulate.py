@@ -482,17 +482,28 @@ class _Uvh5Blocks:
         self._checkpoint()
 
     def _checkpoint(self) -> None:
-        self.vis.attrs["linlim_blocks_done"] = np.packbits(self.done)
+        # the blocks' data on disk first, then the list that claims them: a flush that
+        # fails (a full disk) or a kill in between leaves the previous list
+        done = np.packbits(self.done)
+        self.file.flush()
+        self.vis.attrs["linlim_blocks_done"] = done
         self.file.flush()
         self.last = time.monotonic()
 
     def __enter__(self) -> _Uvh5Blocks:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        if self.file is not None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if self.file is None:
+            return
+        try:
             if getattr(self, "vis", None) is not None:
                 self._checkpoint()
+        except Exception:
+            if exc_type is None:
+                raise
+            # the error on its way out is the one to report, not this one's echo
+        finally:
             self.vis = None   # the data set closed before the file
             self.file.close()
             self.file = None
@@ -507,6 +518,11 @@ class _Uvh5Blocks:
         self.done[i] = True
         if time.monotonic() - self.last >= self.every:
             self._checkpoint()
+
+
+#: Most blocks a checkpoint lists: one bit each in an attribute of at most 64 KiB (HDF5's
+#: limit for the files pyuvdata creates), less room for the rest of the object header.
+_MAX_BLOCKS = 8 * 60_000
 
 
 def _run_id(sim: ChunkedSimulation, plan: list[tuple[slice, slice]], history: str) -> str:
@@ -531,14 +547,15 @@ def _blocks_done(path: str, run_id: str, nblocks: int) -> np.ndarray:
                          f"with Data/visdata ({err})") from None
     if found is None or bits is None:
         raise InputError(f"simulate_uvh5: cannot resume {path!r}: it carries no linlim "
-                         f"checkpoint (not written by simulate_uvh5)")
+                         f"checkpoint (not written by simulate_uvh5, or its run stopped "
+                         f"before the first checkpoint); start again with clobber=True")
     if isinstance(found, bytes):
         found = found.decode()
     if found != run_id:
         raise InputError(f"simulate_uvh5: cannot resume {path!r}: it holds another "
                          f"simulation or chunk plan (run {found[:12]}..., this call "
                          f"{run_id[:12]}...); use the same sim, time_chunk, freq_chunk "
-                         f"and history, or clobber=True")
+                         f"and history, or start again with clobber=True")
     return np.unpackbits(np.asarray(bits, dtype=np.uint8), count=nblocks).astype(bool)
 
 
@@ -589,7 +606,8 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
         blocks the checkpoint in ``path`` does not list and write them into it. The call
         must describe the same simulation, chunk plan and history (else ``InputError``);
         the result equals an uninterrupted run bit for bit (each block's noise depends on
-        its index only). Without a file at ``path`` it starts afresh.
+        its index only). Without a file at ``path`` it starts afresh. Not together with
+        ``clobber``.
     checkpoint_seconds : float
         Longest time between checkpoints (the list of blocks written, flushed to the
         file); a run that dies loses at most the blocks written since. 0: after every
@@ -618,6 +636,9 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
     killed worker's block is recomputed elsewhere.
     """
     path = os.fspath(path)
+    if resume and clobber:
+        raise InputError("simulate_uvh5: resume=True continues the file at path, "
+                         "clobber=True overwrites it; pass one of them")
     resuming = bool(resume) and os.path.exists(path)
     if os.path.exists(path) and not (clobber or resuming):
         raise InputError(f"simulate_uvh5: path {path!r} exists; pass clobber=True (or "
@@ -630,6 +651,10 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
                          f"{checkpoint_seconds!r}")
     nt, nf, nbl = sim.shape
     plan = plan_chunks(nt, nf, time_chunk, freq_chunk)
+    if len(plan) > _MAX_BLOCKS:
+        raise InputError(f"simulate_uvh5: the plan has {len(plan)} blocks, more than the "
+                         f"{_MAX_BLOCKS} the file's checkpoint can list (an HDF5 attribute "
+                         f"of at most 64 KiB); use larger time_chunk or freq_chunk")
     run_id = _run_id(sim, plan, history)
     done = _blocks_done(path, run_id, len(plan)) if resuming else None
     todo = [i for i in range(len(plan)) if done is None or not done[i]]
