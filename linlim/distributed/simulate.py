@@ -132,6 +132,12 @@ class ChunkedSimulation:
         name = f"{getattr(b, '__module__', '')}.{getattr(b, '__qualname__', repr(b))}"
         return _digest((name, self.description))
 
+    @cached_property
+    def metadata_digest(self) -> str:
+        """SHA-1 of the pickled file metadata (what the file's header depends on besides
+        the history); computed once per object."""
+        return _digest(self.metadata)
+
 
 def plan_chunks(ntimes: int, nfreqs: int, time_chunk: int | None = None,
                 freq_chunk: int | None = None) -> list[tuple[slice, slice]]:
@@ -285,14 +291,14 @@ def _initialised_file(meta: dict, history: str) -> bytes:
             return fh.read()
 
 
-def _start_file(path: str, meta: dict, history: str) -> None:
+def _start_file(path: str, sim: ChunkedSimulation, history: str) -> None:
     """Initialise the uvh5 file: a copy of the header :func:`prepare_workers` kept, or
     :func:`_initialise_file`."""
-    header = _HEADERS.get((_digest(meta), history))
+    header = _HEADERS.get((sim.metadata_digest, history))
     if os.path.exists(path):
         os.remove(path)
     if header is None:
-        _initialise_file(path, meta, history)
+        _initialise_file(path, sim.metadata, history)
     else:
         with open(path, "wb") as fh:
             fh.write(header)
@@ -375,7 +381,7 @@ def prepare_workers(client: Any, sim: ChunkedSimulation,
     if isinstance(client, str) and client != "serial":
         raise InputError(f"prepare_workers: client must be a distributed.Client or "
                          f"'serial', received {client!r}")
-    _HEADERS[(_digest(sim.metadata), history)] = _initialised_file(sim.metadata, history)
+    _HEADERS[(sim.metadata_digest, history)] = _initialised_file(sim.metadata, history)
     if client == "serial":
         prepare_process(sim.builder, sim.description, sim.digest)
         return time.perf_counter() - t0
@@ -407,8 +413,8 @@ class _Blocks:
         self.workers = (workers if workers is None or isinstance(workers, str)
                         else list(workers))
         prepared, nworkers = client.run_on_scheduler(_cluster_state, _plugin_name(sim))
-        if workers:
-            nworkers = len([workers] if isinstance(workers, str) else workers)
+        if self.workers:
+            nworkers = 1 if isinstance(self.workers, str) else len(self.workers)
         if max_in_flight is None:
             max_in_flight = 2 * max(1, nworkers)
         self.description = _Prepared(sim.digest) if prepared else sim.description
@@ -529,7 +535,7 @@ def _run_id(sim: ChunkedSimulation, plan: list[tuple[slice, slice]], history: st
     """What a file written by :func:`simulate_uvh5` holds: the simulation (builder and
     description), its metadata, noise, seed, history and chunk plan."""
     blocks = [(t.start, t.stop, f.start, f.stop) for t, f in plan]
-    return _digest((sim.digest, _digest(sim.metadata), float(sim.sigma), int(sim.seed),
+    return _digest((sim.digest, sim.metadata_digest, float(sim.sigma), int(sim.seed),
                     history, blocks))
 
 
@@ -662,7 +668,7 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
 
     def start_file() -> None:
         if done is None:
-            _start_file(path, sim.metadata, history)
+            _start_file(path, sim, history)
         writer.open(done)
 
     if not todo:
