@@ -154,7 +154,20 @@ def test_scenario_distributed_equals_in_process(client, tmp_path) -> None:
                 d = f["Data"][name]
                 assert d.id.get_storage_size() == 0 and d.compression == "lzf"
                 assert d.chunks == g["Data"][name].chunks and d.dtype == g["Data"][name].dtype
-            assert f["Data/visdata"].id.get_storage_size() > 0
+            vis = f["Data/visdata"]
+            assert vis.id.get_storage_size() > 0
+            # one integration deep, as many channels as fit in 1 MiB (here: all)
+            nbl = clean.metadata["ant1"].size
+            assert vis.chunks == (nbl, vis.shape[1], 1) == dsim._visdata_chunks(
+                nbl, vis.shape[1])
+            assert vis.dtype == g["Data/visdata"].dtype and vis.compression is None
+
+
+def test_visdata_chunks_fit_the_chunk_cache() -> None:
+    # 666 baselines: 10.6 KiB a channel, 98 channels in 1 MiB; never less than one
+    assert dsim._visdata_chunks(666, 128) == (666, 98, 1)
+    assert dsim._visdata_chunks(666, 16) == (666, 16, 1)
+    assert dsim._visdata_chunks(100_000, 64) == (100_000, 1, 1)
 
 
 def test_point_sources_distributed_equals_in_process(client, tmp_path, rng) -> None:
@@ -396,9 +409,9 @@ def test_failed_flush_claims_no_block_and_is_the_error_reported(tmp_path, monkey
 
     def flaky(self) -> None:
         calls["n"] += 1
-        if calls["n"] == 3:                # the two flushes of the first checkpoint pass
-            raise OSError("disk full (simulated)")
-        if calls["n"] > 3:                 # what the clean-up would meet: not to be shown
+        if calls["n"] == 2:                # the flush at open passes; the first block's
+            raise OSError("disk full (simulated)")   # data flush fails
+        if calls["n"] > 2:                 # what the clean-up would meet: not to be shown
             raise RuntimeError("flush failed again")
         real(self)
 
