@@ -457,7 +457,10 @@ class _Blocks:
         # as_completed(with_results=True): its background gathers run concurrently and
         # can lose one (dask/distributed #7331), which left the driver waiting forever
         # for a block already in memory (seen here twice in about 400 runs)
-        self.done = as_completed(first)
+        # on this client's event loop: as_completed defaults to the loop of Dask's
+        # default client (the one created last), and on another client's loop the
+        # completions reached the driver 25-150 ms late (measured here with two clients)
+        self.done = as_completed(first, loop=client.loop)
 
     def _submit(self, indices: list[int]) -> list[Any]:
         """Submit these blocks in one message to the scheduler (one ``update_graph``: the
