@@ -17,14 +17,20 @@ Measures
       (outside the timing, reported), then ``simulate_uvh5`` alone, median and best of
       ``--reps`` runs per configuration; one cluster alive at a time, in three rounds
       that alternate 1 and 2 workers, each round's runs interleaved with in-process ones
-      (the reference, after ``prepare_workers("serial", sim)``).
+      (the reference, after ``prepare_workers("serial", sim)``);
+    * prepared and paired: both clusters alive together, 3 x ``--reps`` pairs of a
+      1-worker and a 2-worker run one right after the other (the order flipped every
+      pair), so that the host's drift over minutes cancels within a pair: the ratio of
+      the medians and the median and quartiles of the pairs' ratios.
 
     It also reports the blocks' compute time on the workers (Dask's task stream, in
     separate runs), the driver's CPU time per run, from the 1-worker runs the serial
     fraction ``f`` (time outside block compute) and Amdahl's bound
     ``1 / (f + (1 - f) / 2)`` for 2 workers, and, in each round, what the host charges
     for two blocks at once without Dask: one block in a plain process alone, and in two
-    plain processes started together at a barrier (the bound ``2 t_alone / t_pair``).
+    plain processes started together at a barrier (the bound ``2 t_alone / t_pair``),
+    right after the barrier and after :data:`IDLE_GAP` seconds of sleep (as a worker
+    idles between runs).
 
 Every cluster comes from :func:`linlim.distributed.local_cluster`: single-threaded worker
 processes with one BLAS, OpenMP and numba thread each, under linlim's lean Dask
@@ -236,10 +242,19 @@ def _cold(mode: str, scenario: str, quick: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+#: Seconds the plain processes of the host probe sleep before each block: about what a
+#: worker idles between two runs of this benchmark (an in-process run and the file's
+#: work). On this project's KVM guest a block that follows such a pause runs slower,
+#: and two of them side by side slower still (1.17x against 1.01x without the pause,
+#: measured 2026-12-03), so the probe measures both.
+IDLE_GAP = 0.15
+
+
 def _plain_child(barrier: Any, queue: Any, scenario: str, quick: bool,
-                 time_chunk: int | None, slots: list[int], nrep: int) -> None:
+                 time_chunk: int | None, slots: list[int], nrep: int, gap: float) -> None:
     """In a fresh process without Dask: ``nrep`` blocks, cycling through plan blocks
-    ``slots``, each started at a barrier shared with the other plain processes."""
+    ``slots``, each started at a barrier shared with the other plain processes (and
+    ``gap`` seconds of sleep after it)."""
     global TIME_CHUNK
     TIME_CHUNK = time_chunk
     _offline_astropy()
@@ -261,13 +276,17 @@ def _plain_child(barrier: Any, queue: Any, scenario: str, quick: bool,
     times = []
     for k in range(nrep):
         barrier.wait()
+        if gap:
+            time.sleep(gap)
         times.append(block(slots[k % len(slots)]))
     queue.put(times)
 
 
-def _plain_processes(scenario: str, quick: bool, n: int, nrep: int) -> list[float]:
+def _plain_processes(scenario: str, quick: bool, n: int, nrep: int,
+                     gap: float = 0.0) -> list[float]:
     """Seconds per block of ``n`` plain processes (no Dask) computing one block each at
-    the same moment: what the host itself charges for running blocks side by side."""
+    the same moment (after ``gap`` seconds idle): what the host itself charges for
+    running blocks side by side."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
@@ -275,7 +294,8 @@ def _plain_processes(scenario: str, quick: bool, n: int, nrep: int) -> list[floa
     # alone: blocks 0 and 1 in turn; side by side: block i in process i (the same blocks)
     slots = [[0, 1]] if n == 1 else [[i] for i in range(n)]
     procs = [ctx.Process(target=_plain_child, args=(barrier, queue, scenario, quick,
-                                                     TIME_CHUNK, sl, nrep)) for sl in slots]
+                                                     TIME_CHUNK, sl, nrep, gap))
+             for sl in slots]
     for pr in procs:
         pr.start()
     times = [t for _ in procs for t in queue.get(timeout=600)]   # a dead child: an error
@@ -334,6 +354,7 @@ def bench_simulation(scenario: str, quick: bool, reps: int) -> dict:
         runs: dict = {k: [] for k in ("serial", "1", "2")}
         comp: dict = {"1": [], "2": []}
         plain: dict = {"1": [], "2": []}
+        plain_idle: dict = {"1": [], "2": []}
         for r in range(rounds):
             for n in ("1", "2"):
                 cluster, client, startup = _cluster(int(n))
@@ -357,7 +378,33 @@ def bench_simulation(scenario: str, quick: bool, reps: int) -> dict:
             # the host's own cost of two blocks at once, in the same round (no Dask)
             for n in ("1", "2"):
                 plain[n] += _plain_processes(scenario, quick, int(n), 2 * per_round)
+                plain_idle[n] += _plain_processes(scenario, quick, int(n), 2 * per_round,
+                                                  IDLE_GAP)
+        # paired: both clusters alive at once, runs alternating 1 and 2 workers (each
+        # followed by an in-process run, as above, and the order flipped every pair), so
+        # that every 1-worker run has a 2-worker run within a fraction of a second of it.
+        # The host's speed drifts over minutes (in-process runs of one benchmark vary by
+        # up to 1.9x here); within a pair the drift cancels. The price: the idle cluster's
+        # housekeeping (reported) runs beside the measured one.
+        clusters = {n: _cluster(int(n)) for n in ("1", "2")}
+        try:
+            for n in ("1", "2"):
+                prepare_workers(clusters[n][1], sim)
+            out["paired_idle_cpu"] = _idle_cpu()
+            pairs = []
+            for k in range(3 * reps):
+                t = {}
+                for n in (("1", "2") if k % 2 == 0 else ("2", "1")):
+                    t[n] = timed(clusters[n][1])[0]
+                    timed("serial")
+                pairs.append((t["1"], t["2"]))
+            out["paired"] = pairs
+        finally:
+            for cluster, client, _ in clusters.values():
+                client.close()
+                cluster.close()
         out["plain"] = {n: statistics.median(v) for n, v in plain.items()}
+        out["plain_idle"] = {n: statistics.median(v) for n, v in plain_idle.items()}
         out["plain_count"] = {n: len(v) for n, v in plain.items()}
         for k in runs:
             out["prepared"][k] = [r[0] for r in runs[k]]
@@ -483,10 +530,19 @@ def _print_c(sim: dict, scenario: str) -> None:
           f"{sim['compute']['1']:.3f} | {sim['compute']['2']:.3f} | |")
     print(f"| prepared: driver CPU time per run (median) | {sim['driver_cpu']['serial']:.3f} "
           f"| {sim['driver_cpu']['1']:.3f} | {sim['driver_cpu']['2']:.3f} | |")
+    pairs = sim["paired"]
+    p1, p2 = (statistics.median(p[k] for p in pairs) for k in (0, 1))
+    q = statistics.quantiles([a / b for a, b in pairs], n=4)
+    print(f"| prepared, paired: both clusters alive, 1 and 2 workers alternating, median "
+          f"of {len(pairs)} pairs | | {p1:.3f} | {p2:.3f} | {p1 / p2:.2f}x (pairs: median "
+          f"{q[1]:.2f}x, quartiles {q[0]:.2f}-{q[2]:.2f}x) |")
     pa, ps = sim["plain"]["1"], sim["plain"]["2"]
     print(f"| no Dask: one block in plain processes, alone / two side by side (median of "
           f"{sim['plain_count']['1']} / {sim['plain_count']['2']}) | | {pa:.4f} | "
           f"{ps:.4f} | host bound {2 * pa / ps:.2f}x |")
+    ia, ip = sim["plain_idle"]["1"], sim["plain_idle"]["2"]
+    print(f"| no Dask, each block after {IDLE_GAP:.2f} s idle (as a worker between runs): "
+          f"alone / side by side | | {ia:.4f} | {ip:.4f} | host bound {2 * ia / ip:.2f}x |")
     print()
     for mode, label in (("serial", "in-process"), ("1", "1 worker"), ("2", "2 workers")):
         ph = ", ".join(f"{k} {v:.2f}" for k, v in sim["cold"][mode]["phases"].items())
@@ -499,7 +555,8 @@ def _print_c(sim: dict, scenario: str) -> None:
           f"copied in the prepared runs) takes {sim['header']:.3f} s")
     idle = sim["idle_cpu"]
     print(f"- idle prepared cluster, driver and workers together: {idle['1']:.3f} (1 worker), "
-          f"{idle['2']:.3f} (2 workers) core-s per s")
+          f"{idle['2']:.3f} (2 workers) core-s per s; both clusters idle (the paired "
+          f"runs): {sim['paired_idle_cpu']:.3f}")
     t1, c1, d1 = med["1"], sim["compute"]["1"], sim["driver_cpu"]["1"]
     f = sim["serial_fraction"]["1"]
     cores = os.cpu_count() or 1
@@ -510,7 +567,9 @@ def _print_c(sim: dict, scenario: str) -> None:
           f"one plain process and {sim['plain_count']['2'] // 2} pairs in two started "
           f"together (a barrier before each): two blocks side by side take {ps / pa:.2f}x "
           f"one alone, so no scheduler can make 2 workers more than 2 / {ps / pa:.2f} = "
-          f"{2 * pa / ps:.2f}x faster than 1 on this host in this window")
+          f"{2 * pa / ps:.2f}x faster than 1 on this host in this window; the same with "
+          f"{IDLE_GAP:.2f} s of sleep before each block: {ip / ia:.2f}x, bound "
+          f"{2 * ia / ip:.2f}x")
     if cores <= 2:
         cap = (c1 + d1) / cores
         print(f"- CPU capacity on {cores} cores: 2 workers need the blocks' {c1:.3f} s and "
