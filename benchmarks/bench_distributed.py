@@ -268,7 +268,7 @@ def _plain_child(barrier: Any, queue: Any, scenario: str, quick: bool,
     def block(slot: int) -> float:
         t, f = plan[slot % len(plan)]
         t0 = time.perf_counter()
-        dsim.simulate_chunk(sim.builder, sim.description, t, f, sim.sigma, sim.seed, slot)
+        dsim._uvh5_block(sim.builder, sim.description, t, f, sim.sigma, sim.seed, slot)
         return time.perf_counter() - t0
 
     for slot in slots:
@@ -386,9 +386,10 @@ def bench_simulation(scenario: str, quick: bool, reps: int) -> dict:
         # The host's speed drifts over minutes (in-process runs of one benchmark vary by
         # up to 1.9x here); within a pair the drift cancels. The price: the idle cluster's
         # housekeeping (reported) runs beside the measured one.
-        clusters = {n: _cluster(int(n)) for n in ("1", "2")}
+        clusters: dict = {}
         try:
             for n in ("1", "2"):
+                clusters[n] = _cluster(int(n))
                 prepare_workers(clusters[n][1], sim)
             out["paired_idle_cpu"] = _idle_cpu()
             pairs = []
@@ -532,10 +533,15 @@ def _print_c(sim: dict, scenario: str) -> None:
           f"| {sim['driver_cpu']['1']:.3f} | {sim['driver_cpu']['2']:.3f} | |")
     pairs = sim["paired"]
     p1, p2 = (statistics.median(p[k] for p in pairs) for k in (0, 1))
-    q = statistics.quantiles([a / b for a, b in pairs], n=4)
+    ratios = sorted(a / b for a, b in pairs)
+    if len(ratios) >= 8:
+        q = statistics.quantiles(ratios, n=4)
+        spread = f"quartiles {q[0]:.2f}-{q[2]:.2f}x"
+    else:                                           # too few pairs for quartiles
+        spread = f"range {ratios[0]:.2f}-{ratios[-1]:.2f}x"
     print(f"| prepared, paired: both clusters alive, 1 and 2 workers alternating, median "
           f"of {len(pairs)} pairs | | {p1:.3f} | {p2:.3f} | {p1 / p2:.2f}x (pairs: median "
-          f"{q[1]:.2f}x, quartiles {q[0]:.2f}-{q[2]:.2f}x) |")
+          f"{statistics.median(ratios):.2f}x, {spread}) |")
     pa, ps = sim["plain"]["1"], sim["plain"]["2"]
     print(f"| no Dask: one block in plain processes, alone / two side by side (median of "
           f"{sim['plain_count']['1']} / {sim['plain_count']['2']}) | | {pa:.4f} | "

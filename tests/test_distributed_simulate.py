@@ -27,7 +27,7 @@ from linlim.distributed.simulate import (  # noqa: E402
     scenario_simulation,
     simulate_uvh5,
 )
-from linlim.errors import InputError  # noqa: E402
+from linlim.errors import InputError, ShapeError  # noqa: E402
 
 # 7 antennas (21 baselines), 16 channels, 4 times, 5 foreground sources, a small signal
 CFG = {"array": {"hex_num": 2}, "band": {"nfreq": 16}, "times": {"ntimes": 4},
@@ -144,6 +144,9 @@ def test_scenario_distributed_equals_in_process(client, tmp_path) -> None:
     part = UVData.from_file(str(p_dis), times=np.unique(ser.time_array)[1:3],
                             freq_chans=np.arange(3, 11))
     assert not part.flag_array.any() and (part.nsample_array == 1).all()
+    assert np.array_equal(part.data_array, ser.select(
+        times=np.unique(ser.time_array)[1:3], freq_chans=np.arange(3, 11),
+        inplace=False).data_array)
     with h5py.File(p_dis, "r") as f:
         assert not f["Data/flags"][()].any() and (f["Data/nsamples"][()] == 1).all()
         # never written (no chunk stored), and laid out as pyuvdata lays them out
@@ -164,10 +167,31 @@ def test_scenario_distributed_equals_in_process(client, tmp_path) -> None:
 
 
 def test_visdata_chunks_fit_the_chunk_cache() -> None:
-    # 666 baselines: 10.6 KiB a channel, 98 channels in 1 MiB; never less than one
-    assert dsim._visdata_chunks(666, 128) == (666, 98, 1)
+    # 666 baselines: 10.6 KiB a channel, 98 channels in 1 MiB, so 128 channels are two
+    # chunks of 64 (not 98 + a last chunk stored whole); never less than one channel
+    assert dsim._visdata_chunks(666, 128) == (666, 64, 1)
+    assert dsim._visdata_chunks(666, 300) == (666, 75, 1)
     assert dsim._visdata_chunks(666, 16) == (666, 16, 1)
     assert dsim._visdata_chunks(100_000, 64) == (100_000, 1, 1)
+    for nbl, nf in ((666, 128), (666, 300), (171, 1024), (8128, 1024)):
+        _, width, _ = dsim._visdata_chunks(nbl, nf)
+        assert 16 * nbl * width <= 2**20 or width == 1
+        nchunks = -(-nf // width)
+        assert nchunks * width - nf < nchunks          # at most one channel short each
+
+
+def _one_baseline_too_many(description, times, freqs):
+    vis = point_source_chunk(description, times, freqs)
+    return np.concatenate([vis, vis[..., :1]], axis=2)
+
+
+def test_block_of_the_wrong_shape_is_refused(tmp_path) -> None:
+    _, sim = _points(np.random.default_rng(0))
+    bad = ChunkedSimulation(_one_baseline_too_many, sim.description, sim.metadata)
+    nbl = sim.shape[2]
+    with pytest.raises(ShapeError, match=rf"block 0 has shape \({2 * (nbl + 1)}, 16, 1\), "
+                       rf"expected \({2 * nbl}, 16, 1\).* returned {nbl + 1} baselines"):
+        simulate_uvh5(tmp_path / "b.uvh5", bad, client="serial", time_chunk=2)
 
 
 def test_blocks_are_awaited_on_their_clients_loop(client, tmp_path) -> None:

@@ -177,7 +177,8 @@ def plan_chunks(ntimes: int, nfreqs: int, time_chunk: int | None = None,
 
 def simulate_chunk(builder: Callable, description: Any, times: slice, freqs: slice,
                    sigma: float = 0.0, seed: int = 0, index: int = 0) -> np.ndarray:
-    """Visibilities of one block, with noise: the task that workers run.
+    """Visibilities of one block, with noise (what the workers' task,
+    :func:`_uvh5_block`, computes before it reorders them for the file).
 
     Parameters
     ----------
@@ -215,11 +216,16 @@ def _uvh5_block(builder: Callable, description: Any, times: slice, freqs: slice,
     """:func:`simulate_chunk` in the layout of the file's ``visdata``: the task
     :func:`simulate_uvh5` runs.
 
+    Parameters
+    ----------
+    builder, description, times, freqs, sigma, seed, index
+        As in :func:`simulate_chunk`.
+
     Returns
     -------
     numpy.ndarray, (Nt_chunk * Nbl, Nf_chunk, 1) complex128
-        Baseline-times time-major, C-contiguous: the worker reorders its block, so that
-        the driver, through which every block passes, only writes it.
+        Visibilities (Jy), baseline-times time-major, C-contiguous: the worker reorders
+        its block, so that the driver, through which every block passes, only writes it.
     """
     vis = simulate_chunk(builder, description, times, freqs, sigma, seed, index)
     return np.ascontiguousarray(vis.transpose(0, 2, 1)).reshape(-1, vis.shape[1], 1)
@@ -270,10 +276,13 @@ _CONSTANT_DATASETS = {"flags": False, "nsamples": 1.0}
 
 def _visdata_chunks(nbl: int, nfreq: int) -> tuple[int, int, int]:
     """HDF5 chunk shape of the simulated file's ``visdata``: one integration (all ``nbl``
-    baselines) by as many channels as fit in 1 MiB (HDF5's default chunk cache per data
-    set), at least one. A block of whole integrations then fills whole chunks."""
-    per_channel = 16 * nbl                   # complex128 bytes of one channel
-    return nbl, int(min(nfreq, max(1, 2**20 // per_channel))), 1
+    baselines) by at most as many channels as fit in 1 MiB (HDF5's default chunk cache
+    per data set), at least one, the band split into chunks of equal width (HDF5 stores
+    a partly filled last chunk whole: 98 of 128 channels would take 196 channels of
+    disk). A block of whole integrations and whole chunk widths fills whole chunks."""
+    fit = max(1, 2**20 // (16 * nbl))        # channels of complex128 in 1 MiB
+    nchunks = -(-int(nfreq) // fit)
+    return int(nbl), -(-int(nfreq) // nchunks), 1
 
 
 def _initialise_file(path: str, meta: dict, history: str) -> None:
@@ -432,7 +441,8 @@ def _cluster_state(name: str, dask_scheduler: Any = None) -> tuple[bool, int]:
 
 class _Blocks:
     """Blocks submitted to the cluster, at most ``max_in_flight`` at a time; iterating
-    yields ``(index, vis)`` as blocks finish (those finished together fetched in one
+    yields ``(index, block)`` as blocks finish (``block`` in the file's layout,
+    :func:`_uvh5_block`) (those finished together fetched in one
     gather; each future released once yielded)."""
 
     def __init__(self, client: Any, sim: ChunkedSimulation, plan: list[tuple[slice, slice]],
@@ -551,18 +561,24 @@ class _Uvh5Blocks:
             # the error on its way out is the one to report, not this one's echo
         finally:
             self.vis = None   # the data set closed before the file
-            self.file.close()
-            self.file = None
+            try:
+                self.file.close()   # writes the list set above
+            except Exception:
+                if exc_type is None:
+                    raise
+            finally:
+                self.file = None
 
     def write(self, i: int, t: slice, f: slice, block: np.ndarray) -> None:
         """Write block ``i`` of the plan, ``block`` in the file's layout
         (:func:`_uvh5_block`), at times ``t`` and channels ``f``."""
-        nbl = self.nbl
-        expected = ((t.stop - t.start) * nbl, f.stop - f.start, 1)
+        nbl, nt = self.nbl, t.stop - t.start
+        expected = (nt * nbl, f.stop - f.start, 1)
         if block.shape != expected:
             raise ShapeError(f"simulate_uvh5: block {i} has shape {block.shape}, expected "
                              f"{expected} (Nt_block * Nbl, Nf_block, 1) for the metadata's "
-                             f"{nbl} baselines")
+                             f"{nbl} baselines (the block's builder returned "
+                             f"{block.shape[0] / nt:g} baselines a time)")
         self.vis[t.start * nbl:t.stop * nbl, f, :] = block
         self.done[i] = True
         if time.monotonic() - self.last >= self.every:
@@ -740,8 +756,8 @@ def simulate_uvh5(path: str | os.PathLike, sim: ChunkedSimulation, *, client: An
                          workers)                               # workers start now
         start_file()                                           # meanwhile, the header
         with writer:
-            for i, vis in blocks:
-                writer.write(i, *plan[i], vis)
+            for i, block in blocks:
+                writer.write(i, *plan[i], block)
     finally:
         if own:
             client.close()
