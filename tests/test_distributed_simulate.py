@@ -197,7 +197,7 @@ def test_block_of_the_wrong_shape_is_refused(tmp_path) -> None:
 def test_blocks_are_awaited_on_their_clients_loop(client, tmp_path) -> None:
     """A client created later is Dask's default and has its own event loop; the blocks
     submitted through ``client`` are awaited on ``client``'s loop (on the default
-    client's, each completion reached the driver late: 25-150 ms, measured here)."""
+    client's, each completion reached the driver late: up to ~150 ms, measured here)."""
     from distributed import Client, default_client
 
     _, sim = _points(np.random.default_rng(0))

@@ -469,7 +469,7 @@ class _Blocks:
         # for a block already in memory (seen here twice in about 400 runs)
         # on this client's event loop: as_completed defaults to the loop of Dask's
         # default client (the one created last), and on another client's loop the
-        # completions reached the driver 25-150 ms late (measured here with two clients)
+        # completions reached the driver up to ~150 ms late (measured with two clients)
         self.done = as_completed(first, loop=client.loop)
 
     def _submit(self, indices: list[int]) -> list[Any]:
