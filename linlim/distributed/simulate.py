@@ -311,10 +311,11 @@ def _initialise_file(path: str, meta: dict, history: str) -> None:
             spec = dict(shape=old.shape, dtype=old.dtype, chunks=old.chunks,
                         maxshape=old.maxshape, compression=old.compression,
                         compression_opts=old.compression_opts, shuffle=old.shuffle,
-                        fletcher32=old.fletcher32, fillvalue=value)
+                        fletcher32=old.fletcher32)
             if name == "visdata":
                 spec["chunks"] = _visdata_chunks(np.size(meta["ant1"]), old.shape[1])
-                del spec["fillvalue"]
+            else:
+                spec["fillvalue"] = value
             attrs = dict(old.attrs)
             del old, group[name]
             new = group.create_dataset(name, **spec)
@@ -441,9 +442,9 @@ def _cluster_state(name: str, dask_scheduler: Any = None) -> tuple[bool, int]:
 
 class _Blocks:
     """Blocks submitted to the cluster, at most ``max_in_flight`` at a time; iterating
-    yields ``(index, block)`` as blocks finish (``block`` in the file's layout,
-    :func:`_uvh5_block`) (those finished together fetched in one
-    gather; each future released once yielded)."""
+    yields ``(index, block)`` as blocks finish, ``block`` in the file's layout
+    (:func:`_uvh5_block`); blocks finished together are fetched in one gather, and each
+    future is released once yielded."""
 
     def __init__(self, client: Any, sim: ChunkedSimulation, plan: list[tuple[slice, slice]],
                  todo: list[int], retries: int, max_in_flight: int | None,
@@ -513,7 +514,7 @@ class _Uvh5Blocks:
 
     def __init__(self, path: str, nbl: int, run_id: str, nblocks: int,
                  checkpoint_seconds: float) -> None:
-        self.path, self.nbl, self.file = path, nbl, None
+        self.path, self.nbl, self.file, self.vis = path, nbl, None, None
         self.run_id, self.every = run_id, float(checkpoint_seconds)
         self.done = np.zeros(nblocks, dtype=bool)
         self.last = 0.0
@@ -530,17 +531,15 @@ class _Uvh5Blocks:
         if done is not None:
             self.done[:] = done
         self.vis.attrs["linlim_run"] = self.run_id
-        # no block written by this run yet: one flush, for the run id and the list
-        self.vis.attrs["linlim_blocks_done"] = np.packbits(self.done)
-        self.file.flush()
-        self.last = time.monotonic()
+        self._checkpoint(flush_data=False)   # no block written by this run yet
 
-    def _checkpoint(self, flush_list: bool = True) -> None:
+    def _checkpoint(self, flush_data: bool = True, flush_list: bool = True) -> None:
         # the blocks' data on disk first, then the list that claims them: a flush that
         # fails (a full disk) or a kill in between leaves the previous list.
         # flush_list=False: the caller closes the file next, which flushes the list
         done = np.packbits(self.done)
-        self.file.flush()
+        if flush_data:
+            self.file.flush()
         self.vis.attrs["linlim_blocks_done"] = done
         if flush_list:
             self.file.flush()
@@ -553,7 +552,7 @@ class _Uvh5Blocks:
         if self.file is None:
             return
         try:
-            if getattr(self, "vis", None) is not None:
+            if self.vis is not None:
                 self._checkpoint(flush_list=False)   # the close below flushes the list
         except Exception:
             if exc_type is None:
